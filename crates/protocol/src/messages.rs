@@ -1,0 +1,365 @@
+use crate::{ErrorCode, ParseError, PeerId, RoomName, MAX_NAME_CHARS};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// What kind of participant a peer is; the web client shows an appliance as a room box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PeerKind {
+    Browser,
+    Appliance,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub id: PeerId,
+    pub name: String,
+    pub kind: PeerKind,
+}
+
+/// One `RTCIceServer` as handed to clients in `welcome`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// The fields of an `RTCIceCandidateInit` dictionary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IceCandidateInit {
+    pub candidate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdp_mid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdp_m_line_index: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_fragment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    pub id: PeerId,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Join {
+    pub room: RoomName,
+    pub name: String,
+    pub kind: PeerKind,
+    pub resume: Option<Resume>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayKind {
+    Offer,
+    Answer,
+    IceCandidate,
+}
+
+impl RelayKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayKind::Offer => "offer",
+            RelayKind::Answer => "answer",
+            RelayKind::IceCandidate => "ice-candidate",
+        }
+    }
+}
+
+/// An `offer`, `answer` or `ice-candidate`: addressed with `to`, stamped with `from` by the
+/// server, and every other field carried through untouched in `fields`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Relay {
+    pub kind: RelayKind,
+    pub to: PeerId,
+    pub from: Option<PeerId>,
+    /// Everything but `type`, `to` and `from`; holds `sdp` or `candidate` (checked on parse).
+    pub fields: Map<String, Value>,
+}
+
+impl Relay {
+    /// A relay message with its required payload: `sdp` for offers and answers.
+    pub fn sdp(kind: RelayKind, to: PeerId, sdp: String) -> Relay {
+        let mut fields = Map::new();
+        fields.insert("sdp".into(), Value::String(sdp));
+        Relay {
+            kind,
+            to,
+            from: None,
+            fields,
+        }
+    }
+
+    /// An `ice-candidate`; `None` says end of candidates.
+    pub fn candidate(to: PeerId, candidate: Option<&IceCandidateInit>) -> Relay {
+        let mut fields = Map::new();
+        let value = serde_json::to_value(candidate).expect("a candidate always serializes");
+        fields.insert("candidate".into(), value);
+        Relay {
+            kind: RelayKind::IceCandidate,
+            to,
+            from: None,
+            fields,
+        }
+    }
+
+    pub fn sdp_text(&self) -> Option<&str> {
+        self.fields.get("sdp").and_then(Value::as_str)
+    }
+
+    /// The candidate of an `ice-candidate`; `Ok(None)` is end of candidates.
+    pub fn ice_candidate(&self) -> Result<Option<IceCandidateInit>, serde_json::Error> {
+        serde_json::from_value(self.fields.get("candidate").cloned().unwrap_or(Value::Null))
+    }
+
+    fn to_json(&self) -> String {
+        let mut map = Map::with_capacity(self.fields.len() + 3);
+        map.insert("type".into(), self.kind.as_str().into());
+        if let Some(from) = &self.from {
+            map.insert("from".into(), from.0.clone().into());
+        }
+        map.insert("to".into(), self.to.0.clone().into());
+        for (k, v) in &self.fields {
+            map.insert(k.clone(), v.clone());
+        }
+        Value::Object(map).to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientMessage {
+    Join(Join),
+    Relay(Relay),
+    Leave,
+    Ping,
+}
+
+impl ClientMessage {
+    pub fn to_json(&self) -> String {
+        match self {
+            ClientMessage::Join(j) => serde_json::json!({
+                "type": "join",
+                "room": j.room,
+                "name": j.name,
+                "kind": j.kind,
+                "resume": j.resume,
+            })
+            .to_string(),
+            ClientMessage::Relay(r) => r.to_json(),
+            ClientMessage::Leave => r#"{"type":"leave"}"#.to_owned(),
+            ClientMessage::Ping => r#"{"type":"ping"}"#.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Welcome {
+    pub id: PeerId,
+    pub resume_token: String,
+    pub room: RoomName,
+    pub peers: Vec<PeerInfo>,
+    pub ice_servers: Vec<IceServer>,
+    pub max_peers: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerMessage {
+    Welcome(Welcome),
+    PeerJoined { peer: PeerInfo },
+    PeerLeft { id: PeerId },
+    Relay(Relay),
+    Pong,
+    Error { code: ErrorCode, message: String },
+}
+
+/// The server messages that serde can tag on its own (all but relays).
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+enum Tagged {
+    Welcome(Welcome),
+    PeerJoined { peer: PeerInfo },
+    PeerLeft { id: PeerId },
+    Pong,
+    Error { code: ErrorCode, message: String },
+}
+
+impl ServerMessage {
+    pub fn to_json(&self) -> String {
+        let tagged = match self {
+            ServerMessage::Relay(r) => return r.to_json(),
+            ServerMessage::Welcome(w) => Tagged::Welcome(w.clone()),
+            ServerMessage::PeerJoined { peer } => Tagged::PeerJoined { peer: peer.clone() },
+            ServerMessage::PeerLeft { id } => Tagged::PeerLeft { id: id.clone() },
+            ServerMessage::Pong => Tagged::Pong,
+            ServerMessage::Error { code, message } => Tagged::Error {
+                code: *code,
+                message: message.clone(),
+            },
+        };
+        serde_json::to_string(&tagged).expect("server messages always serialize")
+    }
+
+    /// Parses a frame from the server (used by the box's signaling client).
+    pub fn parse(text: &str) -> Result<ServerMessage, ParseError> {
+        let (kind, mut map) = split_type(text)?;
+        if let Some(relay_kind) = relay_kind(&kind) {
+            let from = take_peer_id(&mut map, "from")?;
+            return Ok(ServerMessage::Relay(Relay {
+                from: Some(from),
+                ..relay_from_map(relay_kind, map)?
+            }));
+        }
+        map.insert("type".into(), Value::String(kind.clone()));
+        let tagged: Tagged = serde_json::from_value(Value::Object(map)).map_err(|e| {
+            if e.to_string().starts_with("unknown variant") {
+                ParseError::new(ErrorCode::UnknownType, format!("unknown type `{kind}`"))
+            } else {
+                ParseError::new(ErrorCode::BadJson, format!("{kind}: {e}"))
+            }
+        })?;
+        Ok(match tagged {
+            Tagged::Welcome(w) => ServerMessage::Welcome(w),
+            Tagged::PeerJoined { peer } => ServerMessage::PeerJoined { peer },
+            Tagged::PeerLeft { id } => ServerMessage::PeerLeft { id },
+            Tagged::Pong => ServerMessage::Pong,
+            Tagged::Error { code, message } => ServerMessage::Error { code, message },
+        })
+    }
+}
+
+/// The fields a `join` may carry, before validation.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinFields {
+    room: String,
+    name: String,
+    kind: PeerKind,
+    #[serde(default)]
+    resume: Option<Resume>,
+}
+
+/// Parses one text frame from a client. Never panics; every refusal carries its error code.
+pub fn parse_client_message(text: &str) -> Result<ClientMessage, ParseError> {
+    let (kind, map) = split_type(text)?;
+    if let Some(relay_kind) = relay_kind(&kind) {
+        return relay_from_map(relay_kind, map).map(ClientMessage::Relay);
+    }
+    match kind.as_str() {
+        "join" => parse_join(map).map(ClientMessage::Join),
+        "leave" => Ok(ClientMessage::Leave),
+        "ping" => Ok(ClientMessage::Ping),
+        other => Err(ParseError::new(
+            ErrorCode::UnknownType,
+            format!("unknown type `{}`", truncate(other, 40)),
+        )),
+    }
+}
+
+fn parse_join(map: Map<String, Value>) -> Result<Join, ParseError> {
+    let fields: JoinFields = serde_json::from_value(Value::Object(map))
+        .map_err(|e| ParseError::new(ErrorCode::BadJson, format!("join: {e}")))?;
+    let room = RoomName::parse(&fields.room).ok_or_else(|| {
+        ParseError::new(
+            ErrorCode::BadRoom,
+            "room must be 1 to 64 of A-Z a-z 0-9 _ -",
+        )
+    })?;
+    let name = fields.name.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ParseError::new(
+            ErrorCode::BadJson,
+            format!("join: name must be 1 to {MAX_NAME_CHARS} printable characters"),
+        ));
+    }
+    Ok(Join {
+        room,
+        name: name.to_owned(),
+        kind: fields.kind,
+        resume: fields.resume,
+    })
+}
+
+fn relay_kind(kind: &str) -> Option<RelayKind> {
+    match kind {
+        "offer" => Some(RelayKind::Offer),
+        "answer" => Some(RelayKind::Answer),
+        "ice-candidate" => Some(RelayKind::IceCandidate),
+        _ => None,
+    }
+}
+
+fn relay_from_map(kind: RelayKind, mut map: Map<String, Value>) -> Result<Relay, ParseError> {
+    let name = kind.as_str();
+    let to = take_peer_id(&mut map, "to").map_err(|e| prefix(name, e))?;
+    map.remove("from");
+    match kind {
+        RelayKind::Offer | RelayKind::Answer => match map.get("sdp") {
+            Some(Value::String(_)) => {}
+            Some(_) => return Err(bad(format!("{name}: field `sdp` must be a string"))),
+            None => return Err(bad(format!("{name}: missing field `sdp`"))),
+        },
+        RelayKind::IceCandidate => match map.get("candidate") {
+            Some(Value::Null) => {}
+            Some(c @ Value::Object(_)) => {
+                serde_json::from_value::<IceCandidateInit>(c.clone())
+                    .map_err(|e| bad(format!("{name}: field `candidate`: {e}")))?;
+            }
+            Some(_) => {
+                return Err(bad(format!(
+                    "{name}: field `candidate` must be an object or null"
+                )))
+            }
+            None => return Err(bad(format!("{name}: missing field `candidate`"))),
+        },
+    }
+    Ok(Relay {
+        kind,
+        to,
+        from: None,
+        fields: map,
+    })
+}
+
+/// Checks that a frame is a JSON object with a string `type`; returns the type and the rest.
+fn split_type(text: &str) -> Result<(String, Map<String, Value>), ParseError> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+    let Value::Object(mut map) = value else {
+        return Err(bad("a message must be a JSON object"));
+    };
+    match map.remove("type") {
+        Some(Value::String(kind)) => Ok((kind, map)),
+        Some(_) => Err(bad("field `type` must be a string")),
+        None => Err(bad("missing field `type`")),
+    }
+}
+
+fn take_peer_id(map: &mut Map<String, Value>, field: &str) -> Result<PeerId, ParseError> {
+    match map.remove(field) {
+        Some(Value::String(s)) => Ok(PeerId(s)),
+        Some(_) => Err(bad(format!("field `{field}` must be a string"))),
+        None => Err(bad(format!("missing field `{field}`"))),
+    }
+}
+
+fn bad(message: impl Into<String>) -> ParseError {
+    ParseError::new(ErrorCode::BadJson, message)
+}
+
+fn prefix(name: &str, e: ParseError) -> ParseError {
+    ParseError::new(e.code, format!("{name}: {}", e.message))
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
+#[cfg(test)]
+mod tests;
