@@ -1,0 +1,73 @@
+//! What the generator reads about the server process from /proc.
+
+use anyhow::{Context, Result};
+
+/// A `kB` field of /proc/PID/status (`VmRSS`, `VmHWM`, ...), in bytes.
+pub fn status_kb(pid: u32, field: &str) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
+        .with_context(|| format!("no {field} in {path}"))?;
+    let kb: u64 = line[field.len() + 1..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .with_context(|| format!("bad line {line:?}"))?;
+    Ok(kb * 1024)
+}
+
+/// Resident set size of the process, in bytes.
+pub fn rss(pid: u32) -> Result<u64> {
+    status_kb(pid, "VmRSS")
+}
+
+/// How many of the process's file descriptors are sockets (its listener included).
+pub fn socket_count(pid: u32) -> Result<usize> {
+    let dir = format!("/proc/{pid}/fd");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+        let Ok(entry) = entry else { continue };
+        if let Ok(target) = std::fs::read_link(entry.path()) {
+            if target.to_string_lossy().starts_with("socket:") {
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Raises this process's open-file limit to `want` (or its hard limit, if lower and not
+/// root). Returns the soft limit in force afterwards.
+pub fn raise_nofile(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur >= want {
+            return lim.rlim_cur;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: want,
+            rlim_max: lim.rlim_max.max(want),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+            return want;
+        }
+        let soft = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &soft) == 0 {
+            return lim.rlim_max;
+        }
+        lim.rlim_cur
+    }
+}

@@ -1,0 +1,101 @@
+//! `roombox-signal`: the signaling server binary.
+
+use anyhow::Context;
+use clap::Parser;
+use roombox_signal::{default_ice_servers, protocol::IceServer, Config, RateConfig};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(version, about = "roombox signaling server: rooms over WebSocket, and the web client")]
+struct Args {
+    /// Address to listen on. Default: 0.0.0.0:$PORT when PORT is set (Render), else 127.0.0.1:8080.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Peers a room holds at most.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u16).range(2..=64))]
+    max_peers: u16,
+    /// Comma-separated ICE server URLs handed to clients ("" for none). Default: Google's public STUN.
+    #[arg(long, env = "ROOMBOX_ICE_SERVERS")]
+    ice_servers: Option<String>,
+    /// Milliseconds between WebSocket pings; a socket silent for three is closed.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    ping_interval_ms: u64,
+    /// Messages a connection may send in a burst.
+    #[arg(long, default_value_t = 200)]
+    rate_burst: u32,
+    /// Sustained messages a second per connection; 0 turns the limit off.
+    #[arg(long, default_value_t = 50)]
+    rate_per_sec: u32,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+
+    let listen = match args.listen {
+        Some(addr) => addr,
+        None => match std::env::var("PORT") {
+            Ok(port) => {
+                let port: u16 = port.parse().with_context(|| format!("PORT={port:?} is not a port number"))?;
+                SocketAddr::from(([0, 0, 0, 0], port))
+            }
+            Err(_) => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        },
+    };
+    let ice_servers = match args.ice_servers {
+        None => default_ice_servers(),
+        Some(list) => parse_ice_servers(&list)?,
+    };
+    let config = Config {
+        max_peers: args.max_peers.into(),
+        ice_servers,
+        ping_interval: Duration::from_millis(args.ping_interval_ms),
+        rate: RateConfig {
+            burst: args.rate_burst.max(1).into(),
+            per_sec: args.rate_per_sec.into(),
+        },
+    };
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
+    // Tests and scripts read the real port from this line.
+    println!("listening on http://{local}");
+    std::io::stdout().flush()?;
+    roombox_signal::serve(listener, config, roombox_signal::shutdown_signal()).await?;
+    Ok(())
+}
+
+fn parse_ice_servers(list: &str) -> anyhow::Result<Vec<IceServer>> {
+    let urls: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for url in &urls {
+        anyhow::ensure!(
+            ["stun:", "stuns:", "turn:", "turns:"].iter().any(|p| url.starts_with(p)),
+            "--ice-servers: {url:?} is not a stun:, stuns:, turn: or turns: URL"
+        );
+    }
+    Ok(if urls.is_empty() {
+        Vec::new()
+    } else {
+        vec![IceServer {
+            urls,
+            username: None,
+            credential: None,
+        }]
+    })
+}
