@@ -1,0 +1,569 @@
+// The call: a mesh of RTCPeerConnections, one per remote participant, keyed by peer id.
+// No DOM here; ui.js listens to the events below.
+//
+// Negotiation (docs/protocol.md, "Who offers"):
+// - the newcomer offers to every peer listed in `welcome`;
+// - later renegotiation (screen share on/off, ICE restart) is perfect negotiation: the peer with
+//   the smaller id is polite and rolls back its own offer on glare, the other ignores the
+//   colliding offer;
+// - every offer/answer/ice-candidate carries `pc`, the id of the connection it belongs to. An
+//   offer with a new `pc` replaces our connection to that peer (the sender started over);
+//   answers and candidates for a `pc` that is not current are dropped.
+//
+// Resilience:
+// - when the signaling socket is down, connections are left alone, so media keeps flowing;
+//   after the socket is back (same id), live connections are kept and lost offers re-sent;
+// - when ICE fails, restart ICE; if that does not help, the impolite side starts over.
+//
+// Events (CustomEvent, `detail.peer` unless noted):
+//   peer-added, peer-removed, peer-updated (state, name, quality), peer-media (tracks changed),
+//   local-media (our own mic or screen changed; detail {}), notice ({text})
+
+const STATS_INTERVAL_MS = 2000;
+const TICK_MS = 1000;
+const DISCONNECTED_GRACE_MS = 8000; // 'disconnected' this long counts as failed
+const RESTART_ESCALATE_MS = 12000; // ICE restart did not help: impolite side starts over
+const POLITE_ESCALATE_MS = 30000; // polite side starts over only if the other did not
+const UNCONFIRMED_DROP_MS = 15000; // peer missing after our re-join and its connection dead
+
+export function randomId(len = 10) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const bytes = crypto.getRandomValues(new Uint8Array(len));
+  return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join('');
+}
+
+/** What connectionState says, with iceConnectionState as fallback for older browsers. */
+export function pcState(pc) {
+  if (!pc) return 'none';
+  if (pc.connectionState) return pc.connectionState;
+  const ice = pc.iceConnectionState;
+  return ice === 'completed' ? 'connected' : ice === 'checking' ? 'connecting' : ice;
+}
+
+export class Call extends EventTarget {
+  /**
+   * @param {object} opts
+   * @param {import('./signaling.js').Signaling} opts.signaling
+   * @param {MediaStream|null} opts.micStream
+   */
+  constructor({ signaling, micStream = null }) {
+    super();
+    this.signaling = signaling;
+    this.selfId = null;
+    this.iceServers = [];
+    /** @type {Map<string, Peer>} */
+    this.peers = new Map();
+    this.micStream = micStream;
+    this.muted = false;
+    this.screenStream = null;
+    this.closed = false;
+
+    this._onWelcome = (e) => this._welcome(e.detail);
+    this._onJoined = (e) => this._peerJoined(e.detail.peer);
+    this._onLeft = (e) => this._peerLeft(e.detail.id);
+    this._onSignal = (e) => this._signal(e.detail);
+    signaling.addEventListener('welcome', this._onWelcome);
+    signaling.addEventListener('peer-joined', this._onJoined);
+    signaling.addEventListener('peer-left', this._onLeft);
+    signaling.addEventListener('signal', this._onSignal);
+
+    this._tick = setInterval(() => this._housekeeping(), TICK_MS);
+    this._statsTimer = setInterval(() => this._pollStats(), STATS_INTERVAL_MS);
+  }
+
+  get micTrack() {
+    return this.micStream?.getAudioTracks()[0] ?? null;
+  }
+
+  /** A read-only summary, for tests and debugging. */
+  peerList() {
+    return [...this.peers.values()].map((p) => ({
+      id: p.id,
+      name: p.name,
+      kind: p.kind,
+      polite: p.polite,
+      pc: p.pcId,
+      state: pcState(p.pc),
+      signalingState: p.pc?.signalingState ?? null,
+      quality: { ...p.quality },
+      hasVideo: !!p.videoTrack,
+    }));
+  }
+
+  // ---- local media ----------------------------------------------------------------------
+
+  setMuted(muted) {
+    this.muted = muted;
+    const t = this.micTrack;
+    if (t) t.enabled = !muted;
+    this._emit('local-media', {});
+  }
+
+  /** Switch microphones: the new track replaces the old one on every connection. */
+  async setMicStream(stream) {
+    const old = this.micStream;
+    this.micStream = stream;
+    const track = this.micTrack;
+    if (track) track.enabled = !this.muted;
+    await Promise.all([...this.peers.values()].map(async (p) => {
+      if (p.micSender) {
+        try { await p.micSender.replaceTrack(track); } catch (err) { console.warn('replaceTrack', err); }
+      }
+    }));
+    if (old && old !== stream) old.getTracks().forEach((t) => t.stop());
+    this._emit('local-media', {});
+  }
+
+  /** Send a screen (video, and audio when the stream has it) to everyone. */
+  startScreen(stream) {
+    if (this.screenStream) this.stopScreen();
+    this.screenStream = stream;
+    for (const t of stream.getTracks()) {
+      t.addEventListener('ended', () => {
+        // Stopped from the browser's own UI ("Stop sharing" bar) or the source went away.
+        if (this.screenStream === stream && stream.getTracks().every((x) => x.readyState === 'ended')) {
+          this.stopScreen();
+        } else if (this.screenStream === stream && t.kind === 'video') {
+          this.stopScreen();
+        }
+      });
+    }
+    for (const p of this.peers.values()) if (p.pc) this._attachScreen(p);
+    this._emit('local-media', {});
+  }
+
+  stopScreen() {
+    const stream = this.screenStream;
+    if (!stream) return;
+    this.screenStream = null;
+    for (const p of this.peers.values()) this._detachScreen(p);
+    stream.getTracks().forEach((t) => t.stop());
+    this._emit('local-media', {});
+  }
+
+  /** Leave: close every connection and stop local media. */
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this._tick);
+    clearInterval(this._statsTimer);
+    const s = this.signaling;
+    s.removeEventListener('welcome', this._onWelcome);
+    s.removeEventListener('peer-joined', this._onJoined);
+    s.removeEventListener('peer-left', this._onLeft);
+    s.removeEventListener('signal', this._onSignal);
+    for (const id of [...this.peers.keys()]) this._removePeer(id);
+    if (this.screenStream) this.stopScreen();
+    this.micStream?.getTracks().forEach((t) => t.stop());
+  }
+
+  // ---- signaling events -----------------------------------------------------------------
+
+  _welcome({ id, peers, iceServers, resumed, sameId }) {
+    this.iceServers = iceServers ?? [];
+    if (!resumed || !sameId) {
+      // A fresh identity: whatever we had is meaningless to the others.
+      for (const pid of [...this.peers.keys()]) this._removePeer(pid);
+    }
+    this.selfId = id;
+    for (const p of this.peers.values()) p.polite = this.selfId < p.id;
+
+    const listed = new Set();
+    for (const info of peers) {
+      if (!info || info.id === this.selfId) continue;
+      listed.add(info.id);
+      let peer = this.peers.get(info.id);
+      if (peer) {
+        peer.update(info);
+        peer.confirmedAt = Date.now();
+        peer.unconfirmedSince = 0;
+        this._emit('peer-updated', { peer });
+        if (this._usable(peer)) {
+          this._resync(peer);
+          continue;
+        }
+      } else {
+        peer = this._addPeer(info);
+      }
+      // We are the newcomer towards this peer: we offer.
+      this._startOver(peer);
+    }
+    // Peers we knew but the server did not list: they may still re-join (server restart);
+    // keep their connections while media flows, drop them if it does not.
+    for (const peer of this.peers.values()) {
+      if (!listed.has(peer.id)) peer.unconfirmedSince = peer.unconfirmedSince || Date.now();
+    }
+  }
+
+  _peerJoined(info) {
+    if (!info || info.id === this.selfId) return;
+    let peer = this.peers.get(info.id);
+    if (peer) {
+      // A peer we still have a connection to came back (our server restarted, or its socket
+      // dropped): keep the connection if it lives, else wait for its offer (it is the newcomer).
+      peer.update(info);
+      peer.unconfirmedSince = 0;
+      if (!this._usable(peer)) this._closePc(peer);
+      else this._resync(peer);
+      this._emit('peer-updated', { peer });
+      return;
+    }
+    peer = this._addPeer(info);
+    // The newcomer offers; we wait.
+  }
+
+  _peerLeft(id) {
+    if (this.peers.has(id)) this._removePeer(id);
+  }
+
+  _signal(msg) {
+    const peer = this.peers.get(msg.from);
+    if (!peer) return; // a stale message from someone who left
+    peer.queue = peer.queue
+      .then(() => this._handleSignal(peer, msg))
+      .catch((err) => console.warn(`signal ${msg.type} from ${peer.id}:`, err));
+  }
+
+  async _handleSignal(peer, msg) {
+    if (!this.peers.has(peer.id) || this.closed) return;
+    if (msg.type === 'offer') {
+      if (typeof msg.sdp !== 'string') return;
+      if (msg.pc !== peer.pcId || !peer.pc) {
+        const pc = peer.pc;
+        const ourStartOverPending = pc && peer.ownPc && !peer.everConnected
+          && pc.signalingState === 'have-local-offer';
+        if (!peer.polite && ourStartOverPending) return; // our own new connection wins the glare
+        this._createPc(peer, msg.pc, { own: false });
+      }
+      const pc = peer.pc;
+      const collision = peer.makingOffer || pc.signalingState !== 'stable';
+      peer.ignoreOffer = !peer.polite && collision;
+      if (peer.ignoreOffer) return;
+      await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp }); // rolls back ours if needed
+      if (!peer.tracksAttached) this._attachLocalTracks(peer);
+      await pc.setLocalDescription();
+      this._send(peer, { type: 'answer', sdp: pc.localDescription.sdp });
+    } else if (msg.type === 'answer') {
+      if (msg.pc !== peer.pcId || !peer.pc || typeof msg.sdp !== 'string') return;
+      if (peer.pc.signalingState !== 'have-local-offer') return; // a duplicate or stale answer
+      await peer.pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
+    } else if (msg.type === 'ice-candidate') {
+      if (msg.pc !== peer.pcId || !peer.pc || !msg.candidate) return;
+      try {
+        await peer.pc.addIceCandidate(msg.candidate);
+      } catch (err) {
+        if (!peer.ignoreOffer) console.warn('addIceCandidate', err);
+      }
+    }
+  }
+
+  // ---- peers and connections ------------------------------------------------------------
+
+  _addPeer(info) {
+    const peer = new Peer(info, this.selfId);
+    this.peers.set(peer.id, peer);
+    this._emit('peer-added', { peer });
+    return peer;
+  }
+
+  _removePeer(id) {
+    const peer = this.peers.get(id);
+    if (!peer) return;
+    this.peers.delete(id);
+    this._closePc(peer);
+    this._emit('peer-removed', { peer });
+  }
+
+  _closePc(peer) {
+    const pc = peer.pc;
+    peer.pc = null;
+    peer.pcId = null;
+    peer.micSender = null;
+    peer.screenSenders = [];
+    peer.tracksAttached = false;
+    peer.everConnected = false;
+    peer.badSince = 0;
+    peer.restartedAt = 0;
+    if (pc) {
+      pc.onnegotiationneeded = pc.onicecandidate = pc.ontrack = null;
+      pc.onconnectionstatechange = pc.oniceconnectionstatechange = null;
+      try { pc.close(); } catch { /* already closed */ }
+    }
+    peer.setRemoteTracks([]);
+    this._emit('peer-media', { peer });
+    this._emit('peer-updated', { peer });
+  }
+
+  _usable(peer) {
+    const s = pcState(peer.pc);
+    return !!peer.pc && s !== 'failed' && s !== 'closed';
+  }
+
+  /** Throw away our connection to this peer and offer a new one. */
+  _startOver(peer) {
+    this._createPc(peer, randomId(), { own: true });
+    this._attachLocalTracks(peer); // fires negotiationneeded: we offer
+  }
+
+  /** After the signaling socket is back: re-send what may have been lost while it was down. */
+  _resync(peer) {
+    const pc = peer.pc;
+    if (!pc) return;
+    if (pc.signalingState === 'have-local-offer' && pc.localDescription) {
+      this._send(peer, { type: 'offer', sdp: pc.localDescription.sdp });
+    }
+    const s = pcState(pc);
+    if (s === 'failed' || (s === 'disconnected' && peer.badSince
+        && Date.now() - peer.badSince > DISCONNECTED_GRACE_MS)) {
+      this._restartIce(peer);
+    }
+  }
+
+  _createPc(peer, pcId, { own }) {
+    this._closePc(peer);
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    peer.pc = pc;
+    peer.pcId = pcId;
+    peer.ownPc = own;
+    peer.makingOffer = false;
+    peer.ignoreOffer = false;
+    peer.createdAt = Date.now();
+
+    pc.onnegotiationneeded = async () => {
+      if (peer.pc !== pc) return;
+      try {
+        peer.makingOffer = true;
+        await pc.setLocalDescription();
+        if (peer.pc === pc && pc.signalingState === 'have-local-offer') {
+          this._send(peer, { type: 'offer', sdp: pc.localDescription.sdp });
+        }
+      } catch (err) {
+        console.warn('negotiation', err);
+      } finally {
+        peer.makingOffer = false;
+      }
+    };
+    pc.onicecandidate = ({ candidate }) => {
+      if (peer.pc !== pc || !candidate) return;
+      this._send(peer, { type: 'ice-candidate', candidate: candidate.toJSON() });
+    };
+    pc.ontrack = ({ track }) => {
+      if (peer.pc !== pc) return;
+      const refresh = () => {
+        if (peer.pc !== pc) return;
+        peer.setRemoteTracks(pc.getReceivers().map((r) => r.track)
+          .filter((t) => t && t.readyState === 'live'));
+        this._emit('peer-media', { peer });
+      };
+      track.addEventListener('mute', refresh);
+      track.addEventListener('unmute', refresh);
+      track.addEventListener('ended', refresh);
+      refresh();
+    };
+    const onState = () => {
+      if (peer.pc !== pc) return;
+      const s = pcState(pc);
+      if (s === 'connected') {
+        peer.everConnected = true;
+        peer.badSince = 0;
+        peer.restartedAt = 0;
+      } else if (s === 'failed' || s === 'disconnected') {
+        peer.badSince = peer.badSince || Date.now();
+        if (s === 'failed' && !peer.restartedAt) this._restartIce(peer);
+      }
+      this._emit('peer-updated', { peer });
+    };
+    pc.onconnectionstatechange = onState;
+    pc.oniceconnectionstatechange = onState;
+    this._emit('peer-updated', { peer });
+    return pc;
+  }
+
+  _attachLocalTracks(peer) {
+    const pc = peer.pc;
+    peer.tracksAttached = true;
+    const mic = this.micTrack;
+    if (mic) {
+      peer.micSender = pc.addTrack(mic, this.micStream);
+    } else {
+      // Listen-only (no microphone): still ask for the others' audio.
+      const existing = pc.getTransceivers().find((t) => t.receiver.track?.kind === 'audio');
+      if (!existing) pc.addTransceiver('audio', { direction: 'recvonly' });
+    }
+    if (this.screenStream) this._attachScreen(peer);
+  }
+
+  _attachScreen(peer) {
+    const pc = peer.pc;
+    if (!pc || !this.screenStream || !peer.tracksAttached) return;
+    for (const track of this.screenStream.getTracks()) {
+      if (track.readyState !== 'live') continue;
+      peer.screenSenders.push(pc.addTrack(track, this.screenStream));
+    }
+  }
+
+  _detachScreen(peer) {
+    const pc = peer.pc;
+    const senders = peer.screenSenders;
+    peer.screenSenders = [];
+    if (!pc || pc.signalingState === 'closed') return;
+    for (const s of senders) {
+      try { pc.removeTrack(s); } catch (err) { console.warn('removeTrack', err); }
+    }
+  }
+
+  _restartIce(peer) {
+    const pc = peer.pc;
+    if (!pc) return;
+    peer.restartedAt = Date.now();
+    if (!this.signaling.connected) return; // retried after the socket is back (_resync)
+    if (typeof pc.restartIce === 'function') {
+      pc.restartIce(); // negotiationneeded follows
+    } else if (!peer.makingOffer && pc.signalingState === 'stable') {
+      pc.createOffer({ iceRestart: true })
+        .then((o) => pc.setLocalDescription(o))
+        .then(() => this._send(peer, { type: 'offer', sdp: pc.localDescription.sdp }))
+        .catch((err) => console.warn('ice restart', err));
+    }
+  }
+
+  _send(peer, msg) {
+    return this.signaling.send({ ...msg, to: peer.id, pc: peer.pcId });
+  }
+
+  // ---- periodic work --------------------------------------------------------------------
+
+  _housekeeping() {
+    if (this.closed) return;
+    const now = Date.now();
+    for (const peer of [...this.peers.values()]) {
+      const s = pcState(peer.pc);
+      const dead = !peer.pc || s === 'failed' || s === 'closed';
+      // A peer the server did not list after our re-join, whose connection is dead: gone.
+      if (peer.unconfirmedSince && dead && now - peer.unconfirmedSince > UNCONFIRMED_DROP_MS) {
+        this._removePeer(peer.id);
+        continue;
+      }
+      if (!this.signaling.connected || !peer.pc) continue;
+      if (s === 'disconnected' && peer.badSince && now - peer.badSince > DISCONNECTED_GRACE_MS
+          && !peer.restartedAt) {
+        this._restartIce(peer);
+      } else if ((s === 'failed' || s === 'disconnected') && peer.restartedAt) {
+        const since = now - peer.restartedAt;
+        if ((!peer.polite && since > RESTART_ESCALATE_MS) || since > POLITE_ESCALATE_MS) {
+          if (!peer.unconfirmedSince) this._startOver(peer);
+        }
+      } else if (s === 'failed' && !peer.restartedAt) {
+        this._restartIce(peer);
+      }
+    }
+  }
+
+  async _pollStats() {
+    if (this.closed) return;
+    await Promise.all([...this.peers.values()].map(async (peer) => {
+      const pc = peer.pc;
+      if (!pc || pc.signalingState === 'closed') return;
+      try {
+        const report = await pc.getStats();
+        if (peer.pc !== pc) return;
+        peer.quality = summarizeStats(report, peer._lastCounters);
+        peer._lastCounters = peer.quality.counters;
+        this._emit('peer-updated', { peer });
+      } catch { /* closed meanwhile */ }
+    }));
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+export class Peer {
+  constructor(info, selfId) {
+    this.id = info.id;
+    this.name = info.name;
+    this.kind = info.kind;
+    this.polite = selfId !== null && selfId < info.id;
+    this.pc = null;
+    this.pcId = null;
+    this.ownPc = false;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.tracksAttached = false;
+    this.everConnected = false;
+    this.micSender = null;
+    this.screenSenders = [];
+    this.queue = Promise.resolve();
+    this.badSince = 0;
+    this.restartedAt = 0;
+    this.unconfirmedSince = 0;
+    this.createdAt = 0;
+    this.audioTracks = [];
+    this.videoTrack = null;
+    this.quality = { level: 'unknown', rttMs: null, lossPct: null };
+    this._lastCounters = null;
+  }
+
+  update(info) {
+    if (typeof info.name === 'string') this.name = info.name;
+    if (info.kind) this.kind = info.kind;
+  }
+
+  setRemoteTracks(tracks) {
+    this.audioTracks = tracks.filter((t) => t.kind === 'audio');
+    this.videoTrack = tracks.find((t) => t.kind === 'video' && !t.muted) ?? null;
+  }
+}
+
+/**
+ * Round-trip time and packet loss from a getStats report. Works with what both Chromium and
+ * Firefox report: the selected candidate pair's RTT, else remote-inbound-rtp's; loss from
+ * inbound-rtp counters since the previous report.
+ */
+export function summarizeStats(report, last) {
+  let rtt = null;
+  let selectedPairId = null;
+  const pairs = [];
+  let packetsReceived = 0;
+  let packetsLost = 0;
+  let framesDecoded = 0;
+  let remoteRtt = null;
+  report.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) selectedPairId = s.selectedCandidatePairId;
+    else if (s.type === 'candidate-pair') pairs.push(s);
+    else if (s.type === 'inbound-rtp') {
+      packetsReceived += s.packetsReceived ?? 0;
+      packetsLost += Math.max(0, s.packetsLost ?? 0);
+      if (s.kind === 'video') framesDecoded += s.framesDecoded ?? 0;
+    } else if (s.type === 'remote-inbound-rtp' && typeof s.roundTripTime === 'number') {
+      remoteRtt = remoteRtt === null ? s.roundTripTime : Math.min(remoteRtt, s.roundTripTime);
+    }
+  });
+  const pair = pairs.find((p) => p.id === selectedPairId)
+    ?? pairs.find((p) => p.selected)
+    ?? pairs.find((p) => p.nominated && p.state === 'succeeded');
+  if (pair && typeof pair.currentRoundTripTime === 'number') rtt = pair.currentRoundTripTime;
+  else if (remoteRtt !== null) rtt = remoteRtt;
+
+  let lossPct = null;
+  if (last) {
+    const got = packetsReceived - last.packetsReceived;
+    const lost = packetsLost - last.packetsLost;
+    if (got + lost > 0) lossPct = (100 * Math.max(0, lost)) / (got + lost);
+    else if (got === 0 && lost === 0) lossPct = last.lossPct ?? null;
+  }
+  const rttMs = rtt === null ? null : Math.round(rtt * 1000);
+  let level = 'unknown';
+  if (rttMs !== null || lossPct !== null) {
+    const r = rttMs ?? 0;
+    const l = lossPct ?? 0;
+    level = r < 300 && l < 2 ? 'good' : r < 600 && l < 8 ? 'fair' : 'poor';
+  }
+  return {
+    level,
+    rttMs,
+    lossPct,
+    counters: { packetsReceived, packetsLost, framesDecoded, lossPct },
+  };
+}

@@ -1,0 +1,227 @@
+// Wiring: the page at /r/<room>, the join form, the controls.
+
+import { Signaling, defaultSignalingUrl } from './signaling.js';
+import { Call } from './call.js';
+import { UI } from './ui.js';
+
+const NAME_KEY = 'roombox.name';
+const ROOM_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+const ui = new UI();
+let signaling = null;
+let call = null;
+let micDeviceId = '';
+
+// A small read-only handle for tests and debugging: the current call and signaling client.
+Object.defineProperty(window, 'roombox', {
+  configurable: false,
+  enumerable: false,
+  value: Object.freeze({
+    get call() { return call; },
+    get signaling() { return signaling; },
+    get room() { return room; },
+  }),
+});
+
+const room = roomFromPath(location.pathname);
+if (!room) {
+  ui.showJoin({ hint: 'This address names no valid room. Room names use letters, digits, - and _.' });
+  ui.joinButton.disabled = true;
+} else {
+  ui.setRoom(room);
+  ui.showJoin();
+  const saved = safeStorage(() => localStorage.getItem(NAME_KEY));
+  if (saved) ui.nameInput.value = saved;
+  ui.nameInput.focus();
+}
+
+function roomFromPath(path) {
+  const m = /^\/r\/([^/]+)\/?$/.exec(path);
+  if (!m) return null;
+  let name;
+  try { name = decodeURIComponent(m[1]); } catch { return null; }
+  return ROOM_RE.test(name) ? name : null;
+}
+
+function safeStorage(fn) {
+  try { return fn(); } catch { return null; }
+}
+
+// ---- join ---------------------------------------------------------------------------------
+
+ui.joinForm.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  if (!room || call) return;
+  const name = ui.nameInput.value.trim();
+  if (name.length < 1 || Array.from(name).length > 64) {
+    ui.nameInput.setCustomValidity('Type a name of 1 to 64 characters.');
+    ui.nameInput.reportValidity();
+    return;
+  }
+  ui.nameInput.setCustomValidity('');
+  safeStorage(() => localStorage.setItem(NAME_KEY, name));
+  ui.joinButton.disabled = true;
+  ui.ensureAudio();
+  await join(name);
+});
+
+ui.nameInput.addEventListener('input', () => ui.nameInput.setCustomValidity(''));
+
+async function join(name) {
+  const micStream = await openMic(micDeviceId);
+  signaling = new Signaling({ url: defaultSignalingUrl(), room, name, kind: 'browser' });
+  call = new Call({ signaling, micStream });
+
+  ui.clearTiles();
+  ui.clearNotices();
+  ui.showCall();
+  ui.addSelfTile(name);
+  ui.setMuted(false);
+  ui.setSharing(false);
+  ui.setMicAvailable(!!micStream);
+  refreshSelfMedia();
+  if (!micStream) ui.notice('No microphone: you can listen, but the others cannot hear you.', { timeoutMs: 0 });
+
+  signaling.addEventListener('state', (ev) => ui.setSignalState(ev.detail.state));
+  signaling.addEventListener('server-error', (ev) => {
+    const { code } = ev.detail;
+    if (code === 'room-full') {
+      const max = signaling.maxPeers;
+      leave(`This room is full${max ? ` (${max} people)` : ''}. Try again later.`);
+    } else if (code === 'bad-room') {
+      leave('This room name is not valid.');
+    } else if (signaling.state === 'failed') {
+      leave(`The server refused to let you in (${code}).`);
+    }
+  });
+  call.addEventListener('peer-added', (ev) => { ui.renderPeer(ev.detail.peer); ui.renderPeerMedia(ev.detail.peer); });
+  call.addEventListener('peer-updated', (ev) => ui.renderPeer(ev.detail.peer));
+  call.addEventListener('peer-media', (ev) => ui.renderPeerMedia(ev.detail.peer));
+  call.addEventListener('peer-removed', (ev) => ui.removePeer(ev.detail.peer));
+  call.addEventListener('local-media', () => {
+    refreshSelfMedia();
+    ui.setSharing(!!call.screenStream);
+  });
+
+  ui.setSignalState(signaling.state);
+  signaling.connect();
+  refreshDevices();
+}
+
+async function openMic(deviceId) {
+  if (!navigator.mediaDevices?.getUserMedia) return null;
+  const audio = {
+    echoCancellation: true,
+    noiseSuppression: true,
+    autoGainControl: true,
+    ...(deviceId ? { deviceId: { exact: deviceId } } : {}),
+  };
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio, video: false });
+    micDeviceId = stream.getAudioTracks()[0]?.getSettings?.().deviceId ?? deviceId;
+    return stream;
+  } catch (err) {
+    console.warn('getUserMedia', err);
+    if (err?.name === 'NotAllowedError') {
+      ui.notice('Microphone access was refused. Allow it in the browser to be heard.', { timeoutMs: 0 });
+    }
+    return null;
+  }
+}
+
+function refreshSelfMedia() {
+  if (!call) return;
+  ui.setSelfMedia({
+    micTrack: call.micTrack,
+    screenTrack: call.screenStream?.getVideoTracks()[0] ?? null,
+  });
+}
+
+// ---- controls -----------------------------------------------------------------------------
+
+document.addEventListener('click', () => ui.unlockAudio(), { capture: true });
+
+ui.muteButton.addEventListener('click', () => {
+  if (!call) return;
+  const muted = !call.muted;
+  call.setMuted(muted);
+  ui.setMuted(muted);
+});
+
+ui.shareButton.addEventListener('click', async () => {
+  if (!call) return;
+  if (call.screenStream) {
+    call.stopScreen();
+    return;
+  }
+  if (!navigator.mediaDevices?.getDisplayMedia) {
+    ui.notice('This browser cannot share its screen.');
+    return;
+  }
+  const wantAudio = ui.shareAudio.checked;
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getDisplayMedia({
+      video: { frameRate: { ideal: 15, max: 30 } },
+      audio: wantAudio,
+    });
+  } catch (err) {
+    if (err?.name !== 'NotAllowedError' && err?.name !== 'AbortError') {
+      ui.notice(`Screen sharing failed: ${err?.message ?? err}`);
+    }
+    return;
+  }
+  if (!call) {
+    stream.getTracks().forEach((t) => t.stop());
+    return;
+  }
+  const video = stream.getVideoTracks()[0];
+  if (video && 'contentHint' in video) video.contentHint = 'detail';
+  if (wantAudio && stream.getAudioTracks().length === 0) {
+    ui.notice('Sharing without sound: the browser gave no audio for this screen. '
+      + 'Some browsers share audio only from a tab (or, on Windows and ChromeOS, the whole screen); '
+      + 'pick a tab and tick its "share audio" option to send sound.', { timeoutMs: 15000 });
+  }
+  call.startScreen(stream);
+});
+
+ui.leaveButton.addEventListener('click', () => leave());
+
+function leave(text) {
+  const c = call;
+  const s = signaling;
+  call = null;
+  if (c) c.close();
+  if (s) s.leave();
+  signaling = s; // keep the closed client readable (state 'closed') for people and tests
+  ui.setSignalState('closed');
+  ui.showLeft(text);
+}
+
+// ---- devices ------------------------------------------------------------------------------
+
+const speakerSupported = typeof HTMLMediaElement !== 'undefined'
+  && typeof HTMLMediaElement.prototype.setSinkId === 'function';
+
+async function refreshDevices() {
+  if (!navigator.mediaDevices?.enumerateDevices) return;
+  try {
+    const devices = await navigator.mediaDevices.enumerateDevices();
+    ui.fillDevices(devices, { micId: micDeviceId, speakerSupported });
+  } catch (err) {
+    console.warn('enumerateDevices', err);
+  }
+}
+
+navigator.mediaDevices?.addEventListener?.('devicechange', () => { if (call) refreshDevices(); });
+
+ui.micSelect.addEventListener('change', async () => {
+  if (!call) return;
+  const id = ui.micSelect.value;
+  const stream = await openMic(id);
+  if (!stream || !call) return;
+  await call.setMicStream(stream);
+  ui.setMicAvailable(true);
+});
+
+ui.speakerSelect.addEventListener('change', () => ui.setSinkId(ui.speakerSelect.value));
