@@ -83,7 +83,10 @@ impl Session {
     /// A binary frame: the protocol is text only.
     pub fn binary(&self) -> Utf8Bytes {
         self.shared.metrics.count_error(ErrorCode::BadJson);
-        error_frame(&ParseError::new(ErrorCode::BadJson, "binary frames are not part of the protocol"))
+        error_frame(&ParseError::new(
+            ErrorCode::BadJson,
+            "binary frames are not part of the protocol",
+        ))
     }
 
     fn dispatch(&mut self, text: &str) -> Result<Option<Utf8Bytes>, ParseError> {
@@ -106,7 +109,9 @@ impl Session {
                 let id = joined.welcome.id.clone();
                 tracing::info!(%room, peer = %id, resumed = joined.replaced, "joined");
                 self.joined = Some(id);
-                Ok(Some(ServerMessage::Welcome(joined.welcome).to_json().into()))
+                Ok(Some(
+                    ServerMessage::Welcome(joined.welcome).to_json().into(),
+                ))
             }
             ClientMessage::Leave => {
                 let id = self.joined.take().ok_or_else(not_joined)?;
@@ -124,7 +129,10 @@ impl Session {
                 let to = rooms.route(&from, &relay.to).ok_or_else(|| {
                     ParseError::new(
                         ErrorCode::UnknownPeer,
-                        format!("no peer `{}` in your room", relay.to.0.chars().take(40).collect::<String>()),
+                        format!(
+                            "no peer `{}` in your room",
+                            relay.to.0.chars().take(40).collect::<String>()
+                        ),
                     )
                 })?;
                 relay.from = Some(from);
@@ -220,7 +228,11 @@ pub async fn serve_socket(socket: WebSocket, shared: Arc<Shared>) {
             code,
             reason: reason.into(),
         };
-        let _ = timeout(Duration::from_secs(2), sink.send(Message::Close(Some(frame)))).await;
+        let _ = timeout(
+            Duration::from_secs(2),
+            sink.send(Message::Close(Some(frame))),
+        )
+        .await;
     }
     metrics.connections_open.fetch_sub(1, Relaxed);
 }

@@ -24,7 +24,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/ws", get(websocket))
         .route("/", get(|| async { asset("landing.html") }))
         .route("/r/{room}", get(room_page))
-        .route("/assets/{*path}", get(|Path(path): Path<String>| async move { asset(&path) }))
+        .route(
+            "/assets/{*path}",
+            get(|Path(path): Path<String>| async move { asset(&path) }),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .with_state(shared)
@@ -77,7 +80,10 @@ fn asset(path: &str) -> Response {
     };
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type(path))),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(content_type(path)),
+            ),
             // The client is embedded in the binary: a new deploy is a new server process.
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ],

@@ -69,7 +69,9 @@ pub(crate) struct Shared {
 impl Shared {
     fn rooms(&self) -> MutexGuard<'_, Rooms> {
         // A panic while holding the lock would be a bug in rooms.rs; the table stays usable.
-        self.rooms.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.rooms
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -8,7 +8,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(version, about = "roombox signaling server: rooms over WebSocket, and the web client")]
+#[command(
+    version,
+    about = "roombox signaling server: rooms over WebSocket, and the web client"
+)]
 struct Args {
     /// Address to listen on. Default: 0.0.0.0:$PORT when PORT is set (Render), else 127.0.0.1:8080.
     #[arg(long)]
@@ -34,8 +37,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -45,7 +47,9 @@ async fn main() -> anyhow::Result<()> {
         Some(addr) => addr,
         None => match std::env::var("PORT") {
             Ok(port) => {
-                let port: u16 = port.parse().with_context(|| format!("PORT={port:?} is not a port number"))?;
+                let port: u16 = port
+                    .parse()
+                    .with_context(|| format!("PORT={port:?} is not a port number"))?;
                 SocketAddr::from(([0, 0, 0, 0], port))
             }
             Err(_) => SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -85,7 +89,9 @@ fn parse_ice_servers(list: &str) -> anyhow::Result<Vec<IceServer>> {
         .collect();
     for url in &urls {
         anyhow::ensure!(
-            ["stun:", "stuns:", "turn:", "turns:"].iter().any(|p| url.starts_with(p)),
+            ["stun:", "stuns:", "turn:", "turns:"]
+                .iter()
+                .any(|p| url.starts_with(p)),
             "--ice-servers: {url:?} is not a stun:, stuns:, turn: or turns: URL"
         );
     }

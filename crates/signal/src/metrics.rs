@@ -27,7 +27,10 @@ impl Metrics {
     pub fn render(&self, rooms: usize, peers: usize) -> String {
         let mut out = String::with_capacity(2048);
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
         };
         metric(
             "roombox_signal_connections_open",
@@ -41,8 +44,18 @@ impl Metrics {
             "WebSocket connections accepted since start.",
             self.connections_total.load(Relaxed),
         );
-        metric("roombox_signal_rooms", "gauge", "Rooms with at least one peer.", rooms as u64);
-        metric("roombox_signal_peers", "gauge", "Peers joined to a room.", peers as u64);
+        metric(
+            "roombox_signal_rooms",
+            "gauge",
+            "Rooms with at least one peer.",
+            rooms as u64,
+        );
+        metric(
+            "roombox_signal_peers",
+            "gauge",
+            "Peers joined to a room.",
+            peers as u64,
+        );
         metric(
             "roombox_signal_messages_received_total",
             "counter",

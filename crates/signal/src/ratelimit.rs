@@ -42,7 +42,8 @@ impl TokenBucket {
             return true;
         }
         let elapsed = now.saturating_duration_since(self.refilled_at);
-        self.tokens = (self.tokens + elapsed.as_secs_f64() * self.config.per_sec).min(self.config.burst);
+        self.tokens =
+            (self.tokens + elapsed.as_secs_f64() * self.config.per_sec).min(self.config.burst);
         self.refilled_at = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -83,7 +84,13 @@ mod tests {
     #[test]
     fn burst_then_sustained_rate() {
         let t0 = Instant::now();
-        let mut b = TokenBucket::new(RateConfig { burst: 3.0, per_sec: 10.0 }, t0);
+        let mut b = TokenBucket::new(
+            RateConfig {
+                burst: 3.0,
+                per_sec: 10.0,
+            },
+            t0,
+        );
         assert!(b.try_take(t0) && b.try_take(t0) && b.try_take(t0));
         assert!(!b.try_take(t0));
         assert!(!b.try_take(t0 + Duration::from_millis(50)));
@@ -97,7 +104,13 @@ mod tests {
     #[test]
     fn zero_rate_is_unlimited() {
         let t0 = Instant::now();
-        let mut b = TokenBucket::new(RateConfig { burst: 1.0, per_sec: 0.0 }, t0);
+        let mut b = TokenBucket::new(
+            RateConfig {
+                burst: 1.0,
+                per_sec: 0.0,
+            },
+            t0,
+        );
         assert!((0..10_000).all(|_| b.try_take(t0)));
     }
 

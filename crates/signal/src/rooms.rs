@@ -77,8 +77,12 @@ impl Rooms {
                     member.conn = conn;
                     member.info.name = join.name;
                     member.info.kind = join.kind;
-                    let welcome = welcome_for(&join.room, room, &resume.id, ice_servers, self.max_peers);
-                    return Ok(Joined { welcome, replaced: true });
+                    let welcome =
+                        welcome_for(&join.room, room, &resume.id, ice_servers, self.max_peers);
+                    return Ok(Joined {
+                        welcome,
+                        replaced: true,
+                    });
                 }
             }
         }
@@ -93,7 +97,12 @@ impl Rooms {
         // A resumed id is granted again when nobody holds it (the server restarted, or the
         // peer was already announced as gone); otherwise the peer gets a fresh id.
         let (id, resume_token) = match join.resume {
-            Some(r) if r.id.is_well_formed() && !self.ids.contains_key(&r.id) && !r.token.is_empty() && r.token.len() <= 64 => {
+            Some(r)
+                if r.id.is_well_formed()
+                    && !self.ids.contains_key(&r.id)
+                    && !r.token.is_empty()
+                    && r.token.len() <= 64 =>
+            {
                 (r.id, r.token)
             }
             _ => (self.fresh_id(), random_token(24)),
@@ -103,8 +112,13 @@ impl Rooms {
             name: join.name,
             kind: join.kind,
         };
-        let room = self.rooms.get_mut(&join.room).expect("room entry made above");
-        let joined = ServerMessage::PeerJoined { peer: info.clone() }.to_json().into();
+        let room = self
+            .rooms
+            .get_mut(&join.room)
+            .expect("room entry made above");
+        let joined = ServerMessage::PeerJoined { peer: info.clone() }
+            .to_json()
+            .into();
         for member in room.members.values() {
             member.outbox.deliver(&joined);
         }
@@ -131,7 +145,10 @@ impl Rooms {
         let Some(room_name) = self.ids.get(id) else {
             return false;
         };
-        let room = self.rooms.get_mut(room_name).expect("every id's room exists");
+        let room = self
+            .rooms
+            .get_mut(room_name)
+            .expect("every id's room exists");
         match room.members.get(id) {
             Some(m) if m.conn == conn => {}
             _ => return false,
@@ -157,7 +174,11 @@ impl Rooms {
         if self.ids.get(to)? != room_name {
             return None;
         }
-        self.rooms.get(room_name)?.members.get(to).map(|m| &m.outbox)
+        self.rooms
+            .get(room_name)?
+            .members
+            .get(to)
+            .map(|m| &m.outbox)
     }
 
     /// Whether `id` is currently held by `conn` (false once a resume took it over).
@@ -188,7 +209,11 @@ fn welcome_for(
 ) -> Welcome {
     Welcome {
         id: id.clone(),
-        resume_token: room.members.get(id).map(|m| m.resume_token.clone()).unwrap_or_default(),
+        resume_token: room
+            .members
+            .get(id)
+            .map(|m| m.resume_token.clone())
+            .unwrap_or_default(),
         room: room_name.clone(),
         peers: room
             .members

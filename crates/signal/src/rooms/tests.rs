@@ -40,14 +40,22 @@ fn join_announces_and_welcome_lists_others() {
     let mut rooms = Rooms::new(6);
     let mut a = client(1);
     let b = client(2);
-    let wa = rooms.join(join("r", "A", None), a.conn, a.outbox.clone(), &[]).unwrap().welcome;
+    let wa = rooms
+        .join(join("r", "A", None), a.conn, a.outbox.clone(), &[])
+        .unwrap()
+        .welcome;
     assert!(wa.peers.is_empty());
-    let wb = rooms.join(join("r", "B", None), b.conn, b.outbox.clone(), &[]).unwrap().welcome;
+    let wb = rooms
+        .join(join("r", "B", None), b.conn, b.outbox.clone(), &[])
+        .unwrap()
+        .welcome;
     assert_eq!(wb.peers.len(), 1);
     assert_eq!(wb.peers[0].id, wa.id);
     assert_ne!(wa.id, wb.id);
     let got = drain(&mut a.rx);
-    assert!(matches!(&got[..], [ServerMessage::PeerJoined { peer }] if peer.id == wb.id && peer.name == "B"));
+    assert!(
+        matches!(&got[..], [ServerMessage::PeerJoined { peer }] if peer.id == wb.id && peer.name == "B")
+    );
     assert_eq!(rooms.room_count(), 1);
     assert_eq!(rooms.peer_count(), 2);
 }
@@ -57,8 +65,16 @@ fn leave_announces_and_frees_empty_rooms() {
     let mut rooms = Rooms::new(6);
     let mut a = client(1);
     let b = client(2);
-    let ida = rooms.join(join("r", "A", None), a.conn, a.outbox.clone(), &[]).unwrap().welcome.id;
-    let idb = rooms.join(join("r", "B", None), b.conn, b.outbox.clone(), &[]).unwrap().welcome.id;
+    let ida = rooms
+        .join(join("r", "A", None), a.conn, a.outbox.clone(), &[])
+        .unwrap()
+        .welcome
+        .id;
+    let idb = rooms
+        .join(join("r", "B", None), b.conn, b.outbox.clone(), &[])
+        .unwrap()
+        .welcome
+        .id;
     drain(&mut a.rx);
     assert!(rooms.leave(&idb, b.conn));
     assert!(matches!(&drain(&mut a.rx)[..], [ServerMessage::PeerLeft { id }] if *id == idb));
@@ -73,13 +89,28 @@ fn room_full_refuses_without_side_effects() {
     let mut rooms = Rooms::new(2);
     let clients: Vec<Client> = (1..=3).map(client).collect();
     for c in &clients[..2] {
-        rooms.join(join("r", "x", None), c.conn, c.outbox.clone(), &[]).unwrap();
+        rooms
+            .join(join("r", "x", None), c.conn, c.outbox.clone(), &[])
+            .unwrap();
     }
-    let e = rooms.join(join("r", "x", None), clients[2].conn, clients[2].outbox.clone(), &[]).err().unwrap();
+    let e = rooms
+        .join(
+            join("r", "x", None),
+            clients[2].conn,
+            clients[2].outbox.clone(),
+            &[],
+        )
+        .err()
+        .unwrap();
     assert_eq!(e.code, ErrorCode::RoomFull);
     assert_eq!(rooms.peer_count(), 2);
     // A full room does not stop joining another.
-    let other = rooms.join(join("s", "x", None), clients[2].conn, clients[2].outbox.clone(), &[]);
+    let other = rooms.join(
+        join("s", "x", None),
+        clients[2].conn,
+        clients[2].outbox.clone(),
+        &[],
+    );
     assert!(other.is_ok());
 }
 
@@ -87,9 +118,21 @@ fn room_full_refuses_without_side_effects() {
 fn routes_only_within_a_room() {
     let mut rooms = Rooms::new(6);
     let [a, b, c] = [client(1), client(2), client(3)];
-    let ida = rooms.join(join("r", "A", None), a.conn, a.outbox.clone(), &[]).unwrap().welcome.id;
-    let idb = rooms.join(join("r", "B", None), b.conn, b.outbox.clone(), &[]).unwrap().welcome.id;
-    let idc = rooms.join(join("s", "C", None), c.conn, c.outbox.clone(), &[]).unwrap().welcome.id;
+    let ida = rooms
+        .join(join("r", "A", None), a.conn, a.outbox.clone(), &[])
+        .unwrap()
+        .welcome
+        .id;
+    let idb = rooms
+        .join(join("r", "B", None), b.conn, b.outbox.clone(), &[])
+        .unwrap()
+        .welcome
+        .id;
+    let idc = rooms
+        .join(join("s", "C", None), c.conn, c.outbox.clone(), &[])
+        .unwrap()
+        .welcome
+        .id;
     assert!(rooms.route(&ida, &idb).is_some());
     assert!(rooms.route(&ida, &idc).is_none());
     assert!(rooms.route(&ida, &ida).is_none());
@@ -101,11 +144,26 @@ fn resume_with_token_replaces_the_live_socket_silently() {
     let mut rooms = Rooms::new(6);
     let (old_outbox, _old_rx, old_closed) = Outbox::new(8);
     let mut b = client(2);
-    let w = rooms.join(join("r", "A", None), ConnId(1), old_outbox, &[]).unwrap().welcome;
-    rooms.join(join("r", "B", None), b.conn, b.outbox.clone(), &[]).unwrap();
+    let w = rooms
+        .join(join("r", "A", None), ConnId(1), old_outbox, &[])
+        .unwrap()
+        .welcome;
+    rooms
+        .join(join("r", "B", None), b.conn, b.outbox.clone(), &[])
+        .unwrap();
     let fresh = client(3);
-    let resume = Resume { id: w.id.clone(), token: w.resume_token.clone() };
-    let j = rooms.join(join("r", "A", Some(resume)), fresh.conn, fresh.outbox.clone(), &[]).unwrap();
+    let resume = Resume {
+        id: w.id.clone(),
+        token: w.resume_token.clone(),
+    };
+    let j = rooms
+        .join(
+            join("r", "A", Some(resume)),
+            fresh.conn,
+            fresh.outbox.clone(),
+            &[],
+        )
+        .unwrap();
     assert!(j.replaced);
     assert_eq!(j.welcome.id, w.id);
     assert_eq!(j.welcome.peers.len(), 1);
@@ -120,10 +178,23 @@ fn resume_with_token_replaces_the_live_socket_silently() {
 fn resume_with_wrong_token_gets_a_fresh_id() {
     let mut rooms = Rooms::new(6);
     let a = client(1);
-    let w = rooms.join(join("r", "A", None), a.conn, a.outbox.clone(), &[]).unwrap().welcome;
+    let w = rooms
+        .join(join("r", "A", None), a.conn, a.outbox.clone(), &[])
+        .unwrap()
+        .welcome;
     let thief = client(2);
-    let resume = Resume { id: w.id.clone(), token: "guess".into() };
-    let j = rooms.join(join("r", "T", Some(resume)), thief.conn, thief.outbox.clone(), &[]).unwrap();
+    let resume = Resume {
+        id: w.id.clone(),
+        token: "guess".into(),
+    };
+    let j = rooms
+        .join(
+            join("r", "T", Some(resume)),
+            thief.conn,
+            thief.outbox.clone(),
+            &[],
+        )
+        .unwrap();
     assert!(!j.replaced);
     assert_ne!(j.welcome.id, w.id);
     assert!(rooms.holds(&w.id, a.conn));
@@ -133,14 +204,24 @@ fn resume_with_wrong_token_gets_a_fresh_id() {
 fn resume_after_restart_regrants_the_id() {
     let mut rooms = Rooms::new(6);
     let a = client(1);
-    let resume = Resume { id: PeerId("kept42".into()), token: "secret".into() };
-    let j = rooms.join(join("r", "A", Some(resume)), a.conn, a.outbox.clone(), &[]).unwrap();
+    let resume = Resume {
+        id: PeerId("kept42".into()),
+        token: "secret".into(),
+    };
+    let j = rooms
+        .join(join("r", "A", Some(resume)), a.conn, a.outbox.clone(), &[])
+        .unwrap();
     assert_eq!(j.welcome.id, PeerId("kept42".into()));
     assert_eq!(j.welcome.resume_token, "secret");
     // An id in use in another room is not granted.
     let b = client(2);
-    let resume = Resume { id: PeerId("kept42".into()), token: "other".into() };
-    let j = rooms.join(join("s", "B", Some(resume)), b.conn, b.outbox.clone(), &[]).unwrap();
+    let resume = Resume {
+        id: PeerId("kept42".into()),
+        token: "other".into(),
+    };
+    let j = rooms
+        .join(join("s", "B", Some(resume)), b.conn, b.outbox.clone(), &[])
+        .unwrap();
     assert_ne!(j.welcome.id, PeerId("kept42".into()));
 }
 
@@ -148,10 +229,14 @@ fn resume_after_restart_regrants_the_id() {
 fn a_peer_that_stops_reading_is_closed_not_buffered() {
     let mut rooms = Rooms::new(6);
     let (slow_outbox, _slow_rx, slow_closed) = Outbox::new(2);
-    rooms.join(join("r", "S", None), ConnId(1), slow_outbox, &[]).unwrap();
+    rooms
+        .join(join("r", "S", None), ConnId(1), slow_outbox, &[])
+        .unwrap();
     for n in 0..3 {
         let c = client(10 + n);
-        rooms.join(join("r", "x", None), c.conn, c.outbox.clone(), &[]).unwrap();
+        rooms
+            .join(join("r", "x", None), c.conn, c.outbox.clone(), &[])
+            .unwrap();
     }
     assert!(slow_closed.is_cancelled());
 }
