@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit and integration tests, then the browser
+# end-to-end tests in headless Chromium inside a loopback-only network namespace.
+# Run as root on Debian bookworm (apt installs and `unshare -n` need it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-test-deps.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
+cargo build -p roombox-signal --locked
+bash tests/e2e/run.sh
