@@ -1,0 +1,164 @@
+// End to end: real roombox-signal, real headless Chromium pages, real WebRTC over loopback.
+// Run through run.sh, which puts the whole run in a network namespace that has only loopback.
+//
+// One room, one story, in order:
+//   three pages hear each other -> one shares its screen, the others decode it, it stops ->
+//   the server is SIGKILLed: media keeps flowing, the pages show "Reconnecting…" ->
+//   the server restarts on the same port: the pages rejoin by themselves with the same ids ->
+//   a newcomer connects to everyone and hears them -> one leaves, the others see its tile go.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  joinRoom, launchBrowser, peerList, saveArtifacts, startServer, statsByName, statusText, tile,
+  waitFor, waitForGrowth, waitForStatus,
+} from './lib.js';
+
+const ROOM = `e2e-${process.pid}`;
+const T = 30000; // generous: a slow, shared 2-core machine runs four browsers' worth of WebRTC
+
+let server;
+let browser;
+const members = {}; // name -> {context, page, name, logs}
+
+function others(name) {
+  return Object.keys(members).filter((n) => n !== name);
+}
+
+/** Every member's page hears every other member: inbound audio packets and energy both grow. */
+async function assertEveryoneHearsEveryone(label) {
+  await Promise.all(Object.values(members).map(async (m) => {
+    const names = others(m.name);
+    const first = await waitForGrowth(m.page, names, 'audioPackets', {}, { timeout: T, what: `${label}: ${m.name} receiving audio` });
+    await waitForGrowth(m.page, names, 'audioPackets', first, { timeout: T, what: `${label}: ${m.name}'s audio packets increasing` });
+    await waitForGrowth(m.page, names, 'audioEnergy', first, { timeout: T, what: `${label}: ${m.name}'s audio energy increasing` });
+  }));
+}
+
+async function assertConnectedTo(m, names) {
+  await waitFor(async () => {
+    const { peers } = await peerList(m.page);
+    return names.every((n) => peers.some((p) => p.name === n && p.state === 'connected'));
+  }, { timeout: T, what: `${m.name} connected to ${names.join(', ')}` });
+}
+
+describe('roombox in headless Chromium', { timeout: 300000 }, () => {
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    if (process.env.E2E_ARTIFACTS) await saveArtifacts('end', Object.values(members));
+    await browser?.close().catch(() => {});
+    await server?.kill('SIGKILL');
+  });
+
+  test('three pages in one room all hear each other', async (t) => {
+    for (const name of ['Ada', 'Bea', 'Cy']) {
+      members[name] = await joinRoom(browser, server.url, ROOM, name);
+    }
+    t.after(async () => { if (t.passed === false) await saveArtifacts('hear', Object.values(members)); });
+    for (const m of Object.values(members)) await assertConnectedTo(m, others(m.name));
+    await assertEveryoneHearsEveryone('three pages');
+
+    // Names appear as text in the tiles, with kind and connection state.
+    for (const m of Object.values(members)) {
+      for (const n of others(m.name)) {
+        const tl = tile(m.page, n);
+        await tl.waitFor({ timeout: T });
+        assert.equal((await tl.locator('.name').textContent()).trim(), n);
+        assert.match(await tl.textContent(), /Browser/);
+        await waitFor(async () => /Connected/.test(await tl.textContent()), { timeout: T, what: `${m.name}: tile ${n} says Connected` });
+      }
+      assert.match(await tile(m.page, `${m.name} (you)`).textContent(), new RegExp(m.name));
+    }
+  });
+
+  test('one shares its screen, the others decode it, then it stops sharing', async (t) => {
+    const ada = members.Ada;
+    t.after(async () => { if (t.passed === false) await saveArtifacts('share', Object.values(members)); });
+    await ada.page.getByRole('button', { name: 'Share screen' }).click();
+    await ada.page.getByRole('button', { name: 'Stop sharing' }).waitFor({ timeout: T });
+
+    for (const viewer of [members.Bea, members.Cy]) {
+      const first = await waitForGrowth(viewer.page, ['Ada'], 'framesDecoded', {}, { timeout: T, what: `${viewer.name} decoding Ada's screen` });
+      await waitForGrowth(viewer.page, ['Ada'], 'framesDecoded', first, { timeout: T, what: `${viewer.name}: Ada's frames increasing` });
+      // The screen is shown in Ada's tile.
+      const video = tile(viewer.page, 'Ada').locator('video');
+      await waitFor(async () => video.isVisible(), { timeout: T, what: `${viewer.name}: video in Ada's tile` });
+      await waitFor(
+        async () => video.evaluate((v) => v.videoWidth > 0 && v.readyState >= 2),
+        { timeout: T, what: `${viewer.name}: Ada's video playing` },
+      );
+    }
+
+    await ada.page.getByRole('button', { name: 'Stop sharing' }).click();
+    await ada.page.getByRole('button', { name: 'Share screen' }).waitFor({ timeout: T });
+    for (const viewer of [members.Bea, members.Cy]) {
+      const video = tile(viewer.page, 'Ada').locator('video');
+      await waitFor(async () => !(await video.isVisible()), { timeout: T, what: `${viewer.name}: Ada's screen gone` });
+    }
+    // Renegotiation left the calls intact.
+    await assertEveryoneHearsEveryone('after screen share');
+  });
+
+  test('server killed and restarted: media keeps flowing, pages rejoin, a newcomer connects', async (t) => {
+    t.after(async () => { if (t.passed === false) await saveArtifacts('restart', Object.values(members)); });
+    const before = {};
+    const ids = {};
+    for (const m of Object.values(members)) {
+      before[m.name] = await statsByName(m.page);
+      ids[m.name] = (await peerList(m.page)).selfId;
+    }
+    const port = server.port;
+    await server.kill('SIGKILL');
+
+    // The outage: every page notices, and media between the pages keeps flowing.
+    await Promise.all(Object.values(members).map((m) => waitForStatus(m.page, 'Reconnecting…', T)));
+    await Promise.all(Object.values(members).map(async (m) => {
+      await waitForGrowth(m.page, others(m.name), 'audioPackets', before[m.name], { timeout: T, what: `${m.name} receiving audio while the server is down` });
+      await waitForGrowth(m.page, others(m.name), 'audioEnergy', before[m.name], { timeout: T, what: `${m.name} audio energy while the server is down` });
+    }));
+    for (const m of Object.values(members)) {
+      assert.equal(await statusText(m.page), 'Reconnecting…', `${m.name} still reconnecting during the outage`);
+    }
+
+    server = await startServer({ listen: `127.0.0.1:${port}` });
+
+    // The pages rejoin by themselves, with the same ids, keeping their connections.
+    await Promise.all(Object.values(members).map((m) => waitForStatus(m.page, 'Connected', T)));
+    for (const m of Object.values(members)) {
+      const { selfId } = await peerList(m.page);
+      assert.equal(selfId, ids[m.name], `${m.name} resumed with its id`);
+      await assertConnectedTo(m, others(m.name));
+    }
+    await assertEveryoneHearsEveryone('after the restart');
+
+    // A newcomer after the restart connects to everyone and hears them, and they hear it.
+    members.Dee = await joinRoom(browser, server.url, ROOM, 'Dee');
+    for (const m of Object.values(members)) await assertConnectedTo(m, others(m.name));
+    await assertEveryoneHearsEveryone('with the newcomer');
+    for (const n of ['Ada', 'Bea', 'Cy']) {
+      await tile(members.Dee.page, n).waitFor({ timeout: T });
+      await tile(members[n].page, 'Dee').waitFor({ timeout: T });
+    }
+  });
+
+  test('one leaves and the others see its tile go', async (t) => {
+    t.after(async () => { if (t.passed === false) await saveArtifacts('leave', Object.values(members)); });
+    const cy = members.Cy;
+    await cy.page.getByRole('button', { name: 'Leave' }).click();
+    await cy.page.getByText('You left the room.').waitFor({ timeout: T });
+    assert.equal(await statusText(cy.page), 'Not connected');
+    delete members.Cy;
+    for (const m of Object.values(members)) {
+      await tile(m.page, 'Cy').waitFor({ state: 'detached', timeout: T });
+      const { peers } = await peerList(m.page);
+      assert.deepEqual(peers.map((p) => p.name).sort(), others(m.name).sort());
+    }
+    await cy.context.close();
+    // The rest of the room is unaffected.
+    await assertEveryoneHearsEveryone('after one left');
+  });
+});

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the browser end-to-end suite inside a fresh network namespace that has only loopback, so
+# no test packet can reach any address but 127.0.0.1 (and nothing waits on unreachable STUN).
+#
+#   bash tests/e2e/run.sh [test files...]
+#
+# Env: SIGNAL_BIN (default: target/debug/roombox-signal, built here when unset), CHROMIUM
+# (default /usr/bin/chromium), E2E_VERBOSE=1 (server log), E2E_ARTIFACTS=1 (screenshots at the end;
+# failing tests always leave screenshots and page logs in tests/e2e/artifacts/).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+cd "$here"
+
+if [ ! -d node_modules/playwright-core ]; then
+  npm ci --no-audit --no-fund
+fi
+
+if [ -z "${SIGNAL_BIN:-}" ]; then
+  # The web client is embedded in the binary: rebuild so it serves the current web/.
+  (cd "$repo" && cargo build -p roombox-signal)
+  export SIGNAL_BIN="$repo/target/debug/roombox-signal"
+fi
+
+if [ "$#" -eq 0 ]; then
+  set -- ./*.test.js
+fi
+
+exec unshare --net -- bash -c 'ip link set lo up && exec node --test --test-concurrency=1 "$@"' bash "$@"
