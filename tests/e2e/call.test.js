@@ -75,6 +75,23 @@ describe('roombox in headless Chromium', { timeout: 300000 }, () => {
     }
   });
 
+  test('mute and unmute, device pickers', async () => {
+    const { page } = members.Bea;
+    const micEnabled = () => page.evaluate(() => window.roombox.call.micTrack.enabled);
+    assert.equal(await micEnabled(), true);
+    await page.getByRole('button', { name: 'Mute', exact: true }).click();
+    await page.getByRole('button', { name: 'Unmute', exact: true }).waitFor({ timeout: T });
+    assert.equal(await micEnabled(), false);
+    await page.getByRole('button', { name: 'Unmute', exact: true }).click();
+    await page.getByRole('button', { name: 'Mute', exact: true }).waitFor({ timeout: T });
+    assert.equal(await micEnabled(), true);
+    // The microphone picker lists the (fake) microphones; the speaker picker exists.
+    await page.getByText('Devices').click();
+    const mic = page.getByLabel('Microphone');
+    await waitFor(async () => (await mic.locator('option').count()) > 0, { timeout: T, what: 'microphones listed' });
+    await page.getByLabel('Speaker').waitFor({ timeout: T });
+  });
+
   test('one shares its screen, the others decode it, then it stops sharing', async (t) => {
     const ada = members.Ada;
     t.after(async () => { if (t.passed === false) await saveArtifacts('share', Object.values(members)); });

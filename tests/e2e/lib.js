@@ -72,13 +72,16 @@ export async function startServer({ listen = '127.0.0.1:0', extraArgs = [] } = {
   const lines = createInterface({ input: proc.stdout });
   const exited = once(proc, 'exit').then(([code, sig]) => ({ code, sig }));
   const first = new Promise((resolve) => lines.once('line', resolve));
+  let timer;
   const result = await Promise.race([
     first,
     exited.then(({ code, sig }) => {
       throw new Error(`roombox-signal exited (${code ?? sig}) before listening: ${stderr.join('')}`);
     }),
-    new Promise((_, reject) => setTimeout(() => reject(new Error('roombox-signal did not start in 20 s')), 20000)),
-  ]);
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error('roombox-signal did not start in 20 s')), 20000);
+    }),
+  ]).finally(() => clearTimeout(timer));
   const m = /^listening on (http:\/\/(\S+))$/.exec(result.trim());
   if (!m) throw new Error(`unexpected first line from roombox-signal: ${result}`);
   const url = m[1];

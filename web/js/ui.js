@@ -215,7 +215,7 @@ export class UI {
     const parts = [];
     if (QUALITY_TEXT[q.level]) parts.push(QUALITY_TEXT[q.level]);
     if (q.rttMs !== null && q.rttMs !== undefined) parts.push(`${q.rttMs} ms`);
-    if (q.lossPct !== null && q.lossPct !== undefined) parts.push(`${q.lossPct.toFixed(q.lossPct < 10 ? 1 : 0)}% loss`);
+    if (q.lossPct !== null && q.lossPct !== undefined) parts.push(`${q.lossPct === 0 ? '0' : q.lossPct.toFixed(q.lossPct < 10 ? 1 : 0)}% loss`);
     t.els.quality.textContent = parts.join(' · ');
     t.els.quality.title = parts.length ? `Connection quality: ${parts.join(', ')}` : '';
     t.els.bars.dataset.level = q.level ?? 'unknown';
