@@ -162,6 +162,38 @@ describe('roombox in headless Chromium', { timeout: 300000 }, () => {
     }
   });
 
+  test('one page loses its WebSocket while the server stays up: it resumes, calls untouched', async (t) => {
+    t.after(async () => { if (t.passed === false) await saveArtifacts('blip', Object.values(members)); });
+    const bea = members.Bea;
+    const pcsBefore = {};
+    const stats = {};
+    for (const m of Object.values(members)) {
+      const { peers } = await peerList(m.page);
+      pcsBefore[m.name] = Object.fromEntries(peers.map((p) => [p.name, p.pc]));
+      stats[m.name] = await statsByName(m.page);
+    }
+    const { selfId, reconnects } = await bea.page.evaluate(() => ({
+      selfId: window.roombox.signaling.id, reconnects: window.roombox.signaling.reconnects,
+    }));
+    // A network blip on Bea's side: her socket closes (the server sees it and announces her
+    // gone); her peer connections do not.
+    await bea.page.evaluate(() => window.roombox.signaling._ws.close());
+    await waitFor(
+      () => bea.page.evaluate((n) => window.roombox.signaling.reconnects > n && window.roombox.signaling.state === 'connected', reconnects),
+      { timeout: T, what: 'Bea re-joined' },
+    );
+    await waitForStatus(bea.page, 'Connected', T);
+    assert.equal((await peerList(bea.page)).selfId, selfId, 'Bea kept her id');
+    await assertEveryoneHearsEveryone('after the blip');
+    for (const m of Object.values(members)) {
+      await assertConnectedTo(m, others(m.name));
+      const { peers } = await peerList(m.page);
+      const pcsNow = Object.fromEntries(peers.map((p) => [p.name, p.pc]));
+      assert.deepEqual(pcsNow, pcsBefore[m.name], `${m.name} kept its connections`);
+      await waitForGrowth(m.page, others(m.name), 'audioPackets', stats[m.name], { timeout: T });
+    }
+  });
+
   test('one leaves and the others see its tile go', async (t) => {
     t.after(async () => { if (t.passed === false) await saveArtifacts('leave', Object.values(members)); });
     const cy = members.Cy;

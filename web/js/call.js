@@ -25,11 +25,23 @@ const DISCONNECTED_GRACE_MS = 8000; // 'disconnected' this long counts as failed
 const RESTART_ESCALATE_MS = 12000; // ICE restart did not help: impolite side starts over
 const POLITE_ESCALATE_MS = 30000; // polite side starts over only if the other did not
 const UNCONFIRMED_DROP_MS = 15000; // peer missing after our re-join and its connection dead
+const LEFT_GRACE_MS = 8000; // peer-left while media still flows: wait this long for it to come back
+const CONNECT_TIMEOUT_MS = 20000; // a new connection that never connects counts as failed
+const REMOTE_CLOSED_IMPOLITE_MS = 2000; // the other side closed its connection: start over after
+const REMOTE_CLOSED_POLITE_MS = 6000;
 
 export function randomId(len = 10) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
   const bytes = crypto.getRandomValues(new Uint8Array(len));
   return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join('');
+}
+
+/** The DTLS transport's state where the browser exposes RTCDtlsTransport, else null. */
+export function dtlsState(pc) {
+  if (!pc) return null;
+  const t = pc.getSenders().find((x) => x.transport)?.transport
+    ?? pc.getReceivers().find((x) => x.transport)?.transport;
+  return t?.state ?? null;
 }
 
 /** What connectionState says, with iceConnectionState as fallback for older browsers. */
@@ -84,6 +96,8 @@ export class Call extends EventTarget {
       polite: p.polite,
       pc: p.pcId,
       state: pcState(p.pc),
+      dtls: dtlsState(p.pc),
+      away: !!p.leftAt,
       signalingState: p.pc?.signalingState ?? null,
       quality: { ...p.quality },
       hasVideo: !!p.videoTrack,
@@ -175,8 +189,8 @@ export class Call extends EventTarget {
       let peer = this.peers.get(info.id);
       if (peer) {
         peer.update(info);
-        peer.confirmedAt = Date.now();
         peer.unconfirmedSince = 0;
+        peer.leftAt = 0;
         this._emit('peer-updated', { peer });
         if (this._usable(peer)) {
           this._resync(peer);
@@ -203,6 +217,7 @@ export class Call extends EventTarget {
       // dropped): keep the connection if it lives, else wait for its offer (it is the newcomer).
       peer.update(info);
       peer.unconfirmedSince = 0;
+      peer.leftAt = 0;
       if (!this._usable(peer)) this._closePc(peer);
       else this._resync(peer);
       this._emit('peer-updated', { peer });
@@ -213,7 +228,17 @@ export class Call extends EventTarget {
   }
 
   _peerLeft(id) {
-    if (this.peers.has(id)) this._removePeer(id);
+    const peer = this.peers.get(id);
+    if (!peer) return;
+    // Its socket closed, but media may still flow (a network blip on its side): keep the
+    // connection a few seconds in case it comes back with the same id. A peer that left on
+    // purpose has closed its connection, and then it goes at once.
+    if (peer.everConnected && pcState(peer.pc) === 'connected' && this._usable(peer)) {
+      peer.leftAt = Date.now();
+      this._emit('peer-updated', { peer });
+      return;
+    }
+    this._removePeer(id);
   }
 
   _signal(msg) {
@@ -284,6 +309,7 @@ export class Call extends EventTarget {
     peer.everConnected = false;
     peer.badSince = 0;
     peer.restartedAt = 0;
+    peer.remoteClosedSince = 0;
     if (pc) {
       pc.onnegotiationneeded = pc.onicecandidate = pc.ontrack = null;
       pc.onconnectionstatechange = pc.oniceconnectionstatechange = null;
@@ -294,9 +320,11 @@ export class Call extends EventTarget {
     this._emit('peer-updated', { peer });
   }
 
+  /** The connection can still carry media: not failed, not closed by either side. */
   _usable(peer) {
     const s = pcState(peer.pc);
-    return !!peer.pc && s !== 'failed' && s !== 'closed';
+    const d = dtlsState(peer.pc);
+    return !!peer.pc && s !== 'failed' && s !== 'closed' && d !== 'closed' && d !== 'failed';
   }
 
   /** Throw away our connection to this peer and offer a new one. */
@@ -437,24 +465,45 @@ export class Call extends EventTarget {
     if (this.closed) return;
     const now = Date.now();
     for (const peer of [...this.peers.values()]) {
-      const s = pcState(peer.pc);
-      const dead = !peer.pc || s === 'failed' || s === 'closed';
-      // A peer the server did not list after our re-join, whose connection is dead: gone.
-      if (peer.unconfirmedSince && dead && now - peer.unconfirmedSince > UNCONFIRMED_DROP_MS) {
-        this._removePeer(peer.id);
+      const usable = this._usable(peer);
+      // Announced gone: remove once the grace is over or its media stops.
+      if (peer.leftAt) {
+        if (!usable || pcState(peer.pc) !== 'connected' || now - peer.leftAt > LEFT_GRACE_MS) {
+          this._removePeer(peer.id);
+        }
         continue;
       }
-      if (!this.signaling.connected || !peer.pc) continue;
-      if (s === 'disconnected' && peer.badSince && now - peer.badSince > DISCONNECTED_GRACE_MS
-          && !peer.restartedAt) {
+      // Not listed after our re-join (server restart) and its connection is dead: gone.
+      if (peer.unconfirmedSince) {
+        if (!usable && now - peer.unconfirmedSince > UNCONFIRMED_DROP_MS) this._removePeer(peer.id);
+        continue;
+      }
+      const pc = peer.pc;
+      if (!this.signaling.connected || !pc) continue;
+      const s = pcState(pc);
+      const d = dtlsState(pc);
+
+      // The other side closed its connection (it dropped us, or is leaving): start over, the
+      // impolite side first so two new connections rarely cross.
+      if (d === 'closed' || d === 'failed' || s === 'closed') {
+        peer.remoteClosedSince = peer.remoteClosedSince || now;
+        const wait = peer.polite ? REMOTE_CLOSED_POLITE_MS : REMOTE_CLOSED_IMPOLITE_MS;
+        if (now - peer.remoteClosedSince > wait) this._startOver(peer);
+        continue;
+      }
+
+      const stuck = !peer.everConnected && (s === 'new' || s === 'connecting')
+        && now - peer.createdAt > CONNECT_TIMEOUT_MS;
+      const bad = s === 'failed' || stuck
+        || (s === 'disconnected' && peer.badSince && now - peer.badSince > DISCONNECTED_GRACE_MS);
+      if (!bad) continue;
+      if (!peer.restartedAt) {
         this._restartIce(peer);
-      } else if ((s === 'failed' || s === 'disconnected') && peer.restartedAt) {
+      } else {
         const since = now - peer.restartedAt;
         if ((!peer.polite && since > RESTART_ESCALATE_MS) || since > POLITE_ESCALATE_MS) {
-          if (!peer.unconfirmedSince) this._startOver(peer);
+          this._startOver(peer);
         }
-      } else if (s === 'failed' && !peer.restartedAt) {
-        this._restartIce(peer);
       }
     }
   }
@@ -498,6 +547,8 @@ export class Peer {
     this.badSince = 0;
     this.restartedAt = 0;
     this.unconfirmedSince = 0;
+    this.leftAt = 0;
+    this.remoteClosedSince = 0;
     this.createdAt = 0;
     this.audioTracks = [];
     this.videoTrack = null;

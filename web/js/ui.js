@@ -21,6 +21,7 @@ const PC_TEXT = {
   disconnected: 'Reconnecting…',
   failed: 'Connection failed',
   closed: 'Closed',
+  away: 'Away…',
 };
 
 const QUALITY_TEXT = { good: 'Good', fair: 'Fair', poor: 'Poor', unknown: '' };
@@ -209,7 +210,7 @@ export class UI {
     t.li.setAttribute('aria-label', peer.name);
     t.els.kind.textContent = peer.kind === 'appliance' ? 'Room box' : 'Browser';
     t.li.dataset.kind = peer.kind;
-    this._setConn(t, pcState(peer.pc));
+    this._setConn(t, peer.leftAt ? 'away' : pcState(peer.pc));
     const q = peer.quality ?? {};
     t.li.dataset.quality = q.level ?? 'unknown';
     const parts = [];
