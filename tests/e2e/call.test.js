@@ -1,11 +1,13 @@
 // End to end: real roombox-signal, real headless Chromium pages, real WebRTC over loopback.
 // Run through run.sh, which puts the whole run in a network namespace that has only loopback.
 //
-// One room, one story, in order:
-//   three pages hear each other -> one shares its screen, the others decode it, it stops ->
+// One room, one story, in order (see README.md beside this file):
+//   three pages hear each other -> mute/unmute -> one shares its screen, the others decode it,
+//   it stops -> a screen without audio is announced -> an appliance shows as a room box ->
 //   the server is SIGKILLed: media keeps flowing, the pages show "Reconnecting…" ->
 //   the server restarts on the same port: the pages rejoin by themselves with the same ids ->
-//   a newcomer connects to everyone and hears them -> one leaves, the others see its tile go.
+//   a newcomer connects to everyone and hears them -> one page's socket drops, it resumes and
+//   every connection is kept -> one leaves, the others see its tile go.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -118,6 +120,54 @@ describe('roombox in headless Chromium', { timeout: 300000 }, () => {
     }
     // Renegotiation left the calls intact.
     await assertEveryoneHearsEveryone('after screen share');
+  });
+
+  test('a screen without audio is announced; stopping from the browser UI stops sharing', async () => {
+    const { page } = members.Cy;
+    // As on a browser that offers no audio for a screen: drop the audio track it returns.
+    await page.evaluate(() => {
+      const md = navigator.mediaDevices;
+      const original = md.getDisplayMedia.bind(md);
+      md.getDisplayMedia = async (constraints) => {
+        const stream = await original(constraints);
+        for (const t of stream.getAudioTracks()) { stream.removeTrack(t); t.stop(); }
+        return stream;
+      };
+    });
+    assert.equal(await page.getByLabel('Share audio').isChecked(), true);
+    await page.getByRole('button', { name: 'Share screen' }).click();
+    await page.getByRole('button', { name: 'Stop sharing' }).waitFor({ timeout: T });
+    await page.getByText('the browser gave no audio for this screen').waitFor({ timeout: T });
+    await waitFor(async () => tile(members.Ada.page, 'Cy').locator('video').isVisible(), { timeout: T, what: "Ada sees Cy's screen" });
+    // The browser's own "Stop sharing" ends the track (a real 'ended' cannot be caused from a
+    // page: MediaStreamTrack.stop() does not fire it), so deliver the event the browser sends.
+    await page.evaluate(() => window.roombox.call.screenStream.getVideoTracks()[0].dispatchEvent(new Event('ended')));
+    await page.getByRole('button', { name: 'Share screen' }).waitFor({ timeout: T });
+    await waitFor(async () => !(await tile(members.Ada.page, 'Cy').locator('video').isVisible()), { timeout: T, what: "Cy's screen gone at Ada" });
+  });
+
+  test('a room box (appliance) is shown as a room box tile', async () => {
+    // A bare protocol client joins as an appliance, from a page that is not in the call.
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${server.url}/r/${ROOM}`);
+    await page.evaluate((room) => new Promise((resolve, reject) => {
+      const ws = new WebSocket(`ws://${location.host}/ws`);
+      window.boxSocket = ws;
+      ws.onopen = () => ws.send(JSON.stringify({ type: 'join', room, name: 'Room 4', kind: 'appliance' }));
+      ws.onmessage = (e) => { if (JSON.parse(e.data).type === 'welcome') resolve(); };
+      ws.onerror = reject;
+    }), ROOM);
+    for (const m of Object.values(members)) {
+      const tl = tile(m.page, 'Room 4');
+      await tl.waitFor({ timeout: T });
+      assert.match(await tl.textContent(), /Room box/);
+    }
+    await page.evaluate(() => window.boxSocket.close());
+    for (const m of Object.values(members)) {
+      await tile(m.page, 'Room 4').waitFor({ state: 'detached', timeout: T });
+    }
+    await context.close();
   });
 
   test('server killed and restarted: media keeps flowing, pages rejoin, a newcomer connects', async (t) => {
