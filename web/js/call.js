@@ -132,14 +132,10 @@ export class Call extends EventTarget {
   startScreen(stream) {
     if (this.screenStream) this.stopScreen();
     this.screenStream = stream;
-    for (const t of stream.getTracks()) {
+    for (const t of stream.getVideoTracks()) {
       t.addEventListener('ended', () => {
         // Stopped from the browser's own UI ("Stop sharing" bar) or the source went away.
-        if (this.screenStream === stream && stream.getTracks().every((x) => x.readyState === 'ended')) {
-          this.stopScreen();
-        } else if (this.screenStream === stream && t.kind === 'video') {
-          this.stopScreen();
-        }
+        if (this.screenStream === stream) this.stopScreen();
       });
     }
     for (const p of this.peers.values()) if (p.pc) this._attachScreen(p);
@@ -214,12 +210,13 @@ export class Call extends EventTarget {
     let peer = this.peers.get(info.id);
     if (peer) {
       // A peer we still have a connection to came back (our server restarted, or its socket
-      // dropped): keep the connection if it lives, else wait for its offer (it is the newcomer).
+      // dropped): keep the connection if it lives, else start over (should it start over too,
+      // the two new connections meet the glare rule in _handleSignal).
       peer.update(info);
       peer.unconfirmedSince = 0;
       peer.leftAt = 0;
-      if (!this._usable(peer)) this._closePc(peer);
-      else this._resync(peer);
+      if (this._usable(peer)) this._resync(peer);
+      else this._startOver(peer);
       this._emit('peer-updated', { peer });
       return;
     }
@@ -479,7 +476,12 @@ export class Call extends EventTarget {
         continue;
       }
       const pc = peer.pc;
-      if (!this.signaling.connected || !pc) continue;
+      if (!this.signaling.connected) continue;
+      if (!pc) {
+        // The newcomer's offer never came: offer ourselves.
+        if (now - peer.createdAt > CONNECT_TIMEOUT_MS) this._startOver(peer);
+        continue;
+      }
       const s = pcState(pc);
       const d = dtlsState(pc);
 
@@ -549,7 +551,7 @@ export class Peer {
     this.unconfirmedSince = 0;
     this.leftAt = 0;
     this.remoteClosedSince = 0;
-    this.createdAt = 0;
+    this.createdAt = Date.now();
     this.audioTracks = [];
     this.videoTrack = null;
     this.quality = { level: 'unknown', rttMs: null, lossPct: null };

@@ -87,7 +87,7 @@ async function join(name) {
     const { code } = ev.detail;
     if (code === 'room-full') {
       const max = signaling.maxPeers;
-      leave(`This room is full${max ? ` (${max} people)` : ''}. Try again later.`);
+      leave(`This room is full${max ? ` (at most ${max} participants)` : ''}. Try again later.`);
     } else if (code === 'bad-room') {
       leave('This room name is not valid.');
     } else if (signaling.state === 'failed') {
