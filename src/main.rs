@@ -1,15 +1,25 @@
-//! `roombox`: the conference-room box.
+//! `roombox`: the conference-room box, an always-on WebRTC peer in a room.
 //!
-//! Today it has one command, `demo`, which runs the signaling server in-process and serves the
-//! web client, so a room can be tried from browsers on one machine. The box's own media peer
-//! (capture, encode, play out) is the next piece of work and is not here yet.
+//! main.rs holds the command line, logging and wiring only; each concern has its module.
+
+mod config;
+mod fanout;
+mod media;
+mod peer;
+mod pipeline;
+mod signaling;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use config::Settings;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(version, about = "roombox: a conference-room box as an always-on WebRTC peer")]
+#[command(
+    version,
+    about = "roombox: a conference-room box as an always-on WebRTC peer"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,7 +27,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the signaling server in-process and print the room URL to open.
+    /// Join a room and stay there: publish video and room audio, play the remote voices.
+    Run(RunArgs),
+    /// A signaling server in-process plus the box with test sources; prints the URL to open.
     Demo {
         /// Where the in-process signaling server listens.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -25,7 +37,65 @@ enum Command {
         /// The room to open.
         #[arg(long, default_value = "demo")]
         room: String,
+        /// Where the box plays the room's voices: alsa:DEVICE, wav:PATH or none.
+        #[arg(long, default_value = "none")]
+        audio_out: String,
     },
+}
+
+/// Flags override the config file, which overrides the defaults.
+#[derive(Args, Debug, Default)]
+struct RunArgs {
+    /// A TOML settings file (see docs/configuration.md).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    signal_url: Option<String>,
+    #[arg(long)]
+    room: Option<String>,
+    #[arg(long)]
+    name: Option<String>,
+    /// test | y4m:PATH | v4l2:DEVICE
+    #[arg(long)]
+    video: Option<String>,
+    /// test | alsa:DEVICE | none
+    #[arg(long)]
+    audio_in: Option<String>,
+    /// alsa:DEVICE | wav:PATH | none
+    #[arg(long)]
+    audio_out: Option<String>,
+    #[arg(long)]
+    width: Option<u32>,
+    #[arg(long)]
+    height: Option<u32>,
+    #[arg(long)]
+    fps: Option<u32>,
+    #[arg(long)]
+    min_kbps: Option<u32>,
+    #[arg(long)]
+    max_kbps: Option<u32>,
+    /// Also offer loopback candidates (tests on one machine).
+    #[arg(long)]
+    ice_loopback: bool,
+}
+
+impl RunArgs {
+    fn settings(self) -> anyhow::Result<Settings> {
+        let mut s = match &self.config {
+            Some(path) => Settings::load(path)?,
+            None => Settings::default(),
+        };
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { s.$field = v; } )* };
+        }
+        set!(
+            signal_url, room, name, video, audio_in, audio_out, width, height, fps, min_kbps,
+            max_kbps
+        );
+        s.ice_loopback |= self.ice_loopback;
+        s.validate()?;
+        Ok(s)
+    }
 }
 
 #[tokio::main]
@@ -33,29 +103,46 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+                .unwrap_or_else(|_| "info,str0m=warn".into()),
         )
         .init();
     match Cli::parse().command {
-        Command::Demo { listen, room } => demo(listen, room).await,
+        Command::Run(args) => pipeline::run_box(args.settings()?, shutdown()).await,
+        Command::Demo {
+            listen,
+            room,
+            audio_out,
+        } => demo(listen, room, audio_out).await,
     }
 }
 
-async fn demo(listen: SocketAddr, room: String) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        roombox_signal::protocol::RoomName::parse(&room).is_some(),
-        "--room {room:?}: room names are 1 to 64 of A-Z a-z 0-9 _ -"
-    );
+async fn demo(listen: SocketAddr, room: String, audio_out: String) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (is another demo running?)"))?;
     let addr = listener.local_addr()?;
-    println!("roombox demo: open http://{addr}/r/{room} in two browser tabs (Ctrl-C to stop)");
-    roombox_signal::serve(
+    let settings = Settings {
+        signal_url: format!("http://{addr}"),
+        room: room.clone(),
+        audio_out,
+        ..Settings::default()
+    };
+    settings.validate()?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server_stop = stop.clone();
+    let server = tokio::spawn(roombox_signal::serve(
         listener,
         roombox_signal::Config::default(),
-        roombox_signal::shutdown_signal(),
-    )
-    .await?;
-    Ok(())
+        async move { server_stop.cancelled().await },
+    ));
+    println!("roombox demo: open http://{addr}/r/{room} in a browser (Ctrl-C to stop)");
+    let result = pipeline::run_box(settings, shutdown()).await;
+    stop.cancel();
+    let _ = server.await;
+    result
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown() {
+    roombox_signal::shutdown_signal().await
 }

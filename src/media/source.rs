@@ -1,0 +1,208 @@
+//! The source traits (blocking and paced: each call returns when the next frame is due), their
+//! errors, and the command-line names of the sources (`test`, `y4m:PATH`, `alsa:DEVICE`, ...).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use super::frame::{VideoFrame, AUDIO_FRAME};
+
+/// A video source. `next_frame` blocks until the next frame is due (real-time pacing).
+pub trait VideoSource: Send {
+    fn next_frame(&mut self) -> Result<VideoFrame, SourceError>;
+    /// One line for logs, e.g. "test pattern 1280x720 at 30 fps".
+    fn describe(&self) -> String;
+}
+
+/// An audio source of 20 ms mono frames at 48 kHz; `read_frame` blocks until a frame is ready.
+pub trait AudioSource: Send {
+    fn read_frame(&mut self, out: &mut [i16; AUDIO_FRAME]) -> Result<(), SourceError>;
+}
+
+/// Why a source could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a YUV4MPEG2 file we can read: {reason}")]
+    BadY4mHeader { path: String, reason: String },
+    #[error("{path}: colourspace {colourspace} is not supported (use 420, 420jpeg, 420paldv, 420mpeg2 or mono)")]
+    UnsupportedColourspace { path: String, colourspace: String },
+    #[error("{path}: no complete frame in the file")]
+    NoFrames { path: String },
+    #[error("video size {width}x{height} is not supported (even sizes from 192x108 to 3840x2160)")]
+    BadSize { width: u32, height: u32 },
+    #[error("frame rate {0} is not supported (1 to 240)")]
+    BadFrameRate(u32),
+    #[error("ALSA capture device {device:?}: {source}")]
+    Alsa {
+        device: String,
+        #[source]
+        source: alsa::Error,
+    },
+    #[error("ALSA capture device {device:?}: {reason}")]
+    AlsaConfig { device: String, reason: String },
+    #[error("{0} is not supported yet")]
+    NotYetSupported(String),
+}
+
+/// A source or sink name on the command line or in the config file that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {given:?}: expected {expected}")]
+pub struct SpecError {
+    pub what: &'static str,
+    pub given: String,
+    pub expected: &'static str,
+}
+
+/// Where video comes from: `test` | `y4m:PATH` | `v4l2:DEVICE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoInput {
+    Test,
+    Y4m(PathBuf),
+    V4l2(String),
+}
+
+impl FromStr for VideoInput {
+    type Err = SpecError;
+    fn from_str(s: &str) -> Result<Self, SpecError> {
+        let err = || SpecError {
+            what: "video source",
+            given: s.to_owned(),
+            expected: "test, y4m:PATH or v4l2:DEVICE",
+        };
+        match s.split_once(':') {
+            None if s == "test" => Ok(Self::Test),
+            Some(("y4m", path)) if !path.is_empty() => Ok(Self::Y4m(path.into())),
+            Some(("v4l2", dev)) if !dev.is_empty() => Ok(Self::V4l2(dev.to_owned())),
+            _ => Err(err()),
+        }
+    }
+}
+
+impl fmt::Display for VideoInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Test => f.write_str("test"),
+            Self::Y4m(p) => write!(f, "y4m:{}", p.display()),
+            Self::V4l2(d) => write!(f, "v4l2:{d}"),
+        }
+    }
+}
+
+impl VideoInput {
+    /// Opens the source. `width`, `height` and `fps` apply to the test pattern; a y4m file
+    /// has its own.
+    pub fn open(
+        &self,
+        width: u32,
+        height: u32,
+        fps: u32,
+    ) -> Result<Box<dyn VideoSource>, SourceError> {
+        match self {
+            Self::Test => Ok(Box::new(super::testsrc::TestPattern::new(
+                width, height, fps,
+            )?)),
+            Self::Y4m(path) => Ok(Box::new(super::y4m::Y4mFile::open(path)?)),
+            Self::V4l2(dev) => Err(SourceError::NotYetSupported(format!(
+                "V4L2 capture (v4l2:{dev})"
+            ))),
+        }
+    }
+}
+
+/// Where room audio comes from: `test` | `alsa:DEVICE` | `none`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioInput {
+    Test,
+    Alsa(String),
+    None,
+}
+
+impl FromStr for AudioInput {
+    type Err = SpecError;
+    fn from_str(s: &str) -> Result<Self, SpecError> {
+        match s.split_once(':') {
+            None if s == "test" => Ok(Self::Test),
+            None if s == "none" => Ok(Self::None),
+            Some(("alsa", dev)) if !dev.is_empty() => Ok(Self::Alsa(dev.to_owned())),
+            _ => Err(SpecError {
+                what: "audio input",
+                given: s.to_owned(),
+                expected: "test, alsa:DEVICE or none",
+            }),
+        }
+    }
+}
+
+impl fmt::Display for AudioInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Test => f.write_str("test"),
+            Self::Alsa(d) => write!(f, "alsa:{d}"),
+            Self::None => f.write_str("none"),
+        }
+    }
+}
+
+impl AudioInput {
+    /// Opens the source; `None` for `none`.
+    pub fn open(&self) -> Result<Option<Box<dyn AudioSource>>, SourceError> {
+        match self {
+            Self::Test => Ok(Some(Box::new(super::tone::Tone::new()))),
+            Self::Alsa(dev) => Ok(Some(Box::new(super::alsa::AlsaCapture::open(dev)?))),
+            Self::None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_video_inputs() {
+        assert_eq!("test".parse(), Ok(VideoInput::Test));
+        assert_eq!(
+            "y4m:/a/b.y4m".parse(),
+            Ok(VideoInput::Y4m("/a/b.y4m".into()))
+        );
+        assert_eq!(
+            "v4l2:/dev/video0".parse(),
+            Ok(VideoInput::V4l2("/dev/video0".into()))
+        );
+        for bad in ["", "y4m:", "webcam", "test:x", "hdmi:0"] {
+            let err = bad.parse::<VideoInput>().expect_err(bad);
+            assert!(
+                err.to_string()
+                    .contains("expected test, y4m:PATH or v4l2:DEVICE"),
+                "{err}"
+            );
+        }
+        assert_eq!(VideoInput::Y4m("x.y4m".into()).to_string(), "y4m:x.y4m");
+    }
+
+    #[test]
+    fn v4l2_is_not_yet_supported() {
+        let err = VideoInput::V4l2("/dev/video0".into())
+            .open(1280, 720, 30)
+            .err()
+            .expect("error");
+        assert!(matches!(err, SourceError::NotYetSupported(_)), "{err}");
+    }
+
+    #[test]
+    fn parses_audio_inputs() {
+        assert_eq!("test".parse(), Ok(AudioInput::Test));
+        assert_eq!("none".parse(), Ok(AudioInput::None));
+        assert_eq!("alsa:hw:1,0".parse(), Ok(AudioInput::Alsa("hw:1,0".into())));
+        assert!("alsa:".parse::<AudioInput>().is_err());
+        assert!("pulse".parse::<AudioInput>().is_err());
+        assert!(AudioInput::None.open().expect("none opens").is_none());
+    }
+}

@@ -1,0 +1,440 @@
+//! One WebRTC session with one remote participant: a plain struct over `str0m::Rtc`.
+//!
+//! Sans-IO: it never touches a socket or reads the clock. Every mutating method drains the
+//! `Rtc` to its next timeout before it returns (str0m's single-mutation invariant), queueing
+//! datagrams to send, signaling messages to relay and notices for the box.
+
+use super::udp::Datagram;
+use roombox_protocol::{IceCandidateInit, PeerId, Relay, RelayKind};
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use str0m::bwe::{Bitrate, BweKind};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("bad SDP from the peer: {0}")]
+    Sdp(String),
+    #[error("WebRTC: {0}")]
+    Rtc(#[from] str0m::RtcError),
+}
+
+/// Something the box must act on.
+#[derive(Debug)]
+pub enum Notice {
+    /// ICE and DTLS are up: media can flow (send this viewer a keyframe).
+    Connected,
+    /// ICE lost the peer; it may come back (the browser restarts ICE).
+    Disconnected,
+    /// The viewer asked for a keyframe (PLI or FIR).
+    KeyframeRequested,
+    /// A new send-side bandwidth estimate, bits a second.
+    Estimate(u64),
+    /// One Opus packet from the peer's microphone.
+    Audio { seq: u16, payload: Arc<[u8]> },
+}
+
+pub struct Session {
+    peer: PeerId,
+    rtc: Rtc,
+    /// The connection's id, sent as `pc` on every message (docs/protocol.md): chosen by
+    /// whichever side started the connection, echoed by the other.
+    pc: String,
+    /// Perfect negotiation: the polite side yields on glare.
+    polite: bool,
+    pending: Option<SdpPendingOffer>,
+    audio_mid: Option<Mid>,
+    video_mid: Option<Mid>,
+    connected: bool,
+    /// A viewer that joined mid-GOP can decode nothing until a keyframe.
+    awaiting_keyframe: bool,
+    next_timeout: Instant,
+    transmits: VecDeque<Datagram>,
+    signals: VecDeque<Relay>,
+    notices: VecDeque<Notice>,
+    pub rtt: Option<Duration>,
+    pub estimate_bps: Option<u64>,
+}
+
+impl Session {
+    /// A session with our local candidates added; `start_bps`/`max_bps` seed the estimator.
+    /// `pc` is the id of the peer's connection when it offered first; None makes a new one.
+    pub fn new(
+        peer: PeerId,
+        pc: Option<String>,
+        polite: bool,
+        local_candidates: &[Candidate],
+        start_bps: u64,
+        max_bps: u64,
+        now: Instant,
+    ) -> Session {
+        let mut rtc = Rtc::builder()
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_h264(true)
+            .enable_bwe(Some(Bitrate::bps(start_bps)))
+            .set_stats_interval(Some(Duration::from_secs(1)))
+            .build(now);
+        rtc.bwe().set_desired_bitrate(Bitrate::bps(max_bps));
+        for c in local_candidates {
+            rtc.add_local_candidate(c.clone());
+        }
+        let mut s = Session {
+            peer,
+            rtc,
+            pc: pc.unwrap_or_else(random_pc),
+            polite,
+            pending: None,
+            audio_mid: None,
+            video_mid: None,
+            connected: false,
+            awaiting_keyframe: true,
+            next_timeout: now,
+            transmits: VecDeque::new(),
+            signals: VecDeque::new(),
+            notices: VecDeque::new(),
+            rtt: None,
+            estimate_bps: None,
+        };
+        s.drain(now);
+        s
+    }
+
+    pub fn pc(&self) -> &str {
+        &self.pc
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.rtc.is_alive()
+    }
+
+    pub fn next_timeout(&self) -> Instant {
+        self.next_timeout
+    }
+
+    /// Offers our audio (send and receive) and video (send) tracks, if not yet negotiated.
+    pub fn negotiate(&mut self, now: Instant) -> Result<(), SessionError> {
+        if self.pending.is_some() || (self.audio_mid.is_some() && self.video_mid.is_some()) {
+            return Ok(());
+        }
+        let mut change = self.rtc.sdp_api();
+        if self.audio_mid.is_none() {
+            self.audio_mid = Some(change.add_media(
+                MediaKind::Audio,
+                Direction::SendRecv,
+                Some("roombox".into()),
+                Some("room-audio".into()),
+                None,
+            ));
+        }
+        if self.video_mid.is_none() {
+            self.video_mid = Some(change.add_media(
+                MediaKind::Video,
+                Direction::SendOnly,
+                Some("roombox".into()),
+                Some("hdmi".into()),
+                None,
+            ));
+        }
+        if let Some((offer, pending)) = change.apply() {
+            self.pending = Some(pending);
+            self.queue_sdp(RelayKind::Offer, offer.to_sdp_string());
+        }
+        self.drain(now);
+        Ok(())
+    }
+
+    /// An offer from the peer: a new call, a renegotiation (screen share) or an ICE restart.
+    pub fn handle_offer(&mut self, sdp: &str, now: Instant) -> Result<(), SessionError> {
+        if self.pending.is_some() && !self.polite {
+            // Glare, and we are the impolite side: our offer stands, theirs is dropped.
+            tracing::debug!(peer = %self.peer, "ignoring a colliding offer");
+            return Ok(());
+        }
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| SessionError::Sdp(e.to_string()))?;
+        // accept_offer rolls back a pending offer of ours (we are polite).
+        self.pending = None;
+        let answer = self.rtc.sdp_api().accept_offer(offer)?;
+        self.queue_sdp(RelayKind::Answer, answer.to_sdp_string());
+        self.drain(now);
+        // The peer's offer may have had no m-line we can send video on: add ours.
+        self.negotiate(now)
+    }
+
+    pub fn handle_answer(&mut self, sdp: &str, now: Instant) -> Result<(), SessionError> {
+        let Some(pending) = self.pending.take() else {
+            tracing::debug!(peer = %self.peer, "answer without an offer; ignored");
+            return Ok(());
+        };
+        let answer =
+            SdpAnswer::from_sdp_string(sdp).map_err(|e| SessionError::Sdp(e.to_string()))?;
+        self.rtc.sdp_api().accept_answer(pending, answer)?;
+        self.drain(now);
+        Ok(())
+    }
+
+    /// A trickled remote candidate; None is end of candidates. Unusable ones (mDNS names,
+    /// TCP) are skipped: they are the peer's extra options, not errors.
+    pub fn handle_candidate(&mut self, candidate: Option<IceCandidateInit>, now: Instant) {
+        let Some(init) = candidate else { return };
+        if init.candidate.is_empty() {
+            return;
+        }
+        match Candidate::from_sdp_string(&init.candidate) {
+            Ok(c) => {
+                self.rtc.add_remote_candidate(c);
+                self.drain(now);
+            }
+            Err(e) => {
+                tracing::debug!(peer = %self.peer, "skipping candidate {:?}: {e}", init.candidate)
+            }
+        }
+    }
+
+    /// Adds a candidate found after the offer/answer (server-reflexive) and trickles it.
+    pub fn add_local_candidate(&mut self, c: Candidate, now: Instant) {
+        if let Some(added) = self.rtc.add_local_candidate(c) {
+            let init = IceCandidateInit {
+                candidate: added.to_sdp_string(),
+                sdp_mid: Some("0".into()),
+                sdp_m_line_index: Some(0),
+                username_fragment: None,
+            };
+            let mut relay = Relay::candidate(self.peer.clone(), Some(&init));
+            relay
+                .fields
+                .insert("pc".into(), Value::String(self.pc.clone()));
+            self.signals.push_back(relay);
+        }
+        self.drain(now);
+    }
+
+    pub fn accepts(&self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) -> bool {
+        match receive(source, destination, contents) {
+            Some(r) => self.rtc.accepts(&Input::Receive(self.next_timeout, r)),
+            None => false,
+        }
+    }
+
+    pub fn handle_datagram(
+        &mut self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &[u8],
+        now: Instant,
+    ) {
+        if let Some(r) = receive(source, destination, contents) {
+            if let Err(e) = self.rtc.handle_input(Input::Receive(now, r)) {
+                tracing::debug!(peer = %self.peer, "bad datagram: {e}");
+            }
+            self.drain(now);
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.next_timeout {
+            if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+                tracing::warn!(peer = %self.peer, "timeout handling failed: {e}");
+            }
+            self.drain(now);
+        }
+    }
+
+    /// Sends one encoded video frame (Annex B), unless this viewer still waits for a keyframe.
+    /// Returns false when the frame was held back for want of a keyframe.
+    pub fn write_video(
+        &mut self,
+        annex_b: &Arc<[u8]>,
+        keyframe: bool,
+        pts: Duration,
+        captured_at: Instant,
+        now: Instant,
+    ) -> bool {
+        let Some(mid) = self.video_mid else {
+            return true;
+        };
+        if !self.connected {
+            return true;
+        }
+        if self.awaiting_keyframe && !keyframe {
+            return false;
+        }
+        let Some(writer) = self.rtc.writer(mid) else {
+            return true;
+        };
+        let Some(pt) = h264_pt(writer.payload_params().map(|p| (p.pt(), p.spec()))) else {
+            return true;
+        };
+        let time = MediaTime::new(duration_ticks(pts, 90_000), Frequency::NINETY_KHZ);
+        match writer.write(pt, captured_at, time, annex_b.clone()) {
+            Ok(()) => self.awaiting_keyframe &= !keyframe,
+            Err(e) => tracing::debug!(peer = %self.peer, "video write: {e}"),
+        }
+        self.drain(now);
+        true
+    }
+
+    /// Sends one 20 ms Opus packet; `pts` is the sample clock of the room audio.
+    pub fn write_audio(
+        &mut self,
+        opus: &Arc<[u8]>,
+        pts: Duration,
+        captured_at: Instant,
+        now: Instant,
+    ) {
+        let Some(mid) = self.audio_mid else { return };
+        if !self.connected {
+            return;
+        }
+        let Some(writer) = self.rtc.writer(mid) else {
+            return;
+        };
+        let Some(pt) = writer
+            .payload_params()
+            .find(|p| p.spec().codec == Codec::Opus)
+            .map(|p| p.pt())
+        else {
+            return;
+        };
+        let time = MediaTime::new(duration_ticks(pts, 48_000), Frequency::FORTY_EIGHT_KHZ);
+        if let Err(e) = writer.write(pt, captured_at, time, opus.clone()) {
+            tracing::debug!(peer = %self.peer, "audio write: {e}");
+        }
+        self.drain(now);
+    }
+
+    pub fn close(&mut self) {
+        self.rtc.disconnect();
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Datagram> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_signal(&mut self) -> Option<Relay> {
+        self.signals.pop_front()
+    }
+
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        self.notices.pop_front()
+    }
+
+    fn queue_sdp(&mut self, kind: RelayKind, sdp: String) {
+        let mut relay = Relay::sdp(kind, self.peer.clone(), sdp);
+        relay
+            .fields
+            .insert("pc".into(), Value::String(self.pc.clone()));
+        self.signals.push_back(relay);
+    }
+
+    /// Drains the Rtc to its next timeout (the single-mutation invariant).
+    fn drain(&mut self, now: Instant) {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.next_timeout = t;
+                    return;
+                }
+                Ok(Output::Transmit(t)) => self.transmits.push_back(Datagram {
+                    source: t.source,
+                    destination: t.destination,
+                    contents: t.contents.into(),
+                }),
+                Ok(Output::Event(e)) => self.handle_event(e),
+                Err(e) => {
+                    tracing::warn!(peer = %self.peer, "WebRTC session failed: {e}");
+                    self.rtc.disconnect();
+                    self.next_timeout = now + Duration::from_secs(1);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle_event(&mut self, event: Event) {
+        match event {
+            Event::Connected => {
+                self.connected = true;
+                self.awaiting_keyframe = true;
+                self.notices.push_back(Notice::Connected);
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.notices.push_back(Notice::Disconnected);
+            }
+            Event::IceConnectionStateChange(state) => {
+                tracing::debug!(peer = %self.peer, ?state, "ICE state");
+            }
+            Event::MediaAdded(m) => {
+                // The peer's m-lines: take the first we may send on for each kind.
+                let slot = match m.kind {
+                    MediaKind::Audio => &mut self.audio_mid,
+                    MediaKind::Video => &mut self.video_mid,
+                };
+                if slot.is_none() && m.direction.is_sending() {
+                    *slot = Some(m.mid);
+                }
+            }
+            Event::MediaData(d) if d.params.spec().codec == Codec::Opus => {
+                self.notices.push_back(Notice::Audio {
+                    seq: (**d.seq_range.start()) as u16,
+                    payload: d.data,
+                });
+            }
+            Event::KeyframeRequest(_) => self.notices.push_back(Notice::KeyframeRequested),
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                self.estimate_bps = Some(estimate.as_u64());
+                self.notices.push_back(Notice::Estimate(estimate.as_u64()));
+            }
+            Event::MediaEgressStats(s) => {
+                if s.rtt.is_some() {
+                    self.rtt = s.rtt;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn receive(source: SocketAddr, destination: SocketAddr, contents: &[u8]) -> Option<Receive<'_>> {
+    Some(Receive {
+        proto: Protocol::Udp,
+        source,
+        destination,
+        contents: contents.try_into().ok()?,
+    })
+}
+
+/// The H.264 payload type to send: packetization mode 1, constrained baseline when offered.
+fn h264_pt(params: impl Iterator<Item = (Pt, str0m::format::CodecSpec)>) -> Option<Pt> {
+    let h264: Vec<_> = params
+        .filter(|(_, spec)| spec.codec == Codec::H264 && spec.format.packetization_mode == Some(1))
+        .collect();
+    h264.iter()
+        .find(|(_, spec)| {
+            spec.format
+                .profile_level_id
+                .is_some_and(|p| p >> 8 == 0x42e0)
+        })
+        .or_else(|| h264.first())
+        .map(|(pt, _)| *pt)
+}
+
+fn duration_ticks(d: Duration, hz: u64) -> u64 {
+    (d.as_nanos() * u128::from(hz) / 1_000_000_000) as u64
+}
+
+fn random_pc() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 12)
+}

@@ -1,0 +1,268 @@
+//! The box's WebSocket client to the signaling server: join, relay, reconnect, resume.
+//!
+//! It never gives up: after any failure (server restart, network down, refused join) it
+//! reconnects with exponential backoff and jitter, and rejoins with its previous id and token
+//! so that peers' existing calls carry on (docs/protocol.md, "Resume").
+
+use futures_util::{SinkExt, StreamExt};
+use roombox_protocol::{
+    ClientMessage, Join, PeerId, PeerInfo, PeerKind, Relay, Resume, RoomName, ServerMessage,
+    Welcome,
+};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken as CancelToken;
+
+/// What the signaling connection tells the box.
+#[derive(Debug)]
+pub enum SignalEvent {
+    Welcome(Welcome),
+    PeerJoined(PeerInfo),
+    PeerLeft(PeerId),
+    Relay(Relay),
+    /// The socket is gone; reconnecting. Calls already up carry on.
+    Disconnected,
+}
+
+#[derive(Debug, Clone)]
+pub struct SignalingConfig {
+    /// `ws://`, `wss://`, `http://` or `https://` URL of the server (`/ws` is added if no path).
+    pub url: String,
+    pub room: RoomName,
+    pub name: String,
+}
+
+/// The server pings every few seconds; this long without any frame means the link is dead.
+const SILENCE_LIMIT: Duration = Duration::from_secs(20);
+
+/// Turns what a user types into the WebSocket URL: http(s) becomes ws(s), and a bare host
+/// gets the `/ws` path.
+pub fn websocket_url(url: &str) -> Result<String, String> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        format!("signal URL {url:?} has no scheme (ws://, wss://, http:// or https://)")
+    })?;
+    let scheme = match scheme {
+        "ws" | "http" => "ws",
+        "wss" | "https" => "wss",
+        other => {
+            return Err(format!(
+                "signal URL scheme {other:?} is not ws, wss, http or https"
+            ))
+        }
+    };
+    let (host, path) = match rest.find('/') {
+        Some(i) if i + 1 < rest.len() => (&rest[..i], &rest[i..]),
+        Some(i) => (&rest[..i], "/ws"),
+        None => (rest, "/ws"),
+    };
+    if host.is_empty() {
+        return Err(format!("signal URL {url:?} has no host"));
+    }
+    Ok(format!("{scheme}://{host}{path}"))
+}
+
+/// Runs the connection until `stop` is cancelled.
+pub async fn run(
+    config: SignalingConfig,
+    events: mpsc::Sender<SignalEvent>,
+    mut outgoing: mpsc::Receiver<ClientMessage>,
+    stop: CancelToken,
+) {
+    let url = match websocket_url(&config.url) {
+        Ok(url) => url,
+        Err(e) => {
+            tracing::error!("{e}");
+            return;
+        }
+    };
+    let mut resume: Option<Resume> = None;
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(15));
+    loop {
+        match tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio_tungstenite::connect_async(&url),
+        )
+        .await
+        {
+            Ok(Ok((ws, _))) => {
+                tracing::info!(%url, "signaling connected");
+                let joined = session(
+                    &config,
+                    &mut resume,
+                    ws,
+                    &events,
+                    &mut outgoing,
+                    &stop,
+                    &mut backoff,
+                )
+                .await;
+                if stop.is_cancelled() {
+                    return;
+                }
+                let _ = events.send(SignalEvent::Disconnected).await;
+                tracing::warn!(
+                    "signaling connection lost{}; reconnecting",
+                    if joined { "" } else { " before joining" }
+                );
+            }
+            Ok(Err(e)) => tracing::warn!(%url, "signaling connect failed: {e}"),
+            Err(_) => tracing::warn!(%url, "signaling connect timed out"),
+        }
+        // Drop what was queued for the old connection: those relays belong to its moment.
+        while outgoing.try_recv().is_ok() {}
+        let wait = backoff.next_delay(rand::random::<f64>());
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One connected socket: join, then pump until it breaks. True if it got a welcome.
+async fn session<S>(
+    config: &SignalingConfig,
+    resume: &mut Option<Resume>,
+    ws: tokio_tungstenite::WebSocketStream<S>,
+    events: &mpsc::Sender<SignalEvent>,
+    outgoing: &mut mpsc::Receiver<ClientMessage>,
+    stop: &CancelToken,
+    backoff: &mut Backoff,
+) -> bool
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (mut sink, mut stream) = ws.split();
+    let join = ClientMessage::Join(Join {
+        room: config.room.clone(),
+        name: config.name.clone(),
+        kind: PeerKind::Appliance,
+        resume: resume.clone(),
+    });
+    if sink.send(Message::text(join.to_json())).await.is_err() {
+        return false;
+    }
+    let mut joined = false;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => {
+                let _ = sink.send(Message::text(ClientMessage::Leave.to_json())).await;
+                let _ = sink.close().await;
+                return joined;
+            }
+            out = outgoing.recv() => {
+                let Some(msg) = out else { return joined };
+                if sink.send(Message::text(msg.to_json())).await.is_err() {
+                    return joined;
+                }
+            }
+            frame = tokio::time::timeout(SILENCE_LIMIT, stream.next()) => {
+                let text = match frame {
+                    Err(_) => { tracing::warn!("signaling server silent; reconnecting"); return joined }
+                    Ok(None | Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return joined,
+                    Ok(Some(Ok(Message::Text(t)))) => t,
+                    Ok(Some(Ok(_))) => continue, // pings are answered by tungstenite
+                };
+                let event = match ServerMessage::parse(&text) {
+                    Ok(ServerMessage::Welcome(w)) => {
+                        tracing::info!(room = %w.room, id = %w.id, peers = w.peers.len(), "joined");
+                        *resume = Some(Resume { id: w.id.clone(), token: w.resume_token.clone() });
+                        joined = true;
+                        backoff.reset();
+                        SignalEvent::Welcome(w)
+                    }
+                    Ok(ServerMessage::PeerJoined { peer }) => SignalEvent::PeerJoined(peer),
+                    Ok(ServerMessage::PeerLeft { id }) => SignalEvent::PeerLeft(id),
+                    Ok(ServerMessage::Relay(r)) => SignalEvent::Relay(r),
+                    Ok(ServerMessage::Pong) => continue,
+                    Ok(ServerMessage::Error { code, message }) => {
+                        tracing::warn!(%code, "signaling server refused a message: {message}");
+                        if !joined {
+                            // A refused join (room full, bad room): retry later, not in a loop.
+                            return false;
+                        }
+                        continue;
+                    }
+                    Err(e) => { tracing::warn!("unreadable message from the signaling server: {e}"); continue }
+                };
+                if events.send(event).await.is_err() {
+                    return joined;
+                }
+            }
+        }
+    }
+}
+
+/// Exponential backoff with full jitter, pure so it can be tested without a clock.
+#[derive(Debug)]
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Backoff {
+            base,
+            max,
+            attempt: 0,
+        }
+    }
+
+    /// The next wait; `jitter` in [0, 1) spreads reconnecting boxes apart after a server restart.
+    pub fn next_delay(&mut self, jitter: f64) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1 << self.attempt.min(16))
+            .min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        // Half fixed, half random: never zero, never in lockstep.
+        ceiling.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+    }
+
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_urls() {
+        assert_eq!(
+            websocket_url("http://127.0.0.1:8080").unwrap(),
+            "ws://127.0.0.1:8080/ws"
+        );
+        assert_eq!(
+            websocket_url("https://x.onrender.com/").unwrap(),
+            "wss://x.onrender.com/ws"
+        );
+        assert_eq!(
+            websocket_url("ws://h:1/custom/ws").unwrap(),
+            "ws://h:1/custom/ws"
+        );
+        assert!(websocket_url("ftp://h").unwrap_err().contains("ftp"));
+        assert!(websocket_url("localhost:8080").is_err());
+    }
+
+    #[test]
+    fn backoff_grows_caps_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(250), Duration::from_secs(15));
+        assert_eq!(b.next_delay(1.0), Duration::from_millis(250));
+        assert_eq!(b.next_delay(1.0), Duration::from_millis(500));
+        assert_eq!(
+            b.next_delay(0.0),
+            Duration::from_millis(500),
+            "jitter halves at most"
+        );
+        for _ in 0..20 {
+            assert!(b.next_delay(1.0) <= Duration::from_secs(15));
+        }
+        assert_eq!(b.next_delay(1.0), Duration::from_secs(15));
+        b.reset();
+        assert_eq!(b.next_delay(1.0), Duration::from_millis(250));
+    }
+}
