@@ -35,11 +35,6 @@ impl BitratePolicy {
         self.estimates.remove(viewer);
     }
 
-    pub fn set_bounds(&mut self, min_bps: u32, max_bps: u32) {
-        self.min_bps = min_bps.min(max_bps);
-        self.max_bps = max_bps;
-    }
-
     /// The encoder bitrate: the lowest viewer's share, clamped; the maximum with no estimates.
     pub fn target_bps(&self) -> u32 {
         match self.estimates.values().min() {

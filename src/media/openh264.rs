@@ -285,7 +285,7 @@ mod tests {
         assert_eq!(keyframes, [0, 8]);
     }
 
-    /// Busy content (noise) so the encoder's output is bound by the bitrate.
+    /// Busy content (faint noise) so the encoder's output is bound by the bitrate.
     fn noise_frame(seed: &mut u32, n: u32) -> VideoFrame {
         let mut data = vec![128u8; i420_len(640, 360)];
         for p in &mut data[..640 * 360] {
@@ -293,7 +293,7 @@ mod tests {
             *seed ^= *seed << 13;
             *seed ^= *seed >> 17;
             *seed ^= *seed << 5;
-            *p = 16 + (*seed % 220) as u8;
+            *p = 120 + (*seed % 16) as u8;
         }
         VideoFrame {
             width: 640,

@@ -3,7 +3,8 @@
 //
 // One room, one story, in order (see README.md beside this file):
 //   three pages hear each other -> mute/unmute -> one shares its screen, the others decode it,
-//   it stops -> a screen without audio is announced -> an appliance shows as a room box ->
+//   it stops -> a screen without audio is announced -> two share at once (glare) ->
+//   an appliance shows as a room box ->
 //   the server is SIGKILLed: media keeps flowing, the pages show "Reconnecting…" ->
 //   the server restarts on the same port: the pages rejoin by themselves with the same ids ->
 //   a newcomer connects to everyone and hears them -> one page's socket drops, it resumes and
@@ -144,6 +145,40 @@ describe('roombox in headless Chromium', { timeout: 300000 }, () => {
     await page.evaluate(() => window.roombox.call.screenStream.getVideoTracks()[0].dispatchEvent(new Event('ended')));
     await page.getByRole('button', { name: 'Share screen' }).waitFor({ timeout: T });
     await waitFor(async () => !(await tile(members.Ada.page, 'Cy').locator('video').isVisible()), { timeout: T, what: "Cy's screen gone at Ada" });
+  });
+
+  test('two pages start and stop sharing at the same moment (glare): both screens arrive', async (t) => {
+    t.after(async () => { if (t.passed === false) await saveArtifacts('glare', Object.values(members)); });
+    const sharers = [members.Ada, members.Bea];
+    const baseline = {};
+    for (const m of Object.values(members)) baseline[m.name] = await statsByName(m.page);
+    // Capture first, then start both shares together, so both offers are likely in flight at once.
+    await Promise.all(sharers.map((m) => m.page.evaluate(async () => {
+      window.e2eScreen = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    })));
+    await Promise.all(sharers.map((m) => m.page.evaluate(() => window.roombox.call.startScreen(window.e2eScreen))));
+    for (const m of sharers) await m.page.getByRole('button', { name: 'Stop sharing' }).waitFor({ timeout: T });
+
+    for (const viewer of Object.values(members)) {
+      const from = sharers.map((s) => s.name).filter((n) => n !== viewer.name);
+      const first = await waitForGrowth(viewer.page, from, 'framesDecoded', baseline[viewer.name], { timeout: T, what: `${viewer.name} decoding ${from.join(', ')}` });
+      await waitForGrowth(viewer.page, from, 'framesDecoded', first, { timeout: T, what: `${viewer.name}: frames from ${from.join(', ')} increasing` });
+      for (const n of from) {
+        await waitFor(async () => tile(viewer.page, n).locator('video').isVisible(), { timeout: T, what: `${viewer.name}: video in ${n}'s tile` });
+      }
+    }
+
+    await Promise.all(sharers.map((m) => m.page.evaluate(() => window.roombox.call.stopScreen())));
+    for (const viewer of Object.values(members)) {
+      for (const n of sharers.map((s) => s.name).filter((x) => x !== viewer.name)) {
+        await waitFor(async () => !(await tile(viewer.page, n).locator('video').isVisible()), { timeout: T, what: `${viewer.name}: ${n}'s screen gone` });
+      }
+    }
+    for (const m of Object.values(members)) {
+      const { peers } = await peerList(m.page);
+      assert.ok(peers.every((p) => p.signalingState === 'stable' || p.state === 'connected'), `${m.name}: negotiation settled`);
+    }
+    await assertEveryoneHearsEveryone('after simultaneous sharing');
   });
 
   test('a room box (appliance) is shown as a room box tile', async () => {

@@ -71,3 +71,18 @@ pub fn raise_nofile(want: u64) -> u64 {
         lim.rlim_cur
     }
 }
+
+/// CPU time the process has used (user + system), in seconds, from /proc/PID/stat.
+pub fn cpu_secs(pid: u32) -> Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    // The command name may hold spaces; fields after it are space-separated.
+    let rest = &stat[stat.rfind(')').context("bad stat")? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let utime: u64 = fields.get(11).context("no utime")?.parse()?;
+    let stime: u64 = fields.get(12).context("no stime")?.parse()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok((utime + stime) as f64 / ticks)
+}

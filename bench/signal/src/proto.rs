@@ -20,7 +20,9 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The PeerJS server's default key (its `--key` option).
 const PEERJS_KEY: &str = "peerjs";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ServerKind {
     /// roombox-signal: WebSocket at /ws, `join` answered by `welcome`.

@@ -32,8 +32,56 @@ pub struct ThroughputResult {
     pub messages: usize,
     pub window: usize,
     pub frame_bytes: usize,
-    pub secs: f64,
+    /// Messages a second of each round, in the order run.
+    pub rounds: Vec<f64>,
+    /// The median round.
     pub msgs_per_sec: f64,
+    /// Server CPU time (user + system, /proc/PID/stat) over all rounds, divided by the
+    /// messages relayed in them (warm-up included), microseconds.
+    pub server_cpu_us_per_msg: f64,
+}
+
+/// Runs [`throughput`] `rounds` times, each with a fresh pair, and keeps the median.
+pub async fn throughput_rounds(
+    target: &Target,
+    pid: u32,
+    tag: &str,
+    rounds: usize,
+    messages: usize,
+    window: usize,
+    sdp_bytes: usize,
+) -> Result<ThroughputResult> {
+    let mut rates = Vec::with_capacity(rounds);
+    let mut frame_bytes = 0;
+    let cpu_before = crate::procfs::cpu_secs(pid)?;
+    for round in 0..rounds.max(1) {
+        let (rate, bytes) = throughput(
+            target,
+            &format!("{tag}r{round}"),
+            messages,
+            window,
+            sdp_bytes,
+        )
+        .await?;
+        eprintln!(
+            "[{}] throughput round {round}: {rate:.0} messages/s",
+            target.kind.label()
+        );
+        rates.push(rate);
+        frame_bytes = bytes;
+    }
+    let cpu = crate::procfs::cpu_secs(pid)? - cpu_before;
+    let relayed = rates.len() * (messages + window.max(100));
+    let mut sorted = rates.clone();
+    sorted.sort_by(f64::total_cmp);
+    Ok(ThroughputResult {
+        messages,
+        window,
+        frame_bytes,
+        msgs_per_sec: sorted[sorted.len() / 2],
+        rounds: rates,
+        server_cpu_us_per_msg: cpu * 1e6 / relayed as f64,
+    })
 }
 
 /// Two clients that can reach each other: A in the room first, then B (roombox), or two
@@ -100,14 +148,15 @@ pub async fn latency(
 }
 
 /// Throughput: A keeps up to `window` offers in flight (sent, not yet received by B) and
-/// sends `messages` of them; the rate is messages / (first send → last receipt).
-pub async fn throughput(
+/// sends `messages` of them; the rate is messages / (first send → last receipt). Returns the
+/// rate and the frame size.
+async fn throughput(
     target: &Target,
     tag: &str,
     messages: usize,
     window: usize,
     sdp_bytes: usize,
-) -> Result<ThroughputResult> {
+) -> Result<(f64, usize)> {
     let (a, b) = pair(target, tag, "tput").await?;
     let template = target.offer_template(&b.id, &synthetic_sdp(sdp_bytes));
     let frame_bytes = template.with_seq(0).len();
@@ -121,7 +170,10 @@ pub async fn throughput(
         let text = tokio::time::timeout(MESSAGE_TIMEOUT, next_text_rx(&mut b_rx))
             .await
             .context("warm-up offer not relayed")??;
-        ensure!(target.check_relayed(&text, &a.id)? == seq, "warm-up out of order");
+        ensure!(
+            target.check_relayed(&text, &a.id)? == seq,
+            "warm-up out of order"
+        );
     }
 
     let credits = Arc::new(Semaphore::new(window));
@@ -181,13 +233,7 @@ pub async fn throughput(
         let _ = a_ws.close(None).await;
         let _ = b_ws.close(None).await;
     }
-    Ok(ThroughputResult {
-        messages,
-        window,
-        frame_bytes,
-        secs,
-        msgs_per_sec: messages as f64 / secs,
-    })
+    Ok((messages as f64 / secs, frame_bytes))
 }
 
 async fn next_text_rx(
