@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs what the tests need beyond Rust, on Debian bookworm (as root): Debian's chromium for
+# Installs what the tests need beyond Rust and the build packages (install-build-deps.sh), on Debian bookworm (as root): Debian's chromium for
 # the browser tests, iproute2 and util-linux for the loopback-only network namespace, Node.js,
 # and the npm packages of tests/e2e. Quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
+
+bash scripts/install-build-deps.sh
 
 need=()
 command -v chromium >/dev/null || need+=(chromium)

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The main job: build everything and run the box in demo mode (a local signaling server, a
+# test-pattern video source and a tone), printing the URL to open. Extra flags go to
+# `roombox demo` (see `--help`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-build-deps.sh
+exec cargo run --release --locked --bin roombox -- demo "$@"
