@@ -40,6 +40,9 @@ enum Command {
         /// Where the box plays the room's voices: alsa:DEVICE, wav:PATH or none.
         #[arg(long, default_value = "none")]
         audio_out: String,
+        /// Also offer loopback candidates (a browser started with loopback allowed).
+        #[arg(long)]
+        ice_loopback: bool,
     },
 }
 
@@ -112,11 +115,17 @@ async fn main() -> anyhow::Result<()> {
             listen,
             room,
             audio_out,
-        } => demo(listen, room, audio_out).await,
+            ice_loopback,
+        } => demo(listen, room, audio_out, ice_loopback).await,
     }
 }
 
-async fn demo(listen: SocketAddr, room: String, audio_out: String) -> anyhow::Result<()> {
+async fn demo(
+    listen: SocketAddr,
+    room: String,
+    audio_out: String,
+    ice_loopback: bool,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (is another demo running?)"))?;
@@ -125,6 +134,7 @@ async fn demo(listen: SocketAddr, room: String, audio_out: String) -> anyhow::Re
         signal_url: format!("http://{addr}"),
         room: room.clone(),
         audio_out,
+        ice_loopback,
         ..Settings::default()
     };
     settings.validate()?;
