@@ -179,6 +179,8 @@ describe('roombox in headless Chromium', { timeout: 300000 }, () => {
       assert.ok(peers.every((p) => p.signalingState === 'stable' || p.state === 'connected'), `${m.name}: negotiation settled`);
     }
     await assertEveryoneHearsEveryone('after simultaneous sharing');
+    const counters = await Promise.all(sharers.map((m) => m.page.evaluate(() => window.roombox.call.counters)));
+    t.diagnostic(`negotiation counters of ${sharers.map((m) => m.name).join(', ')}: ${JSON.stringify(counters)}`);
   });
 
   test('a room box (appliance) is shown as a room box tile', async () => {

@@ -4,7 +4,8 @@
 #
 #   bash tests/e2e/run.sh [test files...]
 #
-# Env: SIGNAL_BIN (default: target/debug/roombox-signal, built here when unset), CHROMIUM
+# Env: SIGNAL_BIN (default: target/debug/roombox-signal, built here when unset), BOX_BIN (default:
+# target/debug/roombox, built here when unset), CHROMIUM
 # (default /usr/bin/chromium), E2E_VERBOSE=1 (server log), E2E_ARTIFACTS=1 (screenshots at the end;
 # failing tests always leave screenshots and page logs in tests/e2e/artifacts/).
 set -euo pipefail
@@ -20,6 +21,11 @@ if [ -z "${SIGNAL_BIN:-}" ]; then
   # The web client is embedded in the binary: rebuild so it serves the current web/.
   (cd "$repo" && cargo build -p roombox-signal)
   export SIGNAL_BIN="$repo/target/debug/roombox-signal"
+fi
+
+if [ -z "${BOX_BIN:-}" ]; then
+  (cd "$repo" && cargo build --bin roombox)
+  export BOX_BIN="$repo/target/debug/roombox"
 fi
 
 if [ "$#" -eq 0 ]; then

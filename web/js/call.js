@@ -69,6 +69,8 @@ export class Call extends EventTarget {
     this.muted = false;
     this.screenStream = null;
     this.closed = false;
+    /** What negotiation had to do, for people and tests. */
+    this.counters = { offersSent: 0, glare: 0, ignoredOffers: 0, startOvers: 0, iceRestarts: 0 };
 
     this._onWelcome = (e) => this._welcome(e.detail);
     this._onJoined = (e) => this._peerJoined(e.detail.peer);
@@ -260,7 +262,11 @@ export class Call extends EventTarget {
       const pc = peer.pc;
       const collision = peer.makingOffer || pc.signalingState !== 'stable';
       peer.ignoreOffer = !peer.polite && collision;
-      if (peer.ignoreOffer) return;
+      if (collision) this.counters.glare += 1;
+      if (peer.ignoreOffer) {
+        this.counters.ignoredOffers += 1;
+        return;
+      }
       await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp }); // rolls back ours if needed
       if (!peer.tracksAttached) this._attachLocalTracks(peer);
       await pc.setLocalDescription();
@@ -326,6 +332,7 @@ export class Call extends EventTarget {
 
   /** Throw away our connection to this peer and offer a new one. */
   _startOver(peer) {
+    this.counters.startOvers += 1;
     this._createPc(peer, randomId(), { own: true });
     this._attachLocalTracks(peer); // fires negotiationneeded: we offer
   }
@@ -360,6 +367,7 @@ export class Call extends EventTarget {
         peer.makingOffer = true;
         await pc.setLocalDescription();
         if (peer.pc === pc && pc.signalingState === 'have-local-offer') {
+          this.counters.offersSent += 1;
           this._send(peer, { type: 'offer', sdp: pc.localDescription.sdp });
         }
       } catch (err) {
@@ -441,6 +449,7 @@ export class Call extends EventTarget {
     const pc = peer.pc;
     if (!pc) return;
     peer.restartedAt = Date.now();
+    this.counters.iceRestarts += 1;
     if (!this.signaling.connected) return; // retried after the socket is back (_resync)
     if (typeof pc.restartIce === 'function') {
       pc.restartIce(); // negotiationneeded follows
