@@ -41,6 +41,14 @@ pub enum Notice {
     Audio { seq: u16, payload: Arc<[u8]> },
 }
 
+/// Our offer in flight, and the m-lines it adds: they exist only once the peer answers (a
+/// polite rollback discards them).
+struct PendingOffer {
+    offer: SdpPendingOffer,
+    audio: Option<Mid>,
+    video: Option<Mid>,
+}
+
 pub struct Session {
     peer: PeerId,
     rtc: Rtc,
@@ -49,7 +57,7 @@ pub struct Session {
     pc: String,
     /// Perfect negotiation: the polite side yields on glare.
     polite: bool,
-    pending: Option<SdpPendingOffer>,
+    pending: Option<PendingOffer>,
     audio_mid: Option<Mid>,
     video_mid: Option<Mid>,
     connected: bool,
@@ -129,26 +137,21 @@ impl Session {
             return Ok(());
         }
         let mut change = self.rtc.sdp_api();
-        if self.audio_mid.is_none() {
-            self.audio_mid = Some(change.add_media(
-                MediaKind::Audio,
-                Direction::SendRecv,
-                Some("roombox".into()),
-                Some("room-audio".into()),
-                None,
-            ));
-        }
-        if self.video_mid.is_none() {
-            self.video_mid = Some(change.add_media(
-                MediaKind::Video,
-                Direction::SendOnly,
-                Some("roombox".into()),
-                Some("hdmi".into()),
-                None,
-            ));
-        }
+        let stream = Some("roombox".to_owned());
+        let audio = self.audio_mid.is_none().then(|| {
+            let track = Some("room-audio".to_owned());
+            change.add_media(MediaKind::Audio, Direction::SendRecv, stream.clone(), track, None)
+        });
+        let video = self.video_mid.is_none().then(|| {
+            let track = Some("hdmi".to_owned());
+            change.add_media(MediaKind::Video, Direction::SendOnly, stream.clone(), track, None)
+        });
         if let Some((offer, pending)) = change.apply() {
-            self.pending = Some(pending);
+            self.pending = Some(PendingOffer {
+                offer: pending,
+                audio,
+                video,
+            });
             self.queue_sdp(RelayKind::Offer, offer.to_sdp_string());
         }
         self.drain(now);
@@ -179,7 +182,9 @@ impl Session {
         };
         let answer =
             SdpAnswer::from_sdp_string(sdp).map_err(|e| SessionError::Sdp(e.to_string()))?;
-        self.rtc.sdp_api().accept_answer(pending, answer)?;
+        self.rtc.sdp_api().accept_answer(pending.offer, answer)?;
+        self.audio_mid = self.audio_mid.or(pending.audio);
+        self.video_mid = self.video_mid.or(pending.video);
         self.drain(now);
         Ok(())
     }
