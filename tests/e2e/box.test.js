@@ -4,13 +4,16 @@
 // One room, in order:
 //   the box joins; its WAV output is silent while nobody is there ->
 //   two pages join: both decode the box's 1280x720 video at (roughly) its frame rate, hear its
-//   tone, show it as a "Room box" tile; the pages' fake microphones reach the box's WAV ->
+//   tone, show it as a "Room box" tile; the pages' fake microphones reach the box's WAV (and
+//   it goes quiet when both mute) ->
 //   a page leaves and joins again: it decodes the box's video again ->
 //   the server is SIGKILLed: the connected pages keep receiving the box's frames; the server
-//   restarts on the same port; the box (not restarted) rejoins; a new page reaches it.
+//   restarts on the same port; the box (not restarted) rejoins; a new page reaches it ->
+//   the box stops on SIGTERM: its tile goes, its WAV file is complete.
 //
 // Numbers (frame rate, time to first frame, jitter buffer, RTT, WAV levels) go to the test's
-// diagnostics; only the frame rate has a (loose) floor: at least half the configured rate.
+// diagnostics; only the frame rate has a (loose) floor: at least half the configured rate, in
+// at least one 4 s window within a minute (the machine that runs this may be busy with others).
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +25,7 @@ import {
   waitForStatus,
 } from './lib.js';
 import {
-  lastSeconds, measureFps, readWav, rms, saveBoxLog, startBox, videoFrom, waitForVideo,
+  lastSeconds, measureFps, measureFpsUntil, readWav, rms, saveBoxLog, startBox, videoFrom, waitForVideo,
 } from './box-lib.js';
 
 const ROOM = `box-${process.pid}`;
@@ -80,10 +83,11 @@ async function joinAndTime(t, name) {
 }
 
 async function reportFps(t, m, label) {
-  const r = await measureFps(m.page, BOX, 4);
+  const { best: r, windows } = await measureFpsUntil(m.page, BOX, { atLeast: FPS / 2, seconds: 4, timeout: T_LONG });
   t.diagnostic(`${label}: ${m.name} decodes ${BOX} at ${fmt(r.fps)} fps (${r.frames} frames in ${fmt(r.seconds, 2)} s; `
-    + `Chromium's framesPerSecond ${fmt(r.last.framesPerSecond)}, jitter buffer ${r.last.jitterBufferMs ?? 'n/a'} ms, RTT ${r.last.rttMs ?? 'n/a'} ms)`);
-  assert.ok(r.fps >= FPS / 2, `${label}: ${m.name} decodes ${BOX} at ${fmt(r.fps)} fps, below half of the configured ${FPS}`);
+    + `Chromium's framesPerSecond ${fmt(r.last.framesPerSecond)}, jitter buffer ${r.last.jitterBufferMs ?? 'n/a'} ms, RTT ${r.last.rttMs ?? 'n/a'} ms)`
+    + (windows.length > 1 ? `; windows measured: ${windows.map((f) => fmt(f)).join(', ')} fps` : ''));
+  assert.ok(r.fps >= FPS / 2, `${label}: ${m.name} decodes ${BOX} at ${fmt(r.fps)} fps at best (windows: ${windows.map((f) => fmt(f)).join(', ')}), below half of the configured ${FPS}`);
   return r;
 }
 
@@ -167,10 +171,38 @@ describe('the room box with headless Chromium pages', { timeout: 600000 }, () =>
       const w = readWav(wavPath);
       loud = { rms: rms(lastSeconds(w, 3)), seconds: w.samples.length / w.sampleRate, dataLen: w.dataLen, riffSize: w.riffSize, fileSize: w.fileSize };
       return loud.rms >= SOUND_RMS;
-    }, { timeout: T, interval: 500, what: `sound in the last 3 s of the box's WAV (RMS >= ${SOUND_RMS}); last: ${JSON.stringify(loud)}` });
+    }, { timeout: T, interval: 500, what: `sound in the last 3 s of the box's WAV (RMS >= ${SOUND_RMS})` }).catch((err) => {
+      err.message += `; last: ${JSON.stringify(loud)}`;
+      throw err;
+    });
     t.diagnostic(`WAV with two pages: ${fmt(loud.seconds, 1)} s written, RMS of the last 3 s ${fmt(loud.rms)} (silence was ${fmt(quietRms, 2)})`);
     // The header stays consistent with the file while the box runs.
     assert.ok(loud.dataLen > 0 && loud.riffSize >= loud.dataLen + 36, `WAV header sizes: ${JSON.stringify(loud)}`);
+
+    // The sound is the pages' (not, say, the box's own tone): both mute, the room goes quiet;
+    // they unmute, it comes back.
+    const setMuted = async (muted) => {
+      for (const m of Object.values(members)) {
+        await m.page.getByRole('button', { name: muted ? 'Mute' : 'Unmute', exact: true }).click();
+        await m.page.getByRole('button', { name: muted ? 'Unmute' : 'Mute', exact: true }).waitFor({ timeout: T });
+      }
+    };
+    const waitForLevel = async (ok, what) => {
+      let level;
+      await waitFor(() => {
+        level = rms(lastSeconds(readWav(wavPath), 2));
+        return ok(level);
+      }, { timeout: T, interval: 500, what }).catch((err) => {
+        err.message += `; last RMS of 2 s: ${level}`;
+        throw err;
+      });
+      return level;
+    };
+    await setMuted(true);
+    const muted = await waitForLevel((l) => l < SOUND_RMS / 10, 'the box\'s WAV quiet while both pages are muted');
+    await setMuted(false);
+    const unmuted = await waitForLevel((l) => l >= SOUND_RMS, 'sound in the box\'s WAV again after unmuting');
+    t.diagnostic(`WAV RMS over the last 2 s: ${fmt(muted)} with both pages muted, ${fmt(unmuted)} after unmuting`);
   });
 
   test('a page leaves and joins again: it decodes the box again', async (t) => {
@@ -238,5 +270,19 @@ describe('the room box with headless Chromium pages', { timeout: 600000 }, () =>
     await waitFor(() => lastBoxStatus()?.peers === 3, { timeout: T, what: 'the box reporting 3 peers' });
     const st = lastBoxStatus();
     t.diagnostic(`box status: peers ${st.peers}, encoding ${st.fps} fps at ${st.kbps} kbps`);
+  });
+
+  test('the box stops on SIGTERM: the pages see it go, its WAV file is complete', async (t) => {
+    t.after(() => onFailure(t, 'box-stop'));
+    await box.kill('SIGTERM');
+    const { code, sig } = await box.exited;
+    t.diagnostic(`box exited with ${code ?? sig}`);
+    for (const m of Object.values(members)) {
+      await tile(m.page, BOX).waitFor({ state: 'detached', timeout: T });
+    }
+    const w = readWav(wavPath);
+    t.diagnostic(`WAV at the end: ${fmt(w.samples.length / w.sampleRate, 1)} s, header data length ${w.dataLen}, file ${w.fileSize} bytes`);
+    assert.equal(w.fileSize, w.dataOffset + w.dataLen, 'the header names every byte of the data chunk');
+    assert.equal(w.riffSize, w.fileSize - 8);
   });
 });
