@@ -318,7 +318,10 @@ mod tests {
             if i == 60 {
                 enc.set_bitrate(200_000);
             }
-            match enc.encode(&noise_frame(&mut seed, i), false).expect("encode") {
+            match enc
+                .encode(&noise_frame(&mut seed, i), false)
+                .expect("encode")
+            {
                 Some(out) => {
                     if out.keyframe {
                         keyframes.push(i);
@@ -332,9 +335,11 @@ mod tests {
         let before: usize = sizes[30..60].iter().sum();
         let after: usize = sizes[90..120].iter().sum();
         // One second of output tracks the target (2 Mbps = 250 kB/s, 200 kbps = 25 kB/s).
-        assert!(after * 3 < before, "bitrate change took effect: {before} -> {after}");
-        assert!(after < 60_000, "{after} bytes in the second at 200 kbps");
-        eprintln!("{before} {after} {sizes:?}");
+        assert!(
+            after * 5 < before,
+            "bitrate change took effect: {before} -> {after}"
+        );
+        assert!(after < 40_000, "{after} bytes in the second at 200 kbps");
     }
 
     #[test]
@@ -347,7 +352,9 @@ mod tests {
         .expect("encoder");
         let keyframes: Vec<u32> = (0..70u32)
             .filter(|_| {
-                let out = enc.encode(&src.next_frame().expect("frame"), false).expect("encode");
+                let out = enc
+                    .encode(&src.next_frame().expect("frame"), false)
+                    .expect("encode");
                 out.is_some_and(|o| o.keyframe)
             })
             .collect();

@@ -61,11 +61,16 @@ impl TestPattern {
         if fps == 0 || fps > 240 {
             return Err(SourceError::BadFrameRate(fps));
         }
+        let pacer = Pacer::new(fps, 1, true);
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_micros() as f64 / 1000.0);
+        tracing::info!(unix_ms, fps, "test pattern clock: frame 0 due at");
         let mut pattern = Self {
             width,
             height,
             fps,
-            pacer: Pacer::new(fps, 1, true),
+            pacer,
             background: vec![0; i420_len(width, height)],
             pool: FramePool::default(),
         };
