@@ -211,9 +211,12 @@ describe('roombox in headless Chromium', { timeout: 300000 }, () => {
     t.after(async () => { if (t.passed === false) await saveArtifacts('restart', Object.values(members)); });
     const before = {};
     const ids = {};
+    const pcs = {};
     for (const m of Object.values(members)) {
       before[m.name] = await statsByName(m.page);
-      ids[m.name] = (await peerList(m.page)).selfId;
+      const { selfId, peers } = await peerList(m.page);
+      ids[m.name] = selfId;
+      pcs[m.name] = Object.fromEntries(peers.map((p) => [p.name, p.pc]));
     }
     const port = server.port;
     await server.kill('SIGKILL');
@@ -236,6 +239,8 @@ describe('roombox in headless Chromium', { timeout: 300000 }, () => {
       const { selfId } = await peerList(m.page);
       assert.equal(selfId, ids[m.name], `${m.name} resumed with its id`);
       await assertConnectedTo(m, others(m.name));
+      const { peers } = await peerList(m.page);
+      assert.deepEqual(Object.fromEntries(peers.map((p) => [p.name, p.pc])), pcs[m.name], `${m.name} kept its connections`);
     }
     await assertEveryoneHearsEveryone('after the restart');
 

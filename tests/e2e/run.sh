@@ -17,7 +17,7 @@ if [ ! -d node_modules/playwright-core ]; then
   npm ci --no-audit --no-fund
 fi
 
-if [ -z "${SIGNAL_BIN:-}" ]; then
+if [ -z "${SIGNAL_BIN:-}" ] && command -v cargo >/dev/null; then
   # The web client is embedded in the binary: rebuild so it serves the current web/.
   (cd "$repo" && cargo build -p roombox-signal)
   export SIGNAL_BIN="$repo/target/debug/roombox-signal"
