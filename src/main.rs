@@ -12,6 +12,7 @@ mod signaling;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use config::Settings;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -108,6 +109,8 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,str0m=warn".into()),
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match Cli::parse().command {
         Command::Run(args) => pipeline::run_box(args.settings()?, shutdown()).await,

@@ -401,11 +401,7 @@ impl Session {
                 self.estimate_bps = Some(estimate.as_u64());
                 self.notices.push_back(Notice::Estimate(estimate.as_u64()));
             }
-            Event::MediaEgressStats(s) => {
-                if s.rtt.is_some() {
-                    self.rtt = s.rtt;
-                }
-            }
+            Event::MediaEgressStats(s) if s.rtt.is_some() => self.rtt = s.rtt,
             _ => {}
         }
     }

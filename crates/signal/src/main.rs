@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use roombox_signal::{default_ice_servers, protocol::IceServer, Config, RateConfig};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -40,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let args = Args::parse();
 
