@@ -140,11 +140,23 @@ impl Session {
         let stream = Some("roombox".to_owned());
         let audio = self.audio_mid.is_none().then(|| {
             let track = Some("room-audio".to_owned());
-            change.add_media(MediaKind::Audio, Direction::SendRecv, stream.clone(), track, None)
+            change.add_media(
+                MediaKind::Audio,
+                Direction::SendRecv,
+                stream.clone(),
+                track,
+                None,
+            )
         });
         let video = self.video_mid.is_none().then(|| {
             let track = Some("hdmi".to_owned());
-            change.add_media(MediaKind::Video, Direction::SendOnly, stream.clone(), track, None)
+            change.add_media(
+                MediaKind::Video,
+                Direction::SendOnly,
+                stream.clone(),
+                track,
+                None,
+            )
         });
         if let Some((offer, pending)) = change.apply() {
             self.pending = Some(PendingOffer {
