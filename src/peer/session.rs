@@ -451,3 +451,6 @@ fn random_pc() -> String {
     use rand::distr::{Alphanumeric, SampleString};
     Alphanumeric.sample_string(&mut rand::rng(), 12)
 }
+
+#[cfg(test)]
+mod tests;
