@@ -5,7 +5,8 @@
 #   bash tests/e2e/run.sh [test files...]
 #
 # Env: SIGNAL_BIN (default: target/debug/roombox-signal, built here when unset), BOX_BIN (default:
-# target/debug/roombox, built here when unset), CHROMIUM
+# target/debug/roombox, built here when unset), SOAK_BIN (default: target/debug/roombox-soak, built
+# here when unset), CHROMIUM
 # (default /usr/bin/chromium), E2E_VERBOSE=1 (server log), E2E_ARTIFACTS=1 (screenshots at the end;
 # failing tests always leave screenshots and page logs in tests/e2e/artifacts/).
 set -euo pipefail
@@ -26,6 +27,12 @@ fi
 if [ -z "${BOX_BIN:-}" ]; then
   (cd "$repo" && cargo build --bin roombox)
   export BOX_BIN="$repo/target/debug/roombox"
+fi
+
+if [ -z "${SOAK_BIN:-}" ]; then
+  # soak.test.js: the browser-like WebRTC peer that cycles against the box.
+  (cd "$repo" && cargo build -p roombox-soak)
+  export SOAK_BIN="$repo/target/debug/roombox-soak"
 fi
 
 if [ "$#" -eq 0 ]; then
