@@ -13,7 +13,8 @@ use openh264::encoder::{
 use openh264::formats::YUVSlices;
 use openh264::{OpenH264API, Timestamp};
 use openh264_sys2::{
-    SBitrateInfo, ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE, SPATIAL_LAYER_ALL,
+    SBitrateInfo, ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE, SPATIAL_LAYER_0,
+    SPATIAL_LAYER_ALL,
 };
 
 use super::frame::{i420_len, VideoFrame};
@@ -60,6 +61,8 @@ pub struct OpenH264Encoder {
     encoder: Option<Encoder>,
     size: (u32, u32),
     pending_bitrate: Option<u32>,
+    /// Bitrate changes openh264 refused (kept for tests and logs).
+    bitrate_refusals: u32,
 }
 
 impl OpenH264Encoder {
@@ -78,6 +81,7 @@ impl OpenH264Encoder {
             encoder: None,
             size: (0, 0),
             pending_bitrate: None,
+            bitrate_refusals: 0,
         })
     }
 
@@ -111,11 +115,15 @@ impl OpenH264Encoder {
         Ok(())
     }
 
-    /// Changes the running encoder's target and maximum bitrate.
-    fn apply_bitrate(encoder: &mut Encoder, old: u32, new: u32) {
-        let set = |encoder: &mut Encoder, option, bps: u32| {
+    /// Changes the running encoder's target and maximum bitrate; false if openh264 refused.
+    ///
+    /// The maximum is set for the whole stream and for spatial layer 0 too: openh264 checks
+    /// the target against layer 0's own maximum, which the overall option leaves at its
+    /// initial value, and refuses (rc 1) any target above it.
+    fn apply_bitrate(encoder: &mut Encoder, old: u32, new: u32) -> bool {
+        let set = |encoder: &mut Encoder, option, layer, bps: u32| {
             let mut info = SBitrateInfo {
-                iLayer: SPATIAL_LAYER_ALL,
+                iLayer: layer,
                 iBitrate: c_int::try_from(bps).unwrap_or(c_int::MAX),
             };
             // SAFETY: the encoder is initialised (it has encoded a frame) and SetOption only
@@ -128,14 +136,17 @@ impl OpenH264Encoder {
             if rc != 0 {
                 tracing::warn!(bps, rc, "openh264 rejected a bitrate change");
             }
+            rc == 0
         };
         // Keep target <= max at every step.
         if new > old {
-            set(encoder, ENCODER_OPTION_MAX_BITRATE, new);
-            set(encoder, ENCODER_OPTION_BITRATE, new);
+            set(encoder, ENCODER_OPTION_MAX_BITRATE, SPATIAL_LAYER_ALL, new)
+                & set(encoder, ENCODER_OPTION_MAX_BITRATE, SPATIAL_LAYER_0, new)
+                & set(encoder, ENCODER_OPTION_BITRATE, SPATIAL_LAYER_ALL, new)
         } else {
-            set(encoder, ENCODER_OPTION_BITRATE, new);
-            set(encoder, ENCODER_OPTION_MAX_BITRATE, new);
+            set(encoder, ENCODER_OPTION_BITRATE, SPATIAL_LAYER_ALL, new)
+                & set(encoder, ENCODER_OPTION_MAX_BITRATE, SPATIAL_LAYER_0, new)
+                & set(encoder, ENCODER_OPTION_MAX_BITRATE, SPATIAL_LAYER_ALL, new)
         }
     }
 }
@@ -176,7 +187,8 @@ impl H264Encoder for OpenH264Encoder {
             unreachable!("start() sets the encoder or returns an error");
         };
         if let Some(bps) = self.pending_bitrate.take() {
-            Self::apply_bitrate(encoder, self.config.bitrate_bps, bps);
+            self.bitrate_refusals +=
+                u32::from(!Self::apply_bitrate(encoder, self.config.bitrate_bps, bps));
             self.config.bitrate_bps = bps;
         }
         if force_keyframe {
@@ -302,6 +314,24 @@ mod tests {
             captured_at: std::time::Instant::now(),
             pts: std::time::Duration::from_millis(u64::from(n) * 1000 / 30),
         }
+    }
+
+    #[test]
+    fn bitrate_changes_up_and_down_are_accepted() {
+        let mut enc = OpenH264Encoder::new(OpenH264Config {
+            bitrate_bps: 2_500_000,
+            ..Default::default()
+        })
+        .expect("encoder");
+        let mut seed = 7;
+        // The pattern a bandwidth estimate follows: down to the floor, back up, down, up.
+        let targets = [300_000, 1_600_000, 900_000, 2_200_000, 2_500_000, 400_000];
+        for (i, bps) in (0..).zip(targets) {
+            enc.set_bitrate(bps);
+            enc.encode(&noise_frame(&mut seed, i), false)
+                .expect("encode");
+        }
+        assert_eq!(enc.bitrate_refusals, 0);
     }
 
     #[test]

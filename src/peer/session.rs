@@ -181,6 +181,7 @@ impl Session {
         // accept_offer rolls back a pending offer of ours (we are polite).
         self.pending = None;
         let answer = self.rtc.sdp_api().accept_offer(offer)?;
+        self.adopt_offered_media(sdp);
         self.queue_sdp(RelayKind::Answer, answer.to_sdp_string());
         self.drain(now);
         // The peer's offer may have had no m-line we can send video on: add ours.
@@ -345,6 +346,27 @@ impl Session {
 
     pub fn poll_notice(&mut self) -> Option<Notice> {
         self.notices.pop_front()
+    }
+
+    /// Takes the peer's offered m-lines we may send on as ours. str0m's `MediaAdded` comes
+    /// only once media can flow, too late to decide whether to add our own m-lines.
+    fn adopt_offered_media(&mut self, offer_sdp: &str) {
+        let mids = offer_sdp
+            .lines()
+            .filter_map(|l| l.trim_end().strip_prefix("a=mid:"));
+        for mid in mids {
+            let Some(media) = self.rtc.media(Mid::from(mid)) else {
+                continue;
+            };
+            if !media.direction().is_sending() {
+                continue;
+            }
+            let slot = match media.kind() {
+                MediaKind::Audio => &mut self.audio_mid,
+                MediaKind::Video => &mut self.video_mid,
+            };
+            slot.get_or_insert(media.mid());
+        }
     }
 
     fn queue_sdp(&mut self, kind: RelayKind, sdp: String) {

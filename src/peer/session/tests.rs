@@ -211,6 +211,26 @@ fn answers_a_newcomer_adds_video_and_media_flows_both_ways() {
 }
 
 #[test]
+fn an_offer_with_audio_and_video_is_answered_without_renegotiating() {
+    let now = Instant::now();
+    let mut browser = Browser::new(now);
+    let mut api = browser.rtc.sdp_api();
+    api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+    api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+    let (offer, _pending) = api.apply().unwrap();
+    let mut session = new_box(false, Some("pc-2".into()), now);
+    session.handle_offer(&offer.to_sdp_string(), now).unwrap();
+    assert_eq!(
+        session.poll_signal().map(|r| r.kind),
+        Some(RelayKind::Answer)
+    );
+    assert!(
+        session.poll_signal().is_none(),
+        "nothing left to add: no second offer"
+    );
+}
+
+#[test]
 fn offers_to_a_peer_already_in_the_room() {
     let mut now = Instant::now();
     let mut browser = Browser::new(now);
