@@ -176,8 +176,8 @@ pub async fn serve_socket(socket: WebSocket, shared: Arc<Shared>) {
     metrics.connections_open.fetch_add(1, Relaxed);
     metrics.connections_total.fetch_add(1, Relaxed);
 
-    let (outbox, mut queued, closed) = Outbox::new(OUTBOX_FRAMES);
-    let mut session = Session::new(shared.clone(), outbox, Instant::now());
+    let outbox = Outbox::new(OUTBOX_FRAMES);
+    let mut session = Session::new(shared.clone(), outbox.clone(), Instant::now());
     let (mut sink, mut stream) = socket.split();
     let ping_every = shared.config.ping_interval;
     let mut ping = interval_at(tokio::time::Instant::now() + ping_every, ping_every);
@@ -188,8 +188,10 @@ pub async fn serve_socket(socket: WebSocket, shared: Arc<Shared>) {
         let reply = tokio::select! {
             biased;
             _ = shared.shutdown.cancelled() => break Some((CLOSE_GOING_AWAY, "server shutting down")),
-            _ = closed.cancelled() => break Some((CLOSE_POLICY, "closed by the server")),
-            Some(frame) = queued.recv() => Some(frame),
+            next = outbox.recv() => match next {
+                Some(frame) => Some(frame),
+                None => break Some((CLOSE_POLICY, "closed by the server")),
+            },
             frame = stream.next() => {
                 let Some(Ok(frame)) = frame else { break None };
                 heard_at = Instant::now();

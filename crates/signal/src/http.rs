@@ -13,7 +13,7 @@ use std::sync::Arc;
 static WEB: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../web");
 
 /// Small socket buffers keep an idle connection cheap; signaling frames are small.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+const READ_BUFFER_BYTES: usize = 1024;
 const WRITE_BUFFER_BYTES: usize = 0;
 /// Frames up to this size are read so the client can be told `too-large` before the close;
 /// anything larger breaks the connection at the transport.

@@ -8,7 +8,7 @@ use crate::outbox::Outbox;
 use roombox_protocol::{
     ErrorCode, IceServer, Join, ParseError, PeerId, PeerInfo, RoomName, ServerMessage, Welcome,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// Which socket a member belongs to, so a replaced socket's late cleanup removes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -21,10 +21,46 @@ struct Member {
     outbox: Outbox,
 }
 
+/// At most a handful of members, in join order: a Vec costs only what it holds, where a
+/// BTreeMap allocates a whole node (about 1.4 KB) for a single member.
 #[derive(Default)]
 struct Room {
-    // Ordered, so `welcome` lists peers in a stable order.
-    members: BTreeMap<PeerId, Member>,
+    members: Members,
+}
+
+#[derive(Default)]
+struct Members(Vec<Member>);
+
+impl Members {
+    fn get(&self, id: &PeerId) -> Option<&Member> {
+        self.0.iter().find(|m| &m.info.id == id)
+    }
+
+    fn get_mut(&mut self, id: &PeerId) -> Option<&mut Member> {
+        self.0.iter_mut().find(|m| &m.info.id == id)
+    }
+
+    fn insert(&mut self, member: Member) {
+        self.0.reserve_exact(1);
+        self.0.push(member);
+    }
+
+    fn remove(&mut self, id: &PeerId) {
+        self.0.retain(|m| &m.info.id != id);
+        self.0.shrink_to_fit();
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Member> {
+        self.0.iter()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 pub struct Rooms {
@@ -122,15 +158,12 @@ impl Rooms {
         for member in room.members.values() {
             member.outbox.deliver(&joined);
         }
-        room.members.insert(
-            id.clone(),
-            Member {
-                info,
-                resume_token: resume_token.clone(),
-                conn,
-                outbox,
-            },
-        );
+        room.members.insert(Member {
+            info,
+            resume_token: resume_token.clone(),
+            conn,
+            outbox,
+        });
         self.ids.insert(id.clone(), join.room.clone());
         let mut welcome = welcome_for(&join.room, room, &id, ice_servers, self.max_peers);
         welcome.resume_token = resume_token;

@@ -1,7 +1,6 @@
 use super::*;
 use axum::extract::ws::Utf8Bytes;
 use roombox_protocol::{PeerKind, Resume};
-use tokio::sync::mpsc::Receiver;
 
 fn join(room: &str, name: &str, resume: Option<Resume>) -> Join {
     Join {
@@ -14,22 +13,22 @@ fn join(room: &str, name: &str, resume: Option<Resume>) -> Join {
 
 struct Client {
     conn: ConnId,
-    rx: Receiver<Utf8Bytes>,
+    rx: Outbox,
     outbox: Outbox,
 }
 
 fn client(n: u64) -> Client {
-    let (outbox, rx, _) = Outbox::new(8);
+    let outbox = Outbox::new(8);
     Client {
         conn: ConnId(n),
-        rx,
+        rx: outbox.clone(),
         outbox,
     }
 }
 
-fn drain(rx: &mut Receiver<Utf8Bytes>) -> Vec<ServerMessage> {
+fn drain(rx: &mut Outbox) -> Vec<ServerMessage> {
     let mut out = Vec::new();
-    while let Ok(frame) = rx.try_recv() {
+    while let Some(frame) = rx.try_recv() {
         out.push(ServerMessage::parse(&frame).unwrap());
     }
     out
@@ -142,7 +141,8 @@ fn routes_only_within_a_room() {
 #[test]
 fn resume_with_token_replaces_the_live_socket_silently() {
     let mut rooms = Rooms::new(6);
-    let (old_outbox, _old_rx, old_closed) = Outbox::new(8);
+    let old_outbox = Outbox::new(8);
+    let old_closed = old_outbox.clone();
     let mut b = client(2);
     let w = rooms
         .join(join("r", "A", None), ConnId(1), old_outbox, &[])
@@ -167,7 +167,7 @@ fn resume_with_token_replaces_the_live_socket_silently() {
     assert!(j.replaced);
     assert_eq!(j.welcome.id, w.id);
     assert_eq!(j.welcome.peers.len(), 1);
-    assert!(old_closed.is_cancelled(), "the old socket is told to close");
+    assert!(old_closed.is_closed(), "the old socket is told to close");
     assert!(drain(&mut b.rx).is_empty(), "nobody hears about a resume");
     // The old socket's late cleanup removes nothing.
     assert!(!rooms.leave(&w.id, ConnId(1)));
@@ -228,7 +228,8 @@ fn resume_after_restart_regrants_the_id() {
 #[test]
 fn a_peer_that_stops_reading_is_closed_not_buffered() {
     let mut rooms = Rooms::new(6);
-    let (slow_outbox, _slow_rx, slow_closed) = Outbox::new(2);
+    let slow_outbox = Outbox::new(2);
+    let slow_closed = slow_outbox.clone();
     rooms
         .join(join("r", "S", None), ConnId(1), slow_outbox, &[])
         .unwrap();
@@ -238,5 +239,5 @@ fn a_peer_that_stops_reading_is_closed_not_buffered() {
             .join(join("r", "x", None), c.conn, c.outbox.clone(), &[])
             .unwrap();
     }
-    assert!(slow_closed.is_cancelled());
+    assert!(slow_closed.is_closed());
 }
