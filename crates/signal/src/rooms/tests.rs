@@ -1,5 +1,4 @@
 use super::*;
-use axum::extract::ws::Utf8Bytes;
 use roombox_protocol::{PeerKind, Resume};
 
 fn join(room: &str, name: &str, resume: Option<Resume>) -> Join {
