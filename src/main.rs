@@ -3,6 +3,7 @@
 //! main.rs holds the command line, logging and wiring only; each concern has its module.
 
 mod config;
+mod display;
 mod fanout;
 mod media;
 mod peer;

@@ -1,0 +1,371 @@
+//! The HDMI output through DRM/KMS: a dumb buffer (XRGB8888) on the first connected connector,
+//! in its preferred mode.
+//!
+//! We hold DRM master only while showing something: when no display is connected we set no mode
+//! and leave the console as it is. Connector state is read without forcing a probe (the kernel
+//! follows hotplug itself and polls connectors without HPD), so a rescan every 2 s is cheap.
+//!
+//! Not run on hardware yet: only the pure selection and the no-device path are tested here.
+
+use super::framebuffer::MemoryFramebuffer;
+use super::DisplayError;
+use drm::buffer::DrmFourcc;
+use drm::control::{connector, crtc, dumbbuffer::DumbBuffer, framebuffer, Device as _, Mode};
+use drm::control::{ClipRect, ModeTypeFlags};
+use drm::Device as _;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+/// Modes taller than this are skipped in favour of a smaller one: a 4K buffer costs a Pi
+/// 33 MB of CMA memory and a long copy, for text that reads the same at 1080p.
+const MAX_HEIGHT: u16 = 1080;
+
+/// One connector as the selection sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectorInfo {
+    pub connected: bool,
+    pub modes: Vec<ModeInfo>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModeInfo {
+    pub width: u16,
+    pub height: u16,
+    pub preferred: bool,
+}
+
+/// Picks (connector index, mode index): the first connected connector that has modes, in its
+/// preferred mode, or the first mode (the kernel lists the best first) not taller than 1080.
+pub fn choose_output(connectors: &[ConnectorInfo]) -> Option<(usize, usize)> {
+    connectors.iter().enumerate().find_map(|(ci, c)| {
+        if !c.connected {
+            return None;
+        }
+        let fits = |m: &ModeInfo| m.height <= MAX_HEIGHT;
+        let mode = c
+            .modes
+            .iter()
+            .position(|m| m.preferred && fits(m))
+            .or_else(|| c.modes.iter().position(fits))
+            .or(if c.modes.is_empty() { None } else { Some(0) })?;
+        Some((ci, mode))
+    })
+}
+
+/// Where we would show the screen: compared between scans to notice a change of display.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KmsTarget {
+    card: usize,
+    connector: connector::Handle,
+    name: String,
+    mode: Mode,
+}
+
+impl fmt::Display for KmsTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (w, h) = self.mode.size();
+        write!(f, "{} {}x{}@{}", self.name, w, h, self.mode.vrefresh())
+    }
+}
+
+struct Card(File);
+
+impl AsFd for Card {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+impl drm::Device for Card {}
+impl drm::control::Device for Card {}
+
+/// What we created to show a frame; destroyed on release.
+struct Lit {
+    card: usize,
+    db: DumbBuffer,
+    fb: framebuffer::Handle,
+}
+
+/// The KMS side of the screen.
+pub struct Kms {
+    dir: PathBuf,
+    cards: Vec<Card>,
+    lit: Option<Lit>,
+}
+
+impl Kms {
+    /// Looks for cards in `dir` (normally `/dev/dri`); opens nothing yet.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Kms {
+            dir: dir.into(),
+            cards: Vec::new(),
+            lit: None,
+        }
+    }
+
+    /// The connected display to use, or `None`; `NoDevice` when there is no KMS card.
+    pub fn scan(&mut self) -> Result<Option<KmsTarget>, DisplayError> {
+        if self.cards.is_empty() {
+            self.cards = open_cards(&self.dir);
+        }
+        if self.cards.is_empty() {
+            return Err(DisplayError::NoDevice);
+        }
+        for (ci, card) in self.cards.iter().enumerate() {
+            let res = card
+                .resource_handles()
+                .map_err(DisplayError::drm("resources"))?;
+            let infos: Vec<connector::Info> = res
+                .connectors()
+                .iter()
+                .filter_map(|&h| card.get_connector(h, false).ok())
+                .collect();
+            let pure: Vec<ConnectorInfo> = infos.iter().map(connector_info).collect();
+            if let Some((i, m)) = choose_output(&pure) {
+                let info = &infos[i];
+                return Ok(Some(KmsTarget {
+                    card: ci,
+                    connector: info.handle(),
+                    name: format!("{}", info),
+                    mode: info.modes()[m],
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Takes DRM master, sets the mode with a fresh dumb buffer; returns its size.
+    pub fn light(&mut self, t: &KmsTarget) -> Result<(u32, u32), DisplayError> {
+        self.release();
+        let card = &self.cards[t.card];
+        card.acquire_master_lock().map_err(|_| DisplayError::Busy)?;
+        let result = set_mode(card, t);
+        match result {
+            Ok(lit) => {
+                let size = lit.db_size();
+                self.lit = Some(lit);
+                Ok(size)
+            }
+            Err(e) => {
+                let _ = card.release_master_lock();
+                Err(e)
+            }
+        }
+    }
+
+    /// Copies a frame into the scanout buffer.
+    pub fn present(&mut self, frame: &MemoryFramebuffer) -> Result<(), DisplayError> {
+        let Some(lit) = self.lit.as_mut() else {
+            return Ok(());
+        };
+        let card = &self.cards[lit.card];
+        let pitch = drm::buffer::Buffer::pitch(&lit.db) as usize;
+        let mut map = card
+            .map_dumb_buffer(&mut lit.db)
+            .map_err(DisplayError::drm("map"))?;
+        frame.copy_to(map.as_mut(), pitch);
+        drop(map);
+        // Needed by drivers that upload on demand (USB, virtual); others return an error we
+        // can ignore.
+        let (w, h) = (frame.width() as u16, frame.height() as u16);
+        let _ = card.dirty_framebuffer(lit.fb, &[ClipRect::new(0, 0, w, h)]);
+        Ok(())
+    }
+
+    /// Removes our framebuffer (the kernel turns off a CRTC still showing it) and drops master.
+    pub fn release(&mut self) {
+        if let Some(lit) = self.lit.take() {
+            let card = &self.cards[lit.card];
+            let _ = card.destroy_framebuffer(lit.fb);
+            let _ = card.destroy_dumb_buffer(lit.db);
+            let _ = card.release_master_lock();
+        }
+    }
+}
+
+impl Drop for Kms {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl Lit {
+    fn db_size(&self) -> (u32, u32) {
+        drm::buffer::Buffer::size(&self.db)
+    }
+}
+
+/// Every `card*` in `dir` that answers KMS resource queries with at least one connector
+/// (a render-only GPU such as the Pi 5's v3d has none).
+fn open_cards(dir: &Path) -> Vec<Card> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("card"))
+        })
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .filter_map(|p| OpenOptions::new().read(true).write(true).open(p).ok())
+        .map(Card)
+        .filter(|c| {
+            c.resource_handles()
+                .is_ok_and(|r| !r.connectors().is_empty())
+        })
+        .map(|c| {
+            // The first opener may become master implicitly; give it back until we show.
+            let _ = c.release_master_lock();
+            c
+        })
+        .collect()
+}
+
+fn connector_info(info: &connector::Info) -> ConnectorInfo {
+    ConnectorInfo {
+        connected: info.state() == connector::State::Connected,
+        modes: info
+            .modes()
+            .iter()
+            .map(|m| ModeInfo {
+                width: m.size().0,
+                height: m.size().1,
+                preferred: m.mode_type().contains(ModeTypeFlags::PREFERRED),
+            })
+            .collect(),
+    }
+}
+
+fn set_mode(card: &Card, t: &KmsTarget) -> Result<Lit, DisplayError> {
+    let crtc = find_crtc(card, t.connector)?;
+    let (w, h) = t.mode.size();
+    let mut db = card
+        .create_dumb_buffer((w.into(), h.into()), DrmFourcc::Xrgb8888, 32)
+        .map_err(DisplayError::drm("create dumb buffer"))?;
+    // Black until the first frame is copied in.
+    if let Ok(mut map) = card.map_dumb_buffer(&mut db) {
+        map.as_mut().fill(0);
+    }
+    let fb = match card.add_framebuffer(&db, 24, 32) {
+        Ok(fb) => fb,
+        Err(e) => {
+            let _ = card.destroy_dumb_buffer(db);
+            return Err(DisplayError::drm("add framebuffer")(e));
+        }
+    };
+    let set = card.set_crtc(crtc, Some(fb), (0, 0), &[t.connector], Some(t.mode));
+    if let Err(e) = set {
+        let _ = card.destroy_framebuffer(fb);
+        let _ = card.destroy_dumb_buffer(db);
+        return Err(DisplayError::drm("set crtc")(e));
+    }
+    Ok(Lit {
+        card: t.card,
+        db,
+        fb,
+    })
+}
+
+/// The CRTC already driving the connector, else the first one its encoders can use.
+fn find_crtc(card: &Card, con: connector::Handle) -> Result<crtc::Handle, DisplayError> {
+    let info = card
+        .get_connector(con, false)
+        .map_err(DisplayError::drm("connector"))?;
+    let current = info
+        .current_encoder()
+        .and_then(|e| card.get_encoder(e).ok())
+        .and_then(|e| e.crtc());
+    if let Some(c) = current {
+        return Ok(c);
+    }
+    let res = card
+        .resource_handles()
+        .map_err(DisplayError::drm("resources"))?;
+    info.encoders()
+        .iter()
+        .filter_map(|&e| card.get_encoder(e).ok())
+        .flat_map(|e| res.filter_crtcs(e.possible_crtcs()))
+        .next()
+        .ok_or(DisplayError::Drm {
+            op: "find crtc",
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(width: u16, height: u16, preferred: bool) -> ModeInfo {
+        ModeInfo {
+            width,
+            height,
+            preferred,
+        }
+    }
+
+    fn con(connected: bool, modes: Vec<ModeInfo>) -> ConnectorInfo {
+        ConnectorInfo { connected, modes }
+    }
+
+    #[test]
+    fn first_connected_connector_in_its_preferred_mode() {
+        let cons = [
+            con(false, vec![mode(1920, 1080, true)]),
+            con(true, vec![mode(1920, 1080, false), mode(1280, 720, true)]),
+            con(true, vec![mode(800, 480, true)]),
+        ];
+        assert_eq!(choose_output(&cons), Some((1, 1)));
+    }
+
+    #[test]
+    fn nothing_connected_means_nothing_chosen() {
+        assert_eq!(choose_output(&[]), None);
+        let cons = [con(false, vec![mode(1280, 720, true)]), con(true, vec![])];
+        assert_eq!(choose_output(&cons), None);
+    }
+
+    #[test]
+    fn a_4k_preference_falls_back_to_1080p() {
+        let cons = [con(
+            true,
+            vec![
+                mode(3840, 2160, true),
+                mode(1920, 1080, false),
+                mode(1280, 720, false),
+            ],
+        )];
+        assert_eq!(choose_output(&cons), Some((0, 1)));
+        // Without a preferred mode, the kernel's first (best) one that fits.
+        let cons = [con(
+            true,
+            vec![mode(1280, 720, false), mode(800, 600, false)],
+        )];
+        assert_eq!(choose_output(&cons), Some((0, 0)));
+        // Only too-tall modes: still show something.
+        let cons = [con(true, vec![mode(3840, 2160, false)])];
+        assert_eq!(choose_output(&cons), Some((0, 0)));
+    }
+
+    #[test]
+    fn no_device_is_an_error_value() {
+        let dir = std::env::temp_dir().join(format!("roombox-dri-{}", std::process::id()));
+        let mut kms = Kms::new(dir.join("missing"));
+        assert!(matches!(kms.scan(), Err(DisplayError::NoDevice)));
+        // A `card0` that is not a DRM node (ioctls fail) is skipped, not a panic.
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("card0"), b"not a device").unwrap();
+        let mut kms = Kms::new(&dir);
+        assert!(matches!(kms.scan(), Err(DisplayError::NoDevice)));
+        kms.present(&MemoryFramebuffer::new(4, 4)).unwrap();
+        kms.release();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,164 @@
+//! What the status screen shows: plain data, compared for equality so the screen redraws only
+//! when something visible changed.
+
+/// Everything on the screen. The pipeline publishes a new one through a `watch` channel.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatusModel {
+    pub room: String,
+    pub box_name: String,
+    pub signaling: SignalingState,
+    pub participants: Vec<Participant>,
+    pub hdmi_in: HdmiIn,
+    /// `None` while the encoder idles (no viewer).
+    pub encoder: Option<EncoderStatus>,
+    /// The settings page, e.g. `http://192.168.1.20/`; shown as text and as a QR code.
+    pub settings_url: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SignalingState {
+    Connected,
+    Reconnecting,
+    #[default]
+    NotConfigured,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Participant {
+    pub name: String,
+    pub state: PeerState,
+    pub quality: Quality,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerState {
+    Connecting,
+    Connected,
+    Reconnecting,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Quality {
+    #[default]
+    Unknown,
+    Good,
+    Fair,
+    Poor,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HdmiIn {
+    /// Frame rate in hundredths of a hertz, so 59.94 Hz stays exact and the type stays `Eq`.
+    Signal {
+        width: u32,
+        height: u32,
+        fps_x100: u32,
+    },
+    NoSignal,
+    #[default]
+    NoDevice,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncoderStatus {
+    pub name: String,
+    pub kbps: u32,
+}
+
+impl SignalingState {
+    pub fn label(self) -> &'static str {
+        match self {
+            SignalingState::Connected => "online",
+            SignalingState::Reconnecting => "reconnecting",
+            SignalingState::NotConfigured => "not configured",
+        }
+    }
+}
+
+impl PeerState {
+    pub fn label(self) -> &'static str {
+        match self {
+            PeerState::Connecting => "joining",
+            PeerState::Connected => "connected",
+            PeerState::Reconnecting => "reconnecting",
+        }
+    }
+}
+
+impl Quality {
+    pub fn label(self) -> &'static str {
+        match self {
+            Quality::Unknown => "",
+            Quality::Good => "good",
+            Quality::Fair => "fair",
+            Quality::Poor => "poor",
+        }
+    }
+}
+
+impl HdmiIn {
+    /// A signal from timings as V4L2 reports them (fps may be fractional, e.g. 59.94).
+    pub fn signal(width: u32, height: u32, fps: f64) -> Self {
+        HdmiIn::Signal {
+            width,
+            height,
+            fps_x100: (fps * 100.0).round().max(0.0) as u32,
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match *self {
+            HdmiIn::Signal {
+                width,
+                height,
+                fps_x100,
+            } => {
+                let fps = if fps_x100 % 100 == 0 {
+                    format!("{}", fps_x100 / 100)
+                } else {
+                    format!("{}.{:02}", fps_x100 / 100, fps_x100 % 100)
+                };
+                format!("{width}x{height}@{fps}")
+            }
+            HdmiIn::NoSignal => "no signal".into(),
+            HdmiIn::NoDevice => "no device".into(),
+        }
+    }
+}
+
+impl EncoderStatus {
+    /// Megabits with one decimal: small bitrate wobbles do not change the text.
+    pub fn label(&self) -> String {
+        let tenths = (self.kbps + 50) / 100;
+        format!("{} {}.{} Mbit/s", self.name, tenths / 10, tenths % 10)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        assert_eq!(HdmiIn::signal(1920, 1080, 59.94).label(), "1920x1080@59.94");
+        assert_eq!(HdmiIn::signal(1280, 720, 30.0).label(), "1280x720@30");
+        assert_eq!(HdmiIn::NoSignal.label(), "no signal");
+        let enc = EncoderStatus {
+            name: "openh264".into(),
+            kbps: 2470,
+        };
+        assert_eq!(enc.label(), "openh264 2.5 Mbit/s");
+    }
+
+    #[test]
+    fn equality_drives_redraw() {
+        let a = StatusModel {
+            room: "blue".into(),
+            ..Default::default()
+        };
+        let mut b = a.clone();
+        assert_eq!(a, b);
+        b.hdmi_in = HdmiIn::NoSignal;
+        assert_ne!(a, b);
+    }
+}

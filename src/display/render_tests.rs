@@ -1,0 +1,208 @@
+//! Renders sample models at the sizes the box meets, writes PNGs to look at, and checks pixels:
+//! background, the QR code decoding back to the URL, names drawn, long lists truncated.
+//! PNGs go to `$ROOMBOX_PNG_DIR`, or `roombox-display` in the system temp dir.
+
+use super::model::*;
+use super::render::{render, Layout, BACKGROUND, HEADER};
+use super::MemoryFramebuffer;
+use embedded_graphics::pixelcolor::{Rgb565, RgbColor};
+use embedded_graphics::prelude::*;
+use std::path::PathBuf;
+
+const URL: &str = "http://192.168.1.42/";
+
+fn participant(name: &str, state: PeerState, quality: Quality) -> Participant {
+    Participant {
+        name: name.into(),
+        state,
+        quality,
+    }
+}
+
+fn sample(n: usize) -> StatusModel {
+    let people = [
+        participant("Alice Johnson", PeerState::Connected, Quality::Good),
+        participant("Bob", PeerState::Connecting, Quality::Unknown),
+        participant("Chloé Martin", PeerState::Connected, Quality::Fair),
+        participant(
+            "Dmitri with a very long display name indeed",
+            PeerState::Reconnecting,
+            Quality::Poor,
+        ),
+    ];
+    StatusModel {
+        room: "Boardroom 3".into(),
+        box_name: "roombox-7f3a".into(),
+        signaling: SignalingState::Connected,
+        participants: (0..n)
+            .map(|i| {
+                let mut p = people[i % people.len()].clone();
+                if i >= people.len() {
+                    p.name = format!("Guest {}", i + 1);
+                }
+                p
+            })
+            .collect(),
+        hdmi_in: HdmiIn::signal(1920, 1080, 59.94),
+        encoder: Some(EncoderStatus {
+            name: "v4l2-m2m".into(),
+            kbps: 2500,
+        }),
+        settings_url: URL.into(),
+    }
+}
+
+fn png_dir() -> PathBuf {
+    let dir = std::env::var_os("ROOMBOX_PNG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("roombox-display"));
+    std::fs::create_dir_all(&dir).expect("temp dir is writable");
+    dir
+}
+
+fn write_png(fb: &MemoryFramebuffer, name: &str) {
+    let path = png_dir().join(name);
+    let file = std::fs::File::create(&path).expect("create png");
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), fb.width(), fb.height());
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut rgb = Vec::with_capacity((fb.width() * fb.height() * 3) as usize);
+    for y in 0..fb.height() {
+        for x in 0..fb.width() {
+            let p = fb.pixel(x, y);
+            rgb.extend_from_slice(&[p.r(), p.g(), p.b()]);
+        }
+    }
+    let mut w = enc.write_header().expect("png header");
+    w.write_image_data(&rgb).expect("png data");
+}
+
+fn draw(model: &StatusModel, w: u32, h: u32, name: &str) -> (MemoryFramebuffer, Layout) {
+    let mut fb = MemoryFramebuffer::new(w, h);
+    let Ok(layout) = render(model, &mut fb);
+    write_png(&fb, name);
+    (fb, layout)
+}
+
+/// Decodes every QR code found in the frame's grayscale.
+fn decode_qr(fb: &MemoryFramebuffer) -> Vec<String> {
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(
+        fb.width() as usize,
+        fb.height() as usize,
+        |x, y| {
+            let p = fb.pixel(x as u32, y as u32);
+            ((p.r() as u32 * 3 + p.g() as u32 * 6 + p.b() as u32) / 10) as u8
+        },
+    );
+    img.detect_grids()
+        .iter()
+        .filter_map(|g| g.decode().ok().map(|(_, s)| s))
+        .collect()
+}
+
+fn has_ink(fb: &MemoryFramebuffer, r: &embedded_graphics::primitives::Rectangle) -> bool {
+    r.points()
+        .any(|p| fb.pixel(p.x as u32, p.y as u32) != BACKGROUND)
+}
+
+fn check_screen(w: u32, h: u32, name: &str) {
+    let model = sample(3);
+    let (fb, layout) = draw(&model, w, h, name);
+    assert_eq!(
+        fb.pixel(w - 1, h - 1),
+        BACKGROUND,
+        "bottom-right is background"
+    );
+    assert_eq!(fb.pixel(0, 0), HEADER, "header band");
+    assert_eq!(decode_qr(&fb), [URL], "the QR code reads back as the URL");
+    assert!(layout.qr.unwrap().size.width >= h / 3, "QR large enough");
+    assert_eq!(layout.participant_rows.len(), 3);
+    assert_eq!(layout.hidden, 0);
+    for row in &layout.participant_rows {
+        assert!(has_ink(&fb, row), "participant row drawn");
+    }
+}
+
+#[test]
+fn screen_720p() {
+    check_screen(1280, 720, "status-1280x720.png");
+}
+
+#[test]
+fn screen_1080p() {
+    check_screen(1920, 1080, "status-1920x1080.png");
+}
+
+#[test]
+fn screen_800x480_panel() {
+    check_screen(800, 480, "status-800x480.png");
+}
+
+#[test]
+fn long_lists_end_in_n_more() {
+    for (w, h) in [(800, 480), (1280, 720)] {
+        let model = sample(14);
+        let (fb, layout) = draw(&model, w, h, &format!("status-{w}x{h}-crowded.png"));
+        assert!(layout.hidden > 0, "{w}x{h}: some hidden");
+        assert_eq!(layout.participant_rows.len() + layout.hidden, 14);
+        // The "+N more" line sits right under the last row.
+        let last = layout.participant_rows.last().unwrap();
+        let below = embedded_graphics::primitives::Rectangle::new(
+            last.top_left + Point::new(0, last.size.height as i32 + 4),
+            last.size,
+        );
+        assert!(has_ink(&fb, &below), "{w}x{h}: +N more drawn");
+        assert_eq!(decode_qr(&fb), [URL]);
+    }
+}
+
+#[test]
+fn empty_and_unconfigured_states() {
+    let model = StatusModel {
+        box_name: "roombox-7f3a".into(),
+        settings_url: "http://roombox.local/".into(),
+        ..Default::default()
+    };
+    let (fb, layout) = draw(&model, 1280, 720, "status-1280x720-unconfigured.png");
+    assert!(layout.participant_rows.is_empty());
+    assert_eq!(decode_qr(&fb), ["http://roombox.local/"]);
+
+    let model = StatusModel {
+        settings_url: String::new(),
+        hdmi_in: HdmiIn::NoSignal,
+        ..sample(2)
+    };
+    let (_, layout) = draw(&model, 800, 480, "status-800x480-no-url.png");
+    assert_eq!(layout.qr, None);
+    assert_eq!(layout.participant_rows.len(), 2);
+}
+
+/// Rgb565 panels: the same renderer through colour conversion.
+#[test]
+fn draws_into_rgb565_targets() {
+    struct Panel(Vec<Rgb565>);
+    impl OriginDimensions for Panel {
+        fn size(&self) -> Size {
+            Size::new(800, 480)
+        }
+    }
+    impl DrawTarget for Panel {
+        type Color = Rgb565;
+        type Error = core::convert::Infallible;
+        fn draw_iter<I: IntoIterator<Item = Pixel<Rgb565>>>(
+            &mut self,
+            px: I,
+        ) -> Result<(), Self::Error> {
+            for Pixel(p, c) in px {
+                if (0..800).contains(&p.x) && (0..480).contains(&p.y) {
+                    self.0[p.y as usize * 800 + p.x as usize] = c;
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut panel = Panel(vec![Rgb565::BLACK; 800 * 480]);
+    let Ok(layout) = render(&sample(2), &mut panel);
+    assert_eq!(layout.participant_rows.len(), 2);
+    assert_eq!(panel.0[800 * 480 - 1], Rgb565::from(BACKGROUND));
+}
