@@ -8,6 +8,7 @@ mod fanout;
 mod media;
 mod peer;
 mod pipeline;
+mod service;
 mod signaling;
 
 use anyhow::Context;

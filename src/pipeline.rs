@@ -67,6 +67,8 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
         remote_audio: remote_tx,
     };
     let stop = Arc::new(AtomicBool::new(false));
+    // service: the encoder and the driver bump this; the watchdog is petted only while both turn.
+    let health = Arc::new(crate::service::Health::new(Instant::now()));
 
     // Open the devices up front, so a wrong setting fails at start with its name.
     let source = video_in
@@ -93,13 +95,14 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
             move || capture_video(source, spec, &mailbox, &stop)
         }),
         spawn("encode", {
-            let (mailbox, stop, links) = (mailbox.clone(), stop.clone(), links.clone());
+            let (mailbox, stop, links, health) =
+                (mailbox.clone(), stop.clone(), links.clone(), health.clone());
             let config = OpenH264Config {
                 fps: settings.fps,
                 bitrate_bps: settings.max_kbps * 1000,
                 ..OpenH264Config::default()
             };
-            move || encode_video(config, &mailbox, &links, &stop)
+            move || encode_video(config, &mailbox, &links, &stop, &health)
         }),
         spawn("playout", {
             let stop = stop.clone();
@@ -136,6 +139,7 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
         out_rx,
         cancel.clone(),
     ));
+    let peers = links.viewers.clone(); // service: for systemd's STATUS line
     let driver = Driver::new(
         DriverConfig {
             min_bps: settings.min_kbps * 1000,
@@ -146,10 +150,15 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
         out_tx,
         stun_tx,
     );
-    let driving = tokio::spawn(driver.run(events_rx, udp_rx, stun_rx, cancel.clone()));
+    let driver = driver.run(events_rx, udp_rx, stun_rx, cancel.clone());
+    let driving = tokio::spawn(health.clone().track_driver(driver)); // service: marks each poll
+    // service: READY=1 once encoder and driver have turned, STATUS=, WATCHDOG=1 while healthy.
+    let room = settings.room.clone();
+    tokio::spawn(crate::service::supervise(health, room, peers, cancel.clone()));
 
     shutdown.await;
     tracing::info!("stopping");
+    crate::service::notify_stopping();
     cancel.cancel();
     let _ = driving.await;
     let _ = signaling.await;
@@ -229,7 +238,13 @@ fn capture_video(
     }
 }
 
-fn encode_video(config: OpenH264Config, mailbox: &Mailbox, links: &MediaLinks, stop: &AtomicBool) {
+fn encode_video(
+    config: OpenH264Config,
+    mailbox: &Mailbox,
+    links: &MediaLinks,
+    stop: &AtomicBool,
+    health: &crate::service::Health,
+) {
     let mut encoder = match OpenH264Encoder::new(config) {
         Ok(e) => e,
         Err(e) => {
@@ -241,6 +256,7 @@ fn encode_video(config: OpenH264Config, mailbox: &Mailbox, links: &MediaLinks, s
     let mut bitrate = config.bitrate_bps;
     let mut last_dropped = 0;
     while !stop.load(Relaxed) {
+        health.encoder_turned_at(Instant::now()); // service: an encode or a deliberate idle
         let Some(frame) = mailbox.take(Duration::from_millis(200)) else {
             continue;
         };
