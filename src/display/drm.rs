@@ -220,10 +220,9 @@ fn open_cards(dir: &Path) -> Vec<Card> {
             c.resource_handles()
                 .is_ok_and(|r| !r.connectors().is_empty())
         })
-        .map(|c| {
-            // The first opener may become master implicitly; give it back until we show.
+        // The first opener may become master implicitly; give it back until we show.
+        .inspect(|c| {
             let _ = c.release_master_lock();
-            c
         })
         .collect()
 }

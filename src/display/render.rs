@@ -88,8 +88,14 @@ where
     let mut left_w = w - 2 * pad;
     if !model.settings_url.is_empty() {
         let col_w = w * 2 / 5;
-        let url_lines = wrap(&model.settings_url, small.chars_in(col_w));
-        let url_h = url_lines.len() as u32 * small.line_height();
+        // The address in body text when it fits in two lines, smaller otherwise.
+        let url_font = if wrap(&model.settings_url, body.chars_in(col_w)).len() <= 2 {
+            body
+        } else {
+            small
+        };
+        let url_lines = wrap(&model.settings_url, url_font.chars_in(col_w));
+        let url_h = url_lines.len() as u32 * url_font.line_height();
         let max_side = col_w.min(h.saturating_sub(top + url_h + 2 * pad));
         let qr = Qr::new(&model.settings_url);
         let side = qr.as_ref().map_or(0, |q| q.side_for(max_side));
@@ -101,9 +107,9 @@ where
         }
         let mut y = top + side + pad / 2;
         for line in &url_lines {
-            let x = col_x + (col_w - small.width_of(line)) / 2;
-            small.draw(target, line, pt(x, y), c(TEXT))?;
-            y += small.line_height();
+            let x = col_x + (col_w - url_font.width_of(line)) / 2;
+            url_font.draw(target, line, pt(x, y), c(TEXT))?;
+            y += url_font.line_height();
         }
         left_w = col_x.saturating_sub(2 * pad);
     }
@@ -113,7 +119,7 @@ where
     small.draw(target, "Room", pt(pad, y), c(DIM))?;
     y += small.line_height();
     let room = if model.room.is_empty() {
-        "-"
+        "not set"
     } else {
         &model.room
     };

@@ -160,12 +160,12 @@ fn long_lists_end_in_n_more() {
 fn empty_and_unconfigured_states() {
     let model = StatusModel {
         box_name: "roombox-7f3a".into(),
-        settings_url: "http://roombox.local/".into(),
+        settings_url: "http://roombox-7f3a.local:8080/settings".into(),
         ..Default::default()
     };
     let (fb, layout) = draw(&model, 1280, 720, "status-1280x720-unconfigured.png");
     assert!(layout.participant_rows.is_empty());
-    assert_eq!(decode_qr(&fb), ["http://roombox.local/"]);
+    assert_eq!(decode_qr(&fb), ["http://roombox-7f3a.local:8080/settings"]);
 
     let model = StatusModel {
         settings_url: String::new(),
