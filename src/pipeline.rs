@@ -151,10 +151,11 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
         stun_tx,
     );
     let driver = driver.run(events_rx, udp_rx, stun_rx, cancel.clone());
-    let driving = tokio::spawn(health.clone().track_driver(driver)); // service: marks each poll
+    // service: the driver counts as turning each time it is polled.
+    let driving = tokio::spawn(health.clone().track_driver(driver));
     // service: READY=1 once encoder and driver have turned, STATUS=, WATCHDOG=1 while healthy.
-    let room = settings.room.clone();
-    tokio::spawn(crate::service::supervise(health, room, peers, cancel.clone()));
+    let supervise = crate::service::supervise(health, settings.room.clone(), peers, cancel.clone());
+    tokio::spawn(supervise);
 
     shutdown.await;
     tracing::info!("stopping");
