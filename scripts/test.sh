@@ -10,4 +10,5 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 cargo build -p roombox-signal --locked
+bash tests/systemd/verify.sh
 bash tests/e2e/run.sh
