@@ -27,8 +27,8 @@ use crate::config::Settings;
 use crate::fanout::KeyframeGate;
 use crate::media::sink::AudioOutput;
 use crate::media::{
-    AudioInput, AudioSink, AudioSource, H264Encoder, OpenH264Config, OpenH264Encoder, OpusEncoder,
-    RemoteAudio, VideoFrame, VideoInput, VideoSource, AUDIO_FRAME,
+    AudioInput, AudioSink, AudioSource, FramePool, H264Encoder, OpenH264Config, OpenH264Encoder,
+    OpusEncoder, RemoteAudio, VideoFrame, VideoInput, VideoSource, AUDIO_FRAME,
 };
 use crate::peer::driver::{Driver, DriverConfig, MediaLinks, RemoteAudioPacket};
 use crate::peer::udp;
@@ -70,9 +70,10 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
     // service: the encoder and the driver bump this; the watchdog is petted only while both turn.
     let health = Arc::new(crate::service::Health::new(Instant::now()));
 
+    let mailbox = Arc::new(Mailbox::default());
     // Open the devices up front, so a wrong setting fails at start with its name.
     let source = video_in
-        .open(settings.width, settings.height, settings.fps)
+        .open(settings.width, settings.height, settings.fps, &mailbox.pool)
         .with_context(|| format!("video source {video_in}"))?;
     tracing::info!("video: {} -> openh264", source.describe());
     let mic = audio_in
@@ -82,7 +83,6 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
         .open()
         .with_context(|| format!("audio output {audio_out}"))?;
 
-    let mailbox = Arc::new(Mailbox::default());
     let mut threads = vec![
         spawn("capture", {
             let (mailbox, stop) = (mailbox.clone(), stop.clone());
@@ -189,13 +189,16 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
 struct Mailbox {
     slot: Mutex<(Option<VideoFrame>, u64)>,
     ready: Condvar,
+    /// Frame buffers go back here once encoded or replaced, so capture stops allocating.
+    pool: FramePool,
 }
 
 impl Mailbox {
     fn put(&self, frame: VideoFrame) {
         let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.0.replace(frame).is_some() {
+        if let Some(old) = slot.0.replace(frame) {
             slot.1 += 1;
+            old.recycle(&self.pool);
         }
         self.ready.notify_one();
     }
@@ -230,7 +233,7 @@ fn capture_video(
             Err(e) => {
                 tracing::warn!("video source {input}: {e}; retrying");
                 std::thread::sleep(REOPEN_AFTER);
-                match input.open(width, height, fps) {
+                match input.open(width, height, fps, &mailbox.pool) {
                     Ok(s) => source = s,
                     Err(e) => tracing::debug!("video source {input} still unavailable: {e}"),
                 }
@@ -262,6 +265,7 @@ fn encode_video(
             continue;
         };
         if links.viewers.load(Relaxed) == 0 {
+            frame.recycle(&mailbox.pool);
             continue; // nobody watches: save the CPU
         }
         let target = links.target_bps.load(Relaxed);
@@ -275,7 +279,9 @@ fn encode_video(
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .poll_force(now);
-        match encoder.encode(&frame, force) {
+        let result = encoder.encode(&frame, force);
+        frame.recycle(&mailbox.pool);
+        match result {
             Ok(Some(encoded)) => {
                 if encoded.keyframe {
                     links

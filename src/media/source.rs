@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use super::frame::{VideoFrame, AUDIO_FRAME};
+use super::frame::{FramePool, VideoFrame, AUDIO_FRAME};
 
 /// A video source. `next_frame` blocks until the next frame is due (real-time pacing).
 pub trait VideoSource: Send {
@@ -97,18 +97,21 @@ impl fmt::Display for VideoInput {
 
 impl VideoInput {
     /// Opens the source. `width`, `height` and `fps` apply to the test pattern; a y4m file
-    /// has its own.
+    /// has its own. Frame buffers come from `pool` (the consumer recycles them into it).
     pub fn open(
         &self,
         width: u32,
         height: u32,
         fps: u32,
+        pool: &FramePool,
     ) -> Result<Box<dyn VideoSource>, SourceError> {
         match self {
-            Self::Test => Ok(Box::new(super::testsrc::TestPattern::new(
-                width, height, fps,
-            )?)),
-            Self::Y4m(path) => Ok(Box::new(super::y4m::Y4mFile::open(path)?)),
+            Self::Test => Ok(Box::new(
+                super::testsrc::TestPattern::new(width, height, fps)?.with_pool(pool.clone()),
+            )),
+            Self::Y4m(path) => Ok(Box::new(
+                super::y4m::Y4mFile::open(path)?.with_pool(pool.clone()),
+            )),
             Self::V4l2(dev) => Err(SourceError::NotYetSupported(format!(
                 "V4L2 capture (v4l2:{dev})"
             ))),
@@ -190,7 +193,7 @@ mod tests {
     #[test]
     fn v4l2_is_not_yet_supported() {
         let err = VideoInput::V4l2("/dev/video0".into())
-            .open(1280, 720, 30)
+            .open(1280, 720, 30, &FramePool::default())
             .err()
             .expect("error");
         assert!(matches!(err, SourceError::NotYetSupported(_)), "{err}");
