@@ -5,7 +5,8 @@
 //! and leave the console as it is. Connector state is read without forcing a probe (the kernel
 //! follows hotplug itself and polls connectors without HPD), so a rescan every 2 s is cheap.
 //!
-//! Not run on hardware yet: only the pure selection and the no-device path are tested here.
+//! Not run on a Pi yet: the KMS calls ran against qemu's `bochs-drm` (the ignored test
+//! `kms_on_a_real_card`); real hotplug was exercised only through the fake backend in `screen`.
 
 use super::framebuffer::MemoryFramebuffer;
 use super::DisplayError;
@@ -351,6 +352,60 @@ mod tests {
         // Only too-tall modes: still show something.
         let cons = [con(true, vec![mode(3840, 2160, false)])];
         assert_eq!(choose_output(&cons), Some((0, 0)));
+    }
+
+    /// Against a real KMS device, e.g. `vkms` in a VM:
+    /// `ROOMBOX_DRM_DIR=/dev/dri cargo test -- --ignored kms_on_a_real_card`.
+    #[test]
+    #[ignore = "needs a DRM device with a connected connector"]
+    fn kms_on_a_real_card() {
+        let dir = std::env::var("ROOMBOX_DRM_DIR").unwrap_or_else(|_| "/dev/dri".into());
+        let mut kms = Kms::new(dir);
+        let target = kms
+            .scan()
+            .expect("a KMS card")
+            .expect("a connected display");
+        let (w, h) = kms.light(&target).expect("mode set");
+        let mut frame = MemoryFramebuffer::new(w, h);
+        let model = crate::display::render_tests::sample(3);
+        let Ok(_) = crate::display::render::render(&model, &mut frame);
+        kms.present(&frame).expect("present");
+
+        let lit = kms.lit.as_mut().expect("lit after light");
+        let card = &kms.cards[lit.card];
+        let crtc = find_crtc(card, target.connector).expect("crtc");
+        let info = card.get_crtc(crtc).expect("crtc info");
+        assert_eq!(
+            info.framebuffer(),
+            Some(lit.fb),
+            "our framebuffer is scanned out"
+        );
+        assert_eq!(info.mode(), Some(target.mode));
+        let pitch = drm::buffer::Buffer::pitch(&lit.db) as usize;
+        let map = card.map_dumb_buffer(&mut lit.db).expect("map");
+        let row = w as usize * 4;
+        for y in [0, h as usize / 2, h as usize - 1] {
+            assert_eq!(
+                &map[y * pitch..y * pitch + row],
+                &frame.data()[y * frame.stride()..y * frame.stride() + row]
+            );
+        }
+        drop(map);
+        eprintln!("kms: showed {target} ({w}x{h}, pitch {pitch})");
+        // Time for a screenshot of the virtual display (qemu `screendump`).
+        if let Some(secs) = std::env::var("ROOMBOX_DRM_HOLD")
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_secs(secs));
+        }
+        kms.release();
+        assert!(kms.lit.is_none());
+        assert_eq!(
+            kms.scan().expect("rescan"),
+            Some(target),
+            "still there after release"
+        );
     }
 
     #[test]

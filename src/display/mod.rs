@@ -12,8 +12,8 @@
 //! `StatusScreen::start(tx.subscribe())` once, `send_replace`/`send_if_modified` new models;
 //! dropping the sender ends the thread and returns the display to the console.
 //!
-//! Not run on hardware yet: the DRM path has only been exercised against the error paths (no
-//! `/dev/dri` where it was written); see docs/display.md.
+//! Not run on a Pi yet: the DRM path ran against qemu's virtual `bochs-drm` display, not real
+//! HDMI hotplug; see docs/display.md.
 
 // Not wired into the pipeline yet; remove once main/pipeline start the screen.
 #![allow(dead_code, unused_imports)]

@@ -19,7 +19,7 @@ fn participant(name: &str, state: PeerState, quality: Quality) -> Participant {
     }
 }
 
-fn sample(n: usize) -> StatusModel {
+pub(crate) fn sample(n: usize) -> StatusModel {
     let people = [
         participant("Alice Johnson", PeerState::Connected, Quality::Good),
         participant("Bob", PeerState::Connecting, Quality::Unknown),
