@@ -24,6 +24,7 @@ pub struct EncodedAudio {
 }
 
 use crate::config::Settings;
+use crate::display::{HdmiIn, SignalingState, StatusModel, StatusScreen};
 use crate::fanout::KeyframeGate;
 use crate::media::sink::AudioOutput;
 use crate::media::{
@@ -124,6 +125,22 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
     );
     let (sockets, udp_rx) = udp::bind_all(&ips).await.context("binding UDP sockets")?;
 
+    // The HDMI-out status screen: idle without a display, redrawn when the model changes.
+    let (status_tx, status_rx) = tokio::sync::watch::channel(StatusModel {
+        room: settings.room.clone(),
+        box_name: settings.name.trim().to_owned(),
+        signaling: SignalingState::Reconnecting,
+        hdmi_in: match video_in {
+            VideoInput::Test => {
+                HdmiIn::signal(settings.width, settings.height, settings.fps.into())
+            }
+            // Real HDMI state comes with V4L2 capture (DV timings, source-change events).
+            _ => HdmiIn::NoDevice,
+        },
+        ..StatusModel::default()
+    });
+    let screen = StatusScreen::start(status_rx);
+
     let cancel = CancellationToken::new();
     let (events_tx, events_rx) = mpsc::channel(64);
     let (out_tx, out_rx) = mpsc::channel(256);
@@ -149,6 +166,7 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
         links,
         out_tx,
         stun_tx,
+        status_tx,
     );
     let driver = driver.run(events_rx, udp_rx, stun_rx, cancel.clone());
     // service: the driver counts as turning each time it is polled.
@@ -168,6 +186,8 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
     for t in threads {
         let _ = t.join();
     }
+    // The driver held the model's sender; with it gone the screen gives the display back.
+    let _ = screen.join();
     Ok(())
 }
 

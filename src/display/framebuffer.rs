@@ -35,15 +35,18 @@ impl MemoryFramebuffer {
         self.height
     }
 
+    #[cfg_attr(not(test), allow(dead_code))] // read by tests
     pub fn stride(&self) -> usize {
         self.stride
     }
 
+    #[cfg_attr(not(test), allow(dead_code))] // read by tests
     pub fn data(&self) -> &[u8] {
         &self.data
     }
 
     /// Panics outside the image (a test or copy bug, not a runtime state).
+    #[cfg_attr(not(test), allow(dead_code))] // read by tests
     pub fn pixel(&self, x: u32, y: u32) -> Rgb888 {
         assert!(x < self.width && y < self.height, "pixel out of range");
         let i = y as usize * self.stride + x as usize * 4;

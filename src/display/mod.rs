@@ -3,7 +3,7 @@
 //! DRM/KMS dumb buffer.
 //!
 //! - [`model`]: what is shown ([`StatusModel`]), compared for equality to redraw only on change.
-//! - [`render`]: the layout, drawn into any `DrawTarget` (tests use [`MemoryFramebuffer`]).
+//! - [`render`]: the layout, drawn into any `DrawTarget` (tests use `framebuffer::MemoryFramebuffer`).
 //! - [`drm`]: the KMS output (find a connected connector, set its mode, copy frames in).
 //! - [`screen`]: the loop that rescans outputs every 2 s and redraws on change, on its own
 //!   thread ([`StatusScreen::start`]).
@@ -14,9 +14,6 @@
 //!
 //! Not run on a Pi yet: the DRM path ran against qemu's virtual `bochs-drm` display, not real
 //! HDMI hotplug; see docs/display.md.
-
-// Not wired into the pipeline yet; remove once main/pipeline start the screen.
-#![allow(dead_code, unused_imports)]
 
 pub mod drm;
 pub mod framebuffer;
@@ -29,7 +26,6 @@ pub mod text;
 #[cfg(test)]
 mod render_tests;
 
-pub use framebuffer::MemoryFramebuffer;
 pub use model::{
     EncoderStatus, HdmiIn, Participant, PeerState, Quality, SignalingState, StatusModel,
 };

@@ -2,9 +2,9 @@
 //! background, the QR code decoding back to the URL, names drawn, long lists truncated.
 //! PNGs go to `$ROOMBOX_PNG_DIR`, or `roombox-display` in the system temp dir.
 
+use super::framebuffer::MemoryFramebuffer;
 use super::model::*;
 use super::render::{render, Layout, BACKGROUND, HEADER};
-use super::MemoryFramebuffer;
 use embedded_graphics::pixelcolor::{Rgb565, RgbColor};
 use embedded_graphics::prelude::*;
 use std::path::PathBuf;

@@ -87,6 +87,7 @@ impl<B: Backend> Screen<B> {
         presented
     }
 
+    #[cfg_attr(not(test), allow(dead_code))] // read by tests
     pub fn status(&self) -> Option<&Status> {
         self.status.as_ref()
     }

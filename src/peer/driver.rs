@@ -7,6 +7,7 @@
 use super::session::{Notice, Session};
 use super::stun;
 use super::udp::Datagram;
+use crate::display::{EncoderStatus, Participant, PeerState, Quality, SignalingState, StatusModel};
 use crate::fanout::{BitratePolicy, KeyframeGate};
 use crate::pipeline::{EncodedAudio, EncodedVideo};
 use crate::signaling::SignalEvent;
@@ -18,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use str0m::Candidate;
 use tokio::net::UdpSocket;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// A session whose ICE stays disconnected this long is given up (the browser restarts ICE
@@ -73,6 +74,10 @@ pub struct Driver {
     signal_out: mpsc::Sender<ClientMessage>,
     stun_found: mpsc::Sender<SocketAddr>,
     frames_sent: u64,
+    /// Display names from the signaling server, for the status screen.
+    names: HashMap<PeerId, String>,
+    status: watch::Sender<StatusModel>,
+    status_dirty: bool,
 }
 
 impl Driver {
@@ -82,6 +87,7 @@ impl Driver {
         media: MediaLinks,
         signal_out: mpsc::Sender<ClientMessage>,
         stun_found: mpsc::Sender<SocketAddr>,
+        status: watch::Sender<StatusModel>,
     ) -> Driver {
         let host_candidates = sockets
             .iter()
@@ -101,6 +107,9 @@ impl Driver {
             signal_out,
             stun_found,
             frames_sent: 0,
+            names: HashMap::new(),
+            status,
+            status_dirty: true,
         }
     }
 
@@ -151,6 +160,7 @@ impl Driver {
                 _ = status.tick() => {
                     self.log_status();
                     self.frames_sent = 0;
+                    self.status_dirty = true;
                 }
             }
             self.flush().await;
@@ -163,9 +173,17 @@ impl Driver {
 
     async fn handle_signal(&mut self, ev: SignalEvent) {
         let now = Instant::now();
+        self.status_dirty = true;
         match ev {
             SignalEvent::Welcome(w) => {
                 self.my_id = Some(w.id.clone());
+                self.status
+                    .send_modify(|m| m.signaling = SignalingState::Connected);
+                self.names = w
+                    .peers
+                    .iter()
+                    .map(|p| (p.id.clone(), p.name.clone()))
+                    .collect();
                 self.gather_srflx(&w.ice_servers);
                 for info in w.peers {
                     let alive = self
@@ -185,14 +203,18 @@ impl Driver {
                 }
             }
             SignalEvent::PeerJoined(info) => {
+                self.names.insert(info.id.clone(), info.name.clone());
                 tracing::info!(peer = %info.id, name = %info.name, kind = ?info.kind, "peer joined");
             }
             SignalEvent::PeerLeft(id) => {
+                self.names.remove(&id);
                 tracing::info!(peer = %id, "peer left");
                 self.remove(&id);
             }
             SignalEvent::Relay(relay) => self.handle_relay(relay, now),
             SignalEvent::Disconnected => {
+                self.status
+                    .send_modify(|m| m.signaling = SignalingState::Reconnecting);
                 tracing::info!(calls = self.peers.len(), "signaling down; calls carry on");
             }
         }
@@ -332,11 +354,13 @@ impl Driver {
             while let Some(notice) = p.session.poll_notice() {
                 match notice {
                     Notice::Connected => {
+                        self.status_dirty = true;
                         tracing::info!(peer = %id, "media connected");
                         p.disconnected_since = None;
                         keyframe = true;
                     }
                     Notice::Disconnected => {
+                        self.status_dirty = true;
                         tracing::info!(peer = %id, "ICE disconnected");
                         p.disconnected_since.get_or_insert(now);
                     }
@@ -376,6 +400,42 @@ impl Driver {
             .filter(|p| p.session.is_connected())
             .count();
         self.media.viewers.store(viewers, Relaxed);
+        if std::mem::take(&mut self.status_dirty) {
+            self.publish_status(viewers);
+        }
+    }
+
+    /// Updates the HDMI-out status screen's model (it redraws only if something changed).
+    fn publish_status(&self, viewers: usize) {
+        let mut participants: Vec<Participant> = self
+            .peers
+            .iter()
+            .map(|(id, p)| Participant {
+                name: self.names.get(id).cloned().unwrap_or_else(|| id.0.clone()),
+                state: match (p.session.is_connected(), p.disconnected_since) {
+                    (_, Some(_)) => PeerState::Reconnecting,
+                    (true, None) => PeerState::Connected,
+                    (false, None) => PeerState::Connecting,
+                },
+                quality: match p.session.rtt {
+                    None => Quality::Unknown,
+                    Some(rtt) if rtt < Duration::from_millis(150) => Quality::Good,
+                    Some(rtt) if rtt < Duration::from_millis(400) => Quality::Fair,
+                    Some(_) => Quality::Poor,
+                },
+            })
+            .collect();
+        participants.sort_by(|a, b| a.name.cmp(&b.name));
+        let encoder = (viewers > 0).then(|| EncoderStatus {
+            name: "openh264".into(),
+            kbps: self.media.target_bps.load(Relaxed) / 1000,
+        });
+        self.status.send_if_modified(|m| {
+            let changed = m.participants != participants || m.encoder != encoder;
+            m.participants = participants;
+            m.encoder = encoder;
+            changed
+        });
     }
 
     fn request_keyframe(&self) {
