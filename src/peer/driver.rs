@@ -133,7 +133,7 @@ impl Driver {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 ev = signal_in.recv() => match ev {
-                    Some(ev) => self.handle_signal(ev).await,
+                    Some(ev) => self.handle_signal(ev),
                     None => break,
                 },
                 Some(d) = udp_in.recv() => self.handle_datagram(d),
@@ -163,15 +163,15 @@ impl Driver {
                     self.status_dirty = true;
                 }
             }
-            self.flush().await;
+            self.flush();
         }
         for p in self.peers.values_mut() {
             p.session.close();
         }
-        self.flush().await;
+        self.flush();
     }
 
-    async fn handle_signal(&mut self, ev: SignalEvent) {
+    fn handle_signal(&mut self, ev: SignalEvent) {
         let now = Instant::now();
         self.status_dirty = true;
         match ev {
@@ -325,7 +325,7 @@ impl Driver {
     }
 
     /// Sends what every session queued, and acts on its notices.
-    async fn flush(&mut self) {
+    fn flush(&mut self) {
         let now = Instant::now();
         let mut dead = Vec::new();
         let mut keyframe = false;
