@@ -205,8 +205,12 @@ pub fn quick_seq(text: &str) -> Option<u64> {
     digits[..end].parse().ok()
 }
 
-/// The next text frame; control frames are skipped (tungstenite answers pings itself).
-pub async fn next_text(ws: &mut Ws) -> Result<String> {
+/// The next text frame from a socket or its read half; control frames are skipped
+/// (tungstenite answers pings itself).
+pub async fn next_text<S>(ws: &mut S) -> Result<String>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),

@@ -167,7 +167,7 @@ async fn throughput(
     let warm = window.max(100) as u64;
     for seq in 0..warm {
         a_tx.send(Message::text(template.with_seq(seq))).await?;
-        let text = tokio::time::timeout(MESSAGE_TIMEOUT, next_text_rx(&mut b_rx))
+        let text = tokio::time::timeout(MESSAGE_TIMEOUT, next_text(&mut b_rx))
             .await
             .context("warm-up offer not relayed")??;
         ensure!(
@@ -186,7 +186,7 @@ async fn throughput(
             let last = warm + messages as u64 - 1;
             let mut expected = first;
             while expected <= last {
-                let text = tokio::time::timeout(MESSAGE_TIMEOUT, next_text_rx(&mut b_rx))
+                let text = tokio::time::timeout(MESSAGE_TIMEOUT, next_text(&mut b_rx))
                     .await
                     .with_context(|| format!("offer {expected} not relayed in time"))??;
                 // Check every 1000th message in full, the rest by its number.
@@ -234,19 +234,4 @@ async fn throughput(
         let _ = b_ws.close(None).await;
     }
     Ok((messages as f64 / secs, frame_bytes))
-}
-
-async fn next_text_rx(
-    rx: &mut futures_util::stream::SplitStream<crate::proto::Ws>,
-) -> Result<String> {
-    loop {
-        match rx.next().await {
-            Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),
-            Some(Ok(Message::Close(c))) => bail!("closed by the server: {c:?}"),
-            Some(Ok(Message::Binary(_))) => bail!("unexpected binary frame"),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(e.into()),
-            None => bail!("connection ended"),
-        }
-    }
 }
