@@ -3,6 +3,7 @@
 //! main.rs holds the command line, logging and wiring only; each concern has its module.
 
 mod config;
+mod devices;
 mod display;
 mod fanout;
 mod media;
@@ -46,6 +47,12 @@ enum Command {
         /// Also offer loopback candidates (a browser started with loopback allowed).
         #[arg(long)]
         ice_loopback: bool,
+    },
+    /// List the video inputs and ALSA devices (for installers; what the settings page offers).
+    Devices {
+        /// Print the inventory as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -122,6 +129,15 @@ async fn main() -> anyhow::Result<()> {
             audio_out,
             ice_loopback,
         } => demo(listen, room, audio_out, ice_loopback).await,
+        Command::Devices { json } => {
+            let inventory = devices::discover();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&inventory)?);
+            } else {
+                print!("{}", devices::report(&inventory));
+            }
+            Ok(())
+        }
     }
 }
 
