@@ -5,6 +5,8 @@ echo "$out"
 grep -q '^  v4l2:/dev/video0  vivid' <<<"$out"
 grep -q 'alsa:plughw:CARD=Loopback,DEV=0' <<<"$(sed -n '/^Audio capture:/,/^Audio playback:/p' <<<"$out")"
 grep -q 'alsa:plughw:CARD=Loopback,DEV=1' <<<"$(sed -n '/^Audio playback:/,$p' <<<"$out")"
-! grep -q 'vicodec' <<<"$(sed -n '/^Video inputs:/,/^Audio capture:/p' <<<"$out")"
+if grep -q 'vicodec' <<<"$(sed -n '/^Video inputs:/,/^Audio capture:/p' <<<"$out")"; then
+  echo "the codec node is listed as a video input"; exit 1
+fi
 json=$("$ROOMBOX_BIN" devices --json)
 grep -q '"driver": "vivid"' <<<"$json"
