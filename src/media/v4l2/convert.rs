@@ -211,7 +211,7 @@ fn copy_plane(src: &[u8], stride: usize, dst: &mut [u8], w: usize) {
 }
 
 fn avg(a: u8, b: u8) -> u8 {
-    ((u16::from(a) + u16::from(b) + 1) / 2) as u8
+    (u16::from(a) + u16::from(b)).div_ceil(2) as u8
 }
 
 #[cfg(test)]
