@@ -83,15 +83,35 @@ fn signal_of(file: &File, path: &str, input: &Input) -> (Option<String>, String)
 
 /// The capture formats as FourCC strings ("YUYV", "MJPG", ...).
 pub fn formats(file: &File) -> Vec<String> {
-    list_formats(file)
-        .into_iter()
-        .map(|f| f.to_string().trim_end().to_owned())
-        .collect()
+    list_formats(file).into_iter().map(fourcc_name).collect()
+}
+
+/// A FourCC as v4l2-ctl writes it: trailing spaces dropped, big-endian variants (bit 31 set,
+/// `v4l2_fourcc_be`) as "XR15-BE".
+pub fn fourcc_name(f: v4l2r::PixelFormat) -> String {
+    const BE: u32 = 1 << 31;
+    let code = f.to_u32();
+    let name = v4l2r::PixelFormat::from_u32(code & !BE).to_string();
+    let name = name.trim_end();
+    if code & BE != 0 {
+        format!("{name}-BE")
+    } else {
+        name.to_owned()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fourcc_names_read_like_v4l2_ctl() {
+        use v4l2r::PixelFormat;
+        assert_eq!(fourcc_name(PixelFormat::from(b"YUYV")), "YUYV");
+        assert_eq!(fourcc_name(PixelFormat::from(b"Y16 ")), "Y16");
+        let be = PixelFormat::from_u32(PixelFormat::from(b"XR15").to_u32() | 1 << 31);
+        assert_eq!(fourcc_name(be), "XR15-BE");
+    }
 
     #[test]
     fn kinds_follow_capabilities() {
