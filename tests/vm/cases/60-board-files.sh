@@ -10,14 +10,21 @@ if ROOMBOX_HDMI_DEVICE=/dev/video0 ROOMBOX_EDID_PAD=0 ROOMBOX_EDID=board/edid/10
 fi
 
 # The udev rule's ATTR{id}="Speakerphone", done by hand: the card's id is writable in sysfs.
+# Without a newline, as udev writes it (the kernel refuses any character but [A-Za-z0-9_-]).
 card=$(dirname "$(grep -lx Loopback /sys/class/sound/card*/id | head -n1)")
-echo Speakerphone >"$card/id"
+printf %s Speakerphone >"$card/id"
 grep -qx Speakerphone "$card/id"
 
 work=$(mktemp -d)
 export HOME=$work # alsa-lib reads ~/.asoundrc: board/asound.conf without touching /etc
 cp board/asound.conf "$HOME/.asoundrc"
 python3 tests/board/tone.py write "$work/tone.wav" 440
+# alsa-lib's stock default is card 0, which here is the loopback card itself: point it at a
+# card that does not exist, so only asound.conf's default (which names the card) can pass.
+export ALSA_CARD=NoSuchCard
+if HOME=/nonexistent aplay -q -D default "$work/tone.wav" 2>/dev/null; then
+  echo "the stock default device works too: this test would not tell"; exit 1
+fi
 
 # Loopback: what is played on DEV=0 is captured on DEV=1 and the other way round.
 # default (playback) -> DEV=1
