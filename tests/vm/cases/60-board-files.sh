@@ -1,6 +1,7 @@
 # board/: the EDID loader puts each EDID on vivid's HDMI input (input 1) and reads it back, and
 # refuses the webcam input; asound.conf's default device plays and records 48 kHz mono on the
 # loopback card once the card carries the id 99-roombox.rules gives a speakerphone.
+cd "$(dirname "$0")/../../.." # the tree's root: board/ and tests/board/ are used from there
 for f in board/edid/*.txt; do
   ROOMBOX_HDMI_DEVICE=/dev/video0 ROOMBOX_EDID_PAD=1 ROOMBOX_EDID="$f" sh board/roombox-edid
 done
