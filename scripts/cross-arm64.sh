@@ -11,11 +11,11 @@
 # Output (release profile, what the Debian package ships):
 #   target/aarch64-cross/aarch64-unknown-linux-gnu/release/roombox
 #
-# Under qemu-user the unit tests run as on the host: nothing is skipped here. The tests that
-# need a device qemu-user has not got are #[ignore]d on every build machine and run in the VM
-# (tests/vm/): today display::drm's `kms_on_a_real_card` (a DRM card). qemu-user runs the
-# aarch64 code on this machine's kernel: it checks code generation, the C libraries' aarch64
-# builds and the ABI, not the Pi's devices.
+# Under qemu-user the unit tests run as on the host: nothing is skipped here. Tests that need
+# a device no build machine has are #[ignore]d everywhere (today display::drm's
+# `kms_on_a_real_card`, which needs a DRM card; the device tests run in tests/vm/). qemu-user
+# runs the aarch64 code on the build machine's kernel: it checks code generation, the C
+# libraries' aarch64 builds and the ABI, not the Pi's devices.
 #
 # Cost, measured on a 2-core machine: about 16 CPU-minutes to build (the C libraries AWS-LC,
 # openh264 and libopus, and every crate, once, in the release profile), about 30 s of tests.
