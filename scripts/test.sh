@@ -12,6 +12,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 cargo build -p roombox-signal --locked
 bash tests/systemd/verify.sh
+# board/: the EDIDs (checksums, timings, edid-decode) and the EDID unit.
+bash tests/board/run.sh
 bash tests/e2e/run.sh
 # Real kernel devices (vivid, snd-aloop, vicodec) in a VM booting Debian's kernel.
 bash tests/vm/suite.sh
+# The box cross-compiled for aarch64 (the Pi), its unit tests under qemu-user.
+bash scripts/cross-arm64.sh
