@@ -1,0 +1,16 @@
+# A device that only runs at 44.1 kHz stereo: the loopback's hw: capture side takes the
+# format of what is playing into it, so a 44.1 kHz stereo tone makes DEV=1 a 44.1 kHz stereo
+# device. The box opens it at that rate, mixes it down and resamples to 48 kHz: the tone keeps
+# its pitch (1 kHz, not 1088 Hz) in the MKV.
+here=$(cd ../../record && pwd)
+tone=$VM_ARTIFACTS/tone-44k1-stereo.wav
+out=$VM_ARTIFACTS/loopback-44k1.mkv
+python3 "$here/tone_wav.py" "$tone" --hz 1000 --rate 44100 --channels 2 --seconds 30
+aplay -q -D hw:CARD=Loopback,DEV=0 "$tone" &
+player=$!
+trap 'kill $player 2>/dev/null || true' EXIT
+sleep 0.5
+"$ROOMBOX_BIN" record --video test --audio-in alsa:hw:CARD=Loopback,DEV=1 \
+  --seconds 4 --width 320 --height 240 --fps 15 --out "$out" 2>&1 | tee "$VM_ARTIFACTS/loopback-44k1.log"
+grep -q 'DEV=1: 44100 Hz, 2 ch.*resampled to 48000 Hz' "$VM_ARTIFACTS/loopback-44k1.log"
+python3 "$here/check_mkv.py" "$out" --width 320 --height 240 --fps 15 --seconds 4 --tone 1000
