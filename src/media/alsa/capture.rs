@@ -11,11 +11,12 @@ use crate::media::frame::{AUDIO_FRAME, AUDIO_RATE};
 use crate::media::source::{AudioSource, SourceError};
 
 /// Capture period 10 ms: data reaches us at most 10 ms after it was sampled, and each 20 ms
-/// frame is two periods. The buffer (100 ms) costs no latency on capture (we read as soon as
-/// a period is in) and lets the reader be late by four more frames before an overrun.
+/// frame is two periods. The buffer (200 ms) costs no latency on capture (we read as soon as
+/// a period is in, and a late reader drains the backlog at once) and lets the reader be late
+/// by nine more frames before an overrun.
 pub const CAPTURE_TIMING: Timing = Timing {
     period_ms: 10,
-    buffer_ms: 100,
+    buffer_ms: 200,
 };
 
 /// One open capture device and the conversion from its format.

@@ -4,8 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::media::frame::{AUDIO_FRAME, AUDIO_RATE};
-use crate::media::pace::Pacer;
+use crate::media::frame::AUDIO_FRAME_DURATION;
 
 /// Frames between attempts to reopen an absent device: 50 x 20 ms = one second.
 const RETRY_EVERY_FRAMES: u32 = 50;
@@ -27,8 +26,10 @@ pub struct StreamStats {
 pub struct Watch {
     what: String,
     xrun_kind: &'static str,
-    /// Some while the device is absent: the clock that paces the stand-in frames.
-    absent: Option<Pacer>,
+    /// Some while the device is absent: when that began and the stand-in frames given since.
+    /// Frame n is due at start + n x 20 ms and none is ever skipped, so a slow reopen attempt
+    /// (alsa-lib reads its configuration each time) is caught up and no audio time is lost.
+    absent: Option<(Instant, u32)>,
     frames_since_try: u32,
     last_xrun_log: Option<Instant>,
     xruns_logged: u64,
@@ -80,7 +81,7 @@ impl Watch {
             "{}: unavailable ({why}); going on without it, retrying every second",
             self.what
         );
-        self.absent = Some(Pacer::new(AUDIO_RATE, AUDIO_FRAME as u32, true));
+        self.absent = Some((Instant::now(), 0));
         self.frames_since_try = 0;
     }
 
@@ -90,8 +91,12 @@ impl Watch {
 
     /// While absent: waits for the next 20 ms slot; true when it is time to try reopening.
     pub fn absent_tick(&mut self) -> bool {
-        if let Some(pacer) = &mut self.absent {
-            pacer.wait();
+        if let Some((since, given)) = &mut self.absent {
+            let due = *since + AUDIO_FRAME_DURATION * *given;
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            *given += 1;
         }
         self.stats.absent_frames += 1;
         self.frames_since_try += 1;

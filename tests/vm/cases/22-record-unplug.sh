@@ -3,6 +3,9 @@
 # unloaded and loaded again, and the tone is played again. The recording goes on throughout,
 # with silence in the gap, says it lost the device once, and the tone is back at the end.
 # Then the same for an overrun: the recorder is stopped (SIGSTOP) past its capture buffer.
+# Under the VM's emulated CPU the debug build cannot encode every frame: the file must hold
+# exactly the frames the recorder reports writing (offered = written + dropped), and overruns
+# may cost some audio (--audio-slack).
 here=$(cd ../../record && pwd)
 tone=$VM_ARTIFACTS/tone-48k.wav
 out=$VM_ARTIFACTS/unplug.mkv
@@ -22,7 +25,8 @@ wait $player 2>/dev/null || true
 rmmod snd_aloop
 sleep 2
 echo "plug: loading snd-aloop again"
-modprobe snd-aloop
+# The VM's modules live in its initramfs, outside the chroot the cases run in (PID 1 sees it).
+modprobe snd-aloop 2>/dev/null || modprobe -d /proc/1/root snd-aloop
 for _ in $(seq 50); do aplay -l 2>/dev/null | grep -q Loopback && break; sleep 0.1; done
 play
 wait $rec
@@ -30,4 +34,6 @@ cat "$log"
 grep -q 'unavailable (' "$log"
 grep -q ': back (48000 Hz' "$log"
 grep -q 'unavailable 1 time' "$log"
-python3 "$here/check_mkv.py" "$out" --width 320 --height 240 --fps 15 --seconds 12 --tone 1000 --gap 1.5
+written=$(sed -n 's/.*offered, \([0-9]*\) written.*/\1/p' "$log")
+python3 "$here/check_mkv.py" "$out" --width 320 --height 240 --fps 15 --seconds 12 --tone 1000 \
+  --gap 1.5 --frames "$written" --audio-slack 1.0
