@@ -9,6 +9,7 @@ mod fanout;
 mod media;
 mod peer;
 mod pipeline;
+mod record;
 mod service;
 mod signaling;
 
@@ -48,6 +49,8 @@ enum Command {
         #[arg(long)]
         ice_loopback: bool,
     },
+    /// Record what the box sees and hears to a Matroska file (H.264 + Opus), for installers.
+    Record(RecordArgs),
     /// List the video inputs and ALSA devices (for installers; what the settings page offers).
     Devices {
         /// Print the inventory as JSON.
@@ -92,6 +95,59 @@ struct RunArgs {
     ice_loopback: bool,
 }
 
+/// `record` takes the box's sources and sizes; unset sizes are `run`'s defaults.
+#[derive(Args, Debug)]
+struct RecordArgs {
+    /// test | y4m:PATH | v4l2:DEVICE
+    #[arg(long, default_value = "test")]
+    video: String,
+    /// test | alsa:DEVICE | none
+    #[arg(long, default_value = "test")]
+    audio_in: String,
+    /// How long to record.
+    #[arg(long, default_value_t = 10)]
+    seconds: u32,
+    /// The Matroska file to write.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    width: Option<u32>,
+    #[arg(long)]
+    height: Option<u32>,
+    #[arg(long)]
+    fps: Option<u32>,
+    /// The box's name, shown on the "no signal" slate.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+impl RecordArgs {
+    fn recording(self) -> anyhow::Result<record::Recording> {
+        let d = Settings::default();
+        let s = Settings {
+            video: self.video,
+            audio_in: self.audio_in,
+            width: self.width.unwrap_or(d.width),
+            height: self.height.unwrap_or(d.height),
+            fps: self.fps.unwrap_or(d.fps),
+            name: self.name.unwrap_or_else(|| d.name.clone()),
+            ..d
+        };
+        s.validate()?;
+        anyhow::ensure!(self.seconds > 0, "seconds: must be at least 1");
+        Ok(record::Recording {
+            video: s.video.parse().context("video")?,
+            audio: s.audio_in.parse().context("audio_in")?,
+            seconds: self.seconds,
+            out: self.out,
+            width: s.width,
+            height: s.height,
+            fps: s.fps,
+            name: s.name,
+        })
+    }
+}
+
 impl RunArgs {
     fn settings(self) -> anyhow::Result<Settings> {
         let mut s = match &self.config {
@@ -129,6 +185,12 @@ async fn main() -> anyhow::Result<()> {
             audio_out,
             ice_loopback,
         } => demo(listen, room, audio_out, ice_loopback).await,
+        Command::Record(args) => {
+            let recording = args.recording()?;
+            let report = tokio::task::block_in_place(|| record::record(&recording))?;
+            println!("{report}");
+            Ok(())
+        }
         Command::Devices { json } => {
             let inventory = devices::discover();
             if json {
