@@ -83,6 +83,9 @@ struct RunArgs {
     height: Option<u32>,
     #[arg(long)]
     fps: Option<u32>,
+    /// auto | openh264 | v4l2:/dev/videoN
+    #[arg(long)]
+    encoder: Option<String>,
     #[arg(long)]
     min_kbps: Option<u32>,
     #[arg(long)]
@@ -102,8 +105,8 @@ impl RunArgs {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { s.$field = v; } )* };
         }
         set!(
-            signal_url, room, name, video, audio_in, audio_out, width, height, fps, min_kbps,
-            max_kbps
+            signal_url, room, name, video, audio_in, audio_out, width, height, fps, encoder,
+            min_kbps, max_kbps
         );
         s.ice_loopback |= self.ice_loopback;
         s.validate()?;
