@@ -26,8 +26,8 @@ pub struct EncodedAudio {
 use crate::config::Settings;
 use crate::display::{HdmiIn, SignalingState, StatusModel, StatusScreen};
 use crate::fanout::KeyframeGate;
-use crate::media::sink::AudioOutput;
 use crate::media::encoder::{EncoderChoice, EncoderParams};
+use crate::media::sink::AudioOutput;
 use crate::media::{
     AudioInput, AudioSink, AudioSource, FramePool, H264Encoder, OpusEncoder, RemoteAudio,
     VideoFrame, VideoInput, VideoSource, AUDIO_FRAME,

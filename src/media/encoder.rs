@@ -122,7 +122,10 @@ pub fn open_auto(dev_dir: &Path, params: EncoderParams) -> Result<Opened, Encode
     let reason = if failures.is_empty() {
         "no V4L2 M2M H.264 encoder found".to_owned()
     } else {
-        format!("the V4L2 M2M H.264 encoder did not open: {}", failures.join("; "))
+        format!(
+            "the V4L2 M2M H.264 encoder did not open: {}",
+            failures.join("; ")
+        )
     };
     openh264(params, reason)
 }
@@ -168,7 +171,10 @@ mod tests {
         for s in ["auto", "openh264", "v4l2:/dev/video11"] {
             assert_eq!(s.parse::<EncoderChoice>().unwrap().to_string(), s);
         }
-        assert!("x264".parse::<EncoderChoice>().unwrap_err().contains(CHOICES));
+        assert!("x264"
+            .parse::<EncoderChoice>()
+            .unwrap_err()
+            .contains(CHOICES));
         assert!("v4l2:video11".parse::<EncoderChoice>().is_err());
         assert_eq!(EncoderChoice::default(), EncoderChoice::Auto);
     }
@@ -193,7 +199,11 @@ mod tests {
         assert!(passed[0].contains("video0: VIDIOC_QUERYCAP"), "{passed:?}");
         // The fallback really encodes.
         let mut enc = open_auto(&dir, params).unwrap().encoder;
-        let frame = TestPattern::new(320, 240, 30).unwrap().unpaced().next_frame().unwrap();
+        let frame = TestPattern::new(320, 240, 30)
+            .unwrap()
+            .unpaced()
+            .next_frame()
+            .unwrap();
         assert!(enc.encode(&frame, false).unwrap().unwrap().keyframe);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -201,7 +211,10 @@ mod tests {
     #[test]
     fn an_explicit_device_that_is_missing_is_an_error_naming_it() {
         let choice = EncoderChoice::V4l2("/dev/video-missing".into());
-        let e = open(&choice, EncoderParams::new(30, 1_000_000)).err().unwrap().to_string();
+        let e = open(&choice, EncoderParams::new(30, 1_000_000))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("/dev/video-missing: opening"), "{e}");
     }
 }

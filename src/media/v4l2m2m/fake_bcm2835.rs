@@ -122,10 +122,26 @@ impl FakeBcm2835 {
     /// then the size in macroblocks so tests can tell sessions apart.
     fn sps(&self) -> [u8; 6] {
         let level = match self.controls.get(&b::V4L2_CID_MPEG_VIDEO_H264_LEVEL) {
-            Some(&l) if l == b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_0 as i32 => 30,
-            Some(&l) if l == b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_1 as i32 => 31,
-            Some(&l) if l == b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_2 as i32 => 32,
-            Some(&l) if l == b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_4_2 as i32 => 42,
+            Some(&l)
+                if l == b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_0 as i32 =>
+            {
+                30
+            }
+            Some(&l)
+                if l == b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_1 as i32 =>
+            {
+                31
+            }
+            Some(&l)
+                if l == b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_2 as i32 =>
+            {
+                32
+            }
+            Some(&l)
+                if l == b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_4_2 as i32 =>
+            {
+                42
+            }
             _ => 40,
         };
         let (w, h) = self.size;
@@ -164,7 +180,11 @@ impl EncoderDevice for FakeBcm2835 {
         height: u32,
     ) -> Result<RawLayout, DeviceError> {
         if self.streaming {
-            return Err(DeviceError::new(&self.info, "setting the OUTPUT format", "EBUSY"));
+            return Err(DeviceError::new(
+                &self.info,
+                "setting the OUTPUT format",
+                "EBUSY",
+            ));
         }
         self.record(Call::Formats {
             coded,
@@ -222,11 +242,15 @@ impl EncoderDevice for FakeBcm2835 {
         if !self.streaming || self.stopping {
             return Err(self.einval("queueing an OUTPUT buffer"));
         }
-        let (stride, rows) = (self.size.0.next_multiple_of(32), self.size.1.next_multiple_of(16));
+        let (stride, rows) = (
+            self.size.0.next_multiple_of(32),
+            self.size.1.next_multiple_of(16),
+        );
         let mut buf = vec![0u8; (stride * rows * 3 / 2) as usize];
         fill(&mut buf);
         self.record(Call::Frame(timestamp, buf[0]));
-        self.queued.push_back((timestamp, std::mem::take(&mut self.force)));
+        self.queued
+            .push_back((timestamp, std::mem::take(&mut self.force)));
         Ok(())
     }
 
@@ -249,7 +273,11 @@ impl EncoderDevice for FakeBcm2835 {
             }
             return Ok(None);
         };
-        if self.behaviour.stall_after.is_some_and(|n| self.produced >= n) {
+        if self
+            .behaviour
+            .stall_after
+            .is_some_and(|n| self.produced >= n)
+        {
             return Ok(None);
         }
         if !self.headers_sent && self.behaviour.separate_headers {
@@ -259,7 +287,11 @@ impl EncoderDevice for FakeBcm2835 {
             return Ok(Some(coded(out.len() - start, false, false, timestamp)));
         }
         self.queued.pop_front();
-        let period = self.controls.get(&b::V4L2_CID_MPEG_VIDEO_H264_I_PERIOD).copied().unwrap_or(60);
+        let period = self
+            .controls
+            .get(&b::V4L2_CID_MPEG_VIDEO_H264_I_PERIOD)
+            .copied()
+            .unwrap_or(60);
         let idr = forced || self.since_idr.is_none_or(|n| n + 1 >= period as u32);
         let n = (self.produced % 127 + 1) as u8;
         if idr {

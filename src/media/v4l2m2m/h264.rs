@@ -181,7 +181,8 @@ impl<D: EncoderDevice> V4l2H264Encoder<D> {
                 Some(d) => d,
                 None => (self.open)().map_err(|e| self.fail(e))?,
             };
-            let session = Session::start(device, &setup, width, height).map_err(|e| self.fail(e))?;
+            let session =
+                Session::start(device, &setup, width, height).map_err(|e| self.fail(e))?;
             tracing::info!(
                 "{}: encoding H.264 {width}x{height} at {} fps, {} kbps, {:?} input",
                 self.device,
@@ -237,10 +238,17 @@ impl<D: EncoderDevice> V4l2H264Encoder<D> {
                 ));
             };
             if out.coded.error {
-                tracing::warn!("{}: the driver flagged a coded buffer as corrupt", self.device);
+                tracing::warn!(
+                    "{}: the driver flagged a coded buffer as corrupt",
+                    self.device
+                );
             }
             if out.coded.last {
-                return Err(DeviceError::new(&self.device, "encoding", "the stream ended"));
+                return Err(DeviceError::new(
+                    &self.device,
+                    "encoding",
+                    "the stream ended",
+                ));
             }
             let chunk = &data[start..];
             let (mut sps_pps, mut slices) = (false, false);
@@ -259,7 +267,11 @@ impl<D: EncoderDevice> V4l2H264Encoder<D> {
                 continue;
             }
             session.done(out.coded.timestamp);
-            return Ok(Some(self.finish_access_unit(data, out.pts, out.captured_at)));
+            return Ok(Some(self.finish_access_unit(
+                data,
+                out.pts,
+                out.captured_at,
+            )));
         }
     }
 
@@ -318,12 +330,30 @@ pub fn level_for(width: u32, height: u32, fps: u32) -> (&'static str, u32) {
     let mbs = width.div_ceil(16) * height.div_ceil(16);
     let rate = mbs * fps;
     match (mbs, rate) {
-        (..=1620, ..=40_500) => ("level 3.0", b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_0),
-        (..=3600, ..=108_000) => ("level 3.1", b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_1),
-        (..=5120, ..=216_000) => ("level 3.2", b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_2),
-        (..=8192, ..=245_760) => ("level 4.0", b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_4_0),
-        (..=8704, ..=522_240) => ("level 4.2", b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_4_2),
-        _ => ("level 5.1", b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_5_1),
+        (..=1620, ..=40_500) => (
+            "level 3.0",
+            b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_0,
+        ),
+        (..=3600, ..=108_000) => (
+            "level 3.1",
+            b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_1,
+        ),
+        (..=5120, ..=216_000) => (
+            "level 3.2",
+            b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_2,
+        ),
+        (..=8192, ..=245_760) => (
+            "level 4.0",
+            b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_4_0,
+        ),
+        (..=8704, ..=522_240) => (
+            "level 4.2",
+            b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_4_2,
+        ),
+        _ => (
+            "level 5.1",
+            b::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_5_1,
+        ),
     }
 }
 

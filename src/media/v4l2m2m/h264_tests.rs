@@ -9,8 +9,8 @@ use v4l2r::bindings as b;
 use super::device::{FourCc, RawKind};
 use super::fake_bcm2835::{Behaviour, Call, FakeBcm2835, Log};
 use super::h264::{level_for, V4l2H264Config, V4l2H264Encoder};
-use crate::media::h264::{nal, nal_type, nal_units, EncodeError, H264Encoder};
 use crate::media::frame::{i420_len, VideoFrame};
+use crate::media::h264::{nal, nal_type, nal_units, EncodeError, H264Encoder};
 
 fn encoder(behaviour: Behaviour, gop: u32) -> (V4l2H264Encoder<FakeBcm2835>, Arc<Mutex<Log>>) {
     let log = Arc::new(Mutex::new(Log::default()));
@@ -112,7 +112,11 @@ fn every_idr_has_sps_pps(separate_headers: bool) {
             keyframes.push(i);
             assert_eq!(t, [nal::SPS, nal::PPS, nal::IDR], "frame {i}");
             let sps = nal_units(&out.data).next().unwrap();
-            assert_eq!(&sps[..4], [0x67, 0x42, 0xc0, 30], "constrained baseline, level 3.0");
+            assert_eq!(
+                &sps[..4],
+                [0x67, 0x42, 0xc0, 30],
+                "constrained baseline, level 3.0"
+            );
         } else {
             assert_eq!(t, [nal::SLICE], "frame {i}");
         }
@@ -217,7 +221,10 @@ fn a_stalled_encoder_is_reported_and_reopened() {
     for i in 0..3 {
         enc.encode(&frame(320, 240, i), false).unwrap().unwrap();
     }
-    let e = enc.encode(&frame(320, 240, 3), false).unwrap_err().to_string();
+    let e = enc
+        .encode(&frame(320, 240, 3), false)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("/dev/video11 (bcm2835-codec)") && e.contains("no coded frame"),
         "{e}"
@@ -257,7 +264,10 @@ fn a_device_without_h264_is_refused_by_name() {
     .expect("refused");
     assert!(matches!(e, EncodeError::Init { .. }));
     let e = e.to_string();
-    assert!(e.contains("/dev/video11") && e.contains("no H264") && e.contains("FWHT"), "{e}");
+    assert!(
+        e.contains("/dev/video11") && e.contains("no H264") && e.contains("FWHT"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -265,7 +275,10 @@ fn malformed_frames_are_refused() {
     let (mut enc, _log) = encoder(Behaviour::default(), 60);
     let mut f = frame(64, 64, 0);
     f.data.truncate(10);
-    assert!(matches!(enc.encode(&f, false), Err(EncodeError::BadFrame { .. })));
+    assert!(matches!(
+        enc.encode(&f, false),
+        Err(EncodeError::BadFrame { .. })
+    ));
 }
 
 #[test]
@@ -292,7 +305,11 @@ fn a_vanished_device_is_retried_after_a_pause_not_every_frame() {
         },
         Box::new(move || {
             if g.load(Ordering::Relaxed) {
-                return Err(DeviceError::new(&"/dev/video11", "opening", "No such file or directory"));
+                return Err(DeviceError::new(
+                    &"/dev/video11",
+                    "opening",
+                    "No such file or directory",
+                ));
             }
             Ok(FakeBcm2835::new(
                 l.clone(),
@@ -306,10 +323,19 @@ fn a_vanished_device_is_retried_after_a_pause_not_every_frame() {
     .unwrap();
     assert!(enc.encode(&frame(320, 240, 0), false).unwrap().is_some());
     gone.store(true, Ordering::Relaxed);
-    let stalled = enc.encode(&frame(320, 240, 1), false).unwrap_err().to_string();
+    let stalled = enc
+        .encode(&frame(320, 240, 1), false)
+        .unwrap_err()
+        .to_string();
     assert!(stalled.contains("no coded frame"), "{stalled}");
-    let missing = enc.encode(&frame(320, 240, 2), false).unwrap_err().to_string();
-    assert!(missing.contains("/dev/video11: opening: No such file"), "{missing}");
+    let missing = enc
+        .encode(&frame(320, 240, 2), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.contains("/dev/video11: opening: No such file"),
+        "{missing}"
+    );
     // Within the pause the frame is skipped quietly instead of failing again.
     assert!(enc.encode(&frame(320, 240, 3), false).unwrap().is_none());
     assert_eq!(log.lock().unwrap().opens, 1);

@@ -43,8 +43,13 @@ impl KernelDevice {
             .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
             .open(path)
             .map_err(|e| DeviceError::new(&name, "opening", e))?;
-        let cap: ioctl::Capability = ioctl::querycap(&fd)
-            .map_err(|e| DeviceError::new(&name, "VIDIOC_QUERYCAP", format!("{e} (not a V4L2 device?)")))?;
+        let cap: ioctl::Capability = ioctl::querycap(&fd).map_err(|e| {
+            DeviceError::new(
+                &name,
+                "VIDIOC_QUERYCAP",
+                format!("{e} (not a V4L2 device?)"),
+            )
+        })?;
         let info = DeviceInfo {
             path: path.display().to_string(),
             driver: cap.driver.clone(),
@@ -111,8 +116,14 @@ impl KernelDevice {
 
     fn map_buffers(&self, queue: QueueType, count: u32) -> Result<Vec<PlaneMapping>, DeviceError> {
         let what = format!("allocating {queue:?} buffers");
-        let got: usize = ioctl::reqbufs(&self.fd, queue, MemoryType::Mmap, count, MemoryConsistency::empty())
-            .map_err(|e| self.fail(&what, e))?;
+        let got: usize = ioctl::reqbufs(
+            &self.fd,
+            queue,
+            MemoryType::Mmap,
+            count,
+            MemoryConsistency::empty(),
+        )
+        .map_err(|e| self.fail(&what, e))?;
         (0..got)
             .map(|i| {
                 let q: QueryBuffer =
@@ -205,7 +216,10 @@ impl EncoderDevice for KernelDevice {
             ));
         }
         let [plane] = out.plane_fmt.as_slice() else {
-            return Err(self.fail(what, format!("{} planes; one is supported", out.plane_fmt.len())));
+            return Err(self.fail(
+                what,
+                format!("{} planes; one is supported", out.plane_fmt.len()),
+            ));
         };
         let layout = RawLayout {
             kind: raw,
@@ -218,7 +232,10 @@ impl EncoderDevice for KernelDevice {
         if layout.required() > layout.size {
             return Err(self.fail(
                 what,
-                format!("buffer of {} bytes is smaller than {layout:?} needs", layout.size),
+                format!(
+                    "buffer of {} bytes is smaller than {layout:?} needs",
+                    layout.size
+                ),
             ));
         }
         if (out.width, out.height) != (width, height) {
@@ -269,9 +286,9 @@ impl EncoderDevice for KernelDevice {
         for i in 0..self.capture_maps.len() as u32 {
             self.queue_capture(i)?;
         }
-        ioctl::streamon(&self.fd, self.output).map_err(|e| self.fail("VIDIOC_STREAMON OUTPUT", e))?;
-        ioctl::streamon(&self.fd, self.capture)
-            .map_err(|e| self.fail("VIDIOC_STREAMON CAPTURE", e))
+        ioctl::streamon(&self.fd, self.output)
+            .map_err(|e| self.fail("VIDIOC_STREAMON OUTPUT", e))?;
+        ioctl::streamon(&self.fd, self.capture).map_err(|e| self.fail("VIDIOC_STREAMON CAPTURE", e))
     }
 
     fn queue_raw(
@@ -287,7 +304,9 @@ impl EncoderDevice for KernelDevice {
                 break i;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || !self.wait(PollFlags::POLLOUT, left, "waiting for an OUTPUT buffer")? {
+            if left.is_zero()
+                || !self.wait(PollFlags::POLLOUT, left, "waiting for an OUTPUT buffer")?
+            {
                 if Instant::now() >= deadline {
                     return Err(self.fail(
                         "queueing a frame",
@@ -299,10 +318,8 @@ impl EncoderDevice for KernelDevice {
         let map = &mut self.output_maps[index as usize];
         let len = self.raw_size.min(map.len());
         fill(&mut map[..len]);
-        let mut buf = QBuffer::<MmapHandle>::new(self.output, index).set_timestamp(
-            (timestamp / 1_000_000) as _,
-            (timestamp % 1_000_000) as _,
-        );
+        let mut buf = QBuffer::<MmapHandle>::new(self.output, index)
+            .set_timestamp((timestamp / 1_000_000) as _, (timestamp % 1_000_000) as _);
         buf.planes = vec![QBufPlane::new(len)];
         ioctl::qbuf::<_, ()>(&self.fd, buf).map_err(|e| {
             self.free.push(index);
@@ -323,10 +340,12 @@ impl EncoderDevice for KernelDevice {
                     let plane = buf.get_first_plane();
                     let used = *plane.bytesused as usize;
                     let offset = plane.data_offset.map_or(0, |o| *o as usize);
-                    let map = self
-                        .capture_maps
-                        .get(index as usize)
-                        .ok_or_else(|| self.fail("dequeueing a CAPTURE buffer", format!("unknown index {index}")))?;
+                    let map = self.capture_maps.get(index as usize).ok_or_else(|| {
+                        self.fail(
+                            "dequeueing a CAPTURE buffer",
+                            format!("unknown index {index}"),
+                        )
+                    })?;
                     let data = map.get(offset..used.max(offset)).unwrap_or(&[]);
                     out.extend_from_slice(data);
                     let flags = buf.flags();
@@ -382,8 +401,14 @@ impl EncoderDevice for KernelDevice {
         off_out.map_err(|e| self.fail("VIDIOC_STREAMOFF OUTPUT", e))?;
         off_cap.map_err(|e| self.fail("VIDIOC_STREAMOFF CAPTURE", e))?;
         for queue in [self.output, self.capture] {
-            ioctl::reqbufs::<()>(&self.fd, queue, MemoryType::Mmap, 0, MemoryConsistency::empty())
-                .map_err(|e| self.fail(&format!("freeing {queue:?} buffers"), e))?;
+            ioctl::reqbufs::<()>(
+                &self.fd,
+                queue,
+                MemoryType::Mmap,
+                0,
+                MemoryConsistency::empty(),
+            )
+            .map_err(|e| self.fail(&format!("freeing {queue:?} buffers"), e))?;
         }
         Ok(())
     }

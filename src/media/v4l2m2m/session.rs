@@ -152,7 +152,11 @@ impl<D: EncoderDevice> Session<D> {
 
     /// Marks the frame with this timestamp as fully received.
     pub fn done(&mut self, timestamp: u64) {
-        if self.in_flight.front().is_some_and(|&(t, _, _)| t == timestamp) {
+        if self
+            .in_flight
+            .front()
+            .is_some_and(|&(t, _, _)| t == timestamp)
+        {
             self.in_flight.pop_front();
         }
     }
@@ -251,7 +255,12 @@ fn configure<D: EncoderDevice>(
                     e.detail,
                 ))
             }
-            Err(e) => tracing::debug!("{}: {} not set ({}); driver default kept", e.device, c.name, e.detail),
+            Err(e) => tracing::debug!(
+                "{}: {} not set ({}); driver default kept",
+                e.device,
+                c.name,
+                e.detail
+            ),
         }
     }
     device.start_streaming(BUFFERS)?;

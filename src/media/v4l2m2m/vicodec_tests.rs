@@ -19,7 +19,10 @@ const WAIT: Duration = Duration::from_secs(5);
 
 fn vicodec_encoder() -> KernelDevice {
     let (mut found, passed) = find_encoders(Path::new("/dev"), FWHT);
-    assert!(!found.is_empty(), "no vicodec encoder node; passed over: {passed:?}");
+    assert!(
+        !found.is_empty(),
+        "no vicodec encoder node; passed over: {passed:?}"
+    );
     let dev = found.remove(0);
     assert_eq!(dev.info().driver, "vicodec");
     dev
@@ -61,7 +64,10 @@ fn vicodec_frames_in_coded_frames_out() {
         let frame = src.next_frame().expect("frame");
         session.submit(&frame).expect("submit");
         buf.clear();
-        let out = session.receive(WAIT, &mut buf).expect("receive").expect("a coded frame");
+        let out = session
+            .receive(WAIT, &mut buf)
+            .expect("receive")
+            .expect("a coded frame");
         assert!(!out.coded.last && !out.coded.error && out.coded.len == buf.len());
         assert_eq!(fwht_size(&buf), (320, 240), "frame {i}");
         assert_eq!(out.pts, frame.pts, "the driver copied our timestamp back");
@@ -86,9 +92,14 @@ fn vicodec_geometry_change_mid_stream() {
         }
         let mut src = pattern(w, h);
         for _ in 0..5 {
-            session.submit(&src.next_frame().expect("frame")).expect("submit");
+            session
+                .submit(&src.next_frame().expect("frame"))
+                .expect("submit");
             buf.clear();
-            let out = session.receive(WAIT, &mut buf).expect("receive").expect("coded");
+            let out = session
+                .receive(WAIT, &mut buf)
+                .expect("receive")
+                .expect("coded");
             sizes.push(fwht_size(&buf));
             session.done(out.coded.timestamp);
         }
@@ -121,7 +132,9 @@ fn vicodec_drain_returns_every_queued_frame() {
     assert_eq!(drained, pts);
     // The device is idle again and can stream anew on the same handle.
     let mut session = Session::start(session.abort(), &setup(10), 320, 240).expect("again");
-    session.submit(&src.next_frame().expect("frame")).expect("submit");
+    session
+        .submit(&src.next_frame().expect("frame"))
+        .expect("submit");
     let mut buf = Vec::new();
     assert!(session.receive(WAIT, &mut buf).expect("receive").is_some());
 }
@@ -148,8 +161,13 @@ fn vicodec_non_encoders_are_refused_by_name() {
             refused += 1;
         }
     }
-    assert!(refused > 0, "the VM has vicodec's decoder and vivid: both are not encoders");
-    let e = KernelDevice::open(Path::new("/dev/video-none")).err().expect("missing");
+    assert!(
+        refused > 0,
+        "the VM has vicodec's decoder and vivid: both are not encoders"
+    );
+    let e = KernelDevice::open(Path::new("/dev/video-none"))
+        .err()
+        .expect("missing");
     assert!(e.to_string().contains("/dev/video-none: opening"), "{e}");
 }
 
@@ -159,7 +177,9 @@ fn vicodec_is_not_taken_for_an_h264_encoder() {
     let (found, passed) = find_encoders(Path::new("/dev"), super::H264);
     assert!(found.is_empty());
     assert!(
-        passed.iter().any(|p| p.contains("vicodec") && p.contains("not H264")),
+        passed
+            .iter()
+            .any(|p| p.contains("vicodec") && p.contains("not H264")),
         "{passed:?}"
     );
 }
