@@ -239,7 +239,9 @@ impl EncoderDevice for KernelDevice {
             ));
         }
         if (out.width, out.height) != (width, height) {
-            // The driver padded the buffer: the picture is the top-left crop.
+            // The driver padded (the Pi: rows to 16) or enlarged (vicodec: at least 640x360)
+            // the buffer: the picture must be the top-left crop, or the stream would show the
+            // padding.
             let rect = Rect::new(0, 0, width, height);
             if let Err(e) = ioctl::s_selection::<_, Rect>(
                 &self.fd,
@@ -248,7 +250,26 @@ impl EncoderDevice for KernelDevice {
                 rect,
                 SelectionFlags::empty(),
             ) {
-                tracing::debug!("{}: crop to {width}x{height} not set: {e}", self.info);
+                tracing::debug!("{}: VIDIOC_S_SELECTION {width}x{height}: {e}", self.info);
+            }
+            match ioctl::g_selection::<Rect>(&self.fd, SelectionType::Output, SelectionTarget::Crop) {
+                Ok(r) if (r.width, r.height) == (width, height) => {}
+                Ok(r) => {
+                    return Err(self.fail(
+                        what,
+                        format!(
+                            "the driver encodes {}x{} (buffer {}x{}) and cannot crop to {width}x{height}",
+                            r.width, r.height, out.width, out.height
+                        ),
+                    ))
+                }
+                Err(e) => tracing::warn!(
+                    "{}: buffer {}x{} for a {width}x{height} picture and the crop is unreadable \
+                     ({e}); the stream may include padding rows",
+                    self.info,
+                    out.width,
+                    out.height
+                ),
             }
         }
         self.raw_size = layout.size;

@@ -56,8 +56,8 @@ fn pattern(w: u32, h: u32) -> TestPattern {
 #[test]
 #[ignore = "needs vicodec: run by tests/vm"]
 fn vicodec_frames_in_coded_frames_out() {
-    let mut session = Session::start(vicodec_encoder(), &setup(10), 320, 240).expect("start");
-    let mut src = pattern(320, 240);
+    let mut session = Session::start(vicodec_encoder(), &setup(10), 640, 360).expect("start");
+    let mut src = pattern(640, 360);
     let mut buf = Vec::new();
     let mut keyframes = vec![];
     for i in 0..30 {
@@ -69,7 +69,7 @@ fn vicodec_frames_in_coded_frames_out() {
             .expect("receive")
             .expect("a coded frame");
         assert!(!out.coded.last && !out.coded.error && out.coded.len == buf.len());
-        assert_eq!(fwht_size(&buf), (320, 240), "frame {i}");
+        assert_eq!(fwht_size(&buf), (640, 360), "frame {i}");
         assert_eq!(out.pts, frame.pts, "the driver copied our timestamp back");
         if out.coded.keyframe {
             keyframes.push(i);
@@ -83,11 +83,11 @@ fn vicodec_frames_in_coded_frames_out() {
 #[test]
 #[ignore = "needs vicodec: run by tests/vm"]
 fn vicodec_geometry_change_mid_stream() {
-    let mut session = Session::start(vicodec_encoder(), &setup(10), 320, 240).expect("start");
+    let mut session = Session::start(vicodec_encoder(), &setup(10), 640, 360).expect("start");
     let mut sizes = vec![];
     let mut buf = Vec::new();
-    for (w, h) in [(320, 240), (640, 360)] {
-        if (w, h) != (320, 240) {
+    for (w, h) in [(640, 360), (1280, 720)] {
+        if (w, h) != (640, 360) {
             session.restart(&setup(10), w, h).expect("restart");
         }
         let mut src = pattern(w, h);
@@ -104,16 +104,16 @@ fn vicodec_geometry_change_mid_stream() {
             session.done(out.coded.timestamp);
         }
     }
-    assert_eq!(sizes[..5], [(320, 240); 5]);
-    assert_eq!(sizes[5..], [(640, 360); 5]);
+    assert_eq!(sizes[..5], [(640, 360); 5]);
+    assert_eq!(sizes[5..], [(1280, 720); 5]);
     session.drain(WAIT, |_, _| {}).expect("drain");
 }
 
 #[test]
 #[ignore = "needs vicodec: run by tests/vm"]
 fn vicodec_drain_returns_every_queued_frame() {
-    let mut session = Session::start(vicodec_encoder(), &setup(10), 320, 240).expect("start");
-    let mut src = pattern(320, 240);
+    let mut session = Session::start(vicodec_encoder(), &setup(10), 640, 360).expect("start");
+    let mut src = pattern(640, 360);
     // Three frames queued (the session has three OUTPUT buffers), none received yet.
     let mut pts = vec![];
     for _ in 0..3 {
@@ -124,14 +124,14 @@ fn vicodec_drain_returns_every_queued_frame() {
     let mut drained = vec![];
     let n = session
         .drain(WAIT, |out, data| {
-            assert_eq!(fwht_size(data), (320, 240));
+            assert_eq!(fwht_size(data), (640, 360));
             drained.push(out.pts);
         })
         .expect("drain");
     assert_eq!(n, 3);
     assert_eq!(drained, pts);
     // The device is idle again and can stream anew on the same handle.
-    let mut session = Session::start(session.abort(), &setup(10), 320, 240).expect("again");
+    let mut session = Session::start(session.abort(), &setup(10), 640, 360).expect("again");
     session
         .submit(&src.next_frame().expect("frame"))
         .expect("submit");
@@ -181,5 +181,21 @@ fn vicodec_is_not_taken_for_an_h264_encoder() {
             .iter()
             .any(|p| p.contains("vicodec") && p.contains("not H264")),
         "{passed:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs vicodec: run by tests/vm"]
+fn vicodec_a_size_below_the_drivers_minimum_is_an_error() {
+    // vicodec encodes 640x360 at the least and cannot crop below it: an error naming both
+    // sizes, not a stream that silently shows padding.
+    let e = Session::start(vicodec_encoder(), &setup(10), 320, 240)
+        .err()
+        .expect("refused")
+        .to_string();
+    println!("{e}");
+    assert!(
+        e.contains("vicodec") && e.contains("640x360") && e.contains("320x240"),
+        "{e}"
     );
 }
