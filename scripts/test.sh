@@ -15,3 +15,4 @@ bash tests/systemd/verify.sh
 bash tests/e2e/run.sh
 # Real kernel devices (vivid, snd-aloop, vicodec) in a VM booting Debian's kernel.
 bash tests/vm/suite.sh
+bash tests/vm/m2m-multiplanar.sh
