@@ -325,16 +325,14 @@ impl EncoderDevice for KernelDevice {
                 break i;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero()
-                || !self.wait(PollFlags::POLLOUT, left, "waiting for an OUTPUT buffer")?
-            {
-                if Instant::now() >= deadline {
-                    return Err(self.fail(
-                        "queueing a frame",
-                        format!("no OUTPUT buffer came back within {timeout:?}"),
-                    ));
-                }
+            if left.is_zero() {
+                return Err(self.fail(
+                    "queueing a frame",
+                    format!("no OUTPUT buffer came back within {timeout:?}"),
+                ));
             }
+            // Woken or timed out, the loop looks again (and gives up once the time is over).
+            self.wait(PollFlags::POLLOUT, left, "waiting for an OUTPUT buffer")?;
         };
         let map = &mut self.output_maps[index as usize];
         let len = self.raw_size.min(map.len());
@@ -395,13 +393,10 @@ impl EncoderDevice for KernelDevice {
                 }
                 Err(DqBufError::IoctlError(DqBufIoctlError::NotReady)) => {
                     let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero()
-                        || !self.wait(PollFlags::POLLIN, left, "waiting for a coded buffer")?
-                    {
-                        if Instant::now() >= deadline {
-                            return Ok(None);
-                        }
+                    if left.is_zero() {
+                        return Ok(None);
                     }
+                    self.wait(PollFlags::POLLIN, left, "waiting for a coded buffer")?;
                 }
                 Err(e) => return Err(self.fail("dequeueing a CAPTURE buffer", e)),
             }

@@ -49,7 +49,7 @@ fn fwht_size(coded: &[u8]) -> (u32, u32) {
 
 /// The header's flags word says whether the frame is intra-coded (a keyframe).
 fn fwht_i_frame(coded: &[u8]) -> bool {
-    u64::from(fwht_word(coded, 5)) & u64::from(b::V4L2_FWHT_FL_I_FRAME) != 0
+    u64::from(fwht_word(coded, 5)) & b::V4L2_FWHT_FL_I_FRAME != 0
 }
 
 fn fwht_word(coded: &[u8], i: usize) -> u32 {
