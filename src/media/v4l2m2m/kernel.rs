@@ -102,16 +102,16 @@ impl KernelDevice {
             .collect()
     }
 
-    /// Waits for `flags` on the node; false on timeout.
-    fn wait(&self, flags: PollFlags, timeout: Duration, what: &str) -> Result<bool, DeviceError> {
+    /// Waits up to `timeout` for `flags` on the node (the caller looks again either way).
+    fn wait(&self, flags: PollFlags, timeout: Duration, what: &str) -> Result<(), DeviceError> {
         let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
         let mut fds = [PollFd::new(self.fd.as_fd(), flags)];
-        let n = poll(&mut fds, PollTimeout::from(ms)).map_err(|e| self.fail(what, e))?;
+        poll(&mut fds, PollTimeout::from(ms)).map_err(|e| self.fail(what, e))?;
         let got = fds[0].revents().unwrap_or(PollFlags::empty());
         if got.contains(PollFlags::POLLERR) && !got.intersects(flags) {
             return Err(self.fail(what, "poll reported an error (queue not streaming?)"));
         }
-        Ok(n > 0 && got.intersects(flags))
+        Ok(())
     }
 
     fn map_buffers(&self, queue: QueueType, count: u32) -> Result<Vec<PlaneMapping>, DeviceError> {
