@@ -41,6 +41,8 @@ pub struct Settings {
     pub width: u32,
     pub height: u32,
     pub fps: u32,
+    /// The H.264 encoder: `auto`, `openh264` or `v4l2:/dev/videoN`.
+    pub encoder: String,
     /// Bounds of the video bitrate; the encoder follows the slowest viewer between them.
     pub min_kbps: u32,
     pub max_kbps: u32,
@@ -60,6 +62,7 @@ impl Default for Settings {
             width: 1280,
             height: 720,
             fps: 30,
+            encoder: "auto".into(),
             min_kbps: 300,
             max_kbps: 2500,
             ice_loopback: false,
@@ -137,6 +140,9 @@ impl Settings {
         if !(1..=60).contains(&self.fps) {
             return Err(bad("fps", "must be 1 to 60"));
         }
+        self.encoder
+            .parse::<crate::media::encoder::EncoderChoice>()
+            .map_err(|m| bad("encoder", m))?;
         if !(50..=50_000).contains(&self.min_kbps) {
             return Err(bad("min_kbps", "must be 50 to 50000"));
         }
@@ -268,6 +274,11 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(s.validate().unwrap_err().field, "signal_url");
+        let s = Settings {
+            encoder: "x264".into(),
+            ..Settings::default()
+        };
+        assert_eq!(s.validate().unwrap_err().field, "encoder");
     }
 
     #[test]
@@ -331,6 +342,7 @@ mod tests {
             width: 1920,
             height: 1080,
             fps: 25,
+            encoder: "v4l2:/dev/video11".into(),
             min_kbps: 400,
             max_kbps: 4000,
             ice_loopback: true,

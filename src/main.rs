@@ -86,6 +86,9 @@ struct RunArgs {
     height: Option<u32>,
     #[arg(long)]
     fps: Option<u32>,
+    /// auto | openh264 | v4l2:/dev/videoN
+    #[arg(long)]
+    encoder: Option<String>,
     #[arg(long)]
     min_kbps: Option<u32>,
     #[arg(long)]
@@ -119,6 +122,9 @@ struct RecordArgs {
     /// The box's name, shown on the "no signal" slate.
     #[arg(long)]
     name: Option<String>,
+    /// auto | openh264 | v4l2:DEVICE (as the box's `encoder` setting).
+    #[arg(long, default_value = "auto")]
+    encoder: String,
 }
 
 impl RecordArgs {
@@ -131,6 +137,7 @@ impl RecordArgs {
             height: self.height.unwrap_or(d.height),
             fps: self.fps.unwrap_or(d.fps),
             name: self.name.unwrap_or_else(|| d.name.clone()),
+            encoder: self.encoder,
             ..d
         };
         s.validate()?;
@@ -144,6 +151,10 @@ impl RecordArgs {
             height: s.height,
             fps: s.fps,
             name: s.name,
+            encoder: s
+                .encoder
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("encoder: {e}"))?,
         })
     }
 }
@@ -158,8 +169,8 @@ impl RunArgs {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { s.$field = v; } )* };
         }
         set!(
-            signal_url, room, name, video, audio_in, audio_out, width, height, fps, min_kbps,
-            max_kbps
+            signal_url, room, name, video, audio_in, audio_out, width, height, fps, encoder,
+            min_kbps, max_kbps
         );
         s.ice_loopback |= self.ice_loopback;
         s.validate()?;

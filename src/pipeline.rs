@@ -26,10 +26,11 @@ pub struct EncodedAudio {
 use crate::config::Settings;
 use crate::display::{HdmiIn, SignalingState, StatusModel, StatusScreen};
 use crate::fanout::KeyframeGate;
+use crate::media::encoder::{EncoderChoice, EncoderParams};
 use crate::media::sink::AudioOutput;
 use crate::media::{
-    AudioInput, AudioSink, AudioSource, FramePool, H264Encoder, OpenH264Config, OpenH264Encoder,
-    OpusEncoder, RemoteAudio, VideoFrame, VideoInput, VideoOptions, VideoSource, AUDIO_FRAME,
+    AudioInput, AudioSink, AudioSource, FramePool, H264Encoder, OpusEncoder, RemoteAudio,
+    VideoFrame, VideoInput, VideoOptions, VideoSource, AUDIO_FRAME,
 };
 use crate::peer::driver::{Driver, DriverConfig, MediaLinks, RemoteAudioPacket};
 use crate::peer::udp;
@@ -54,7 +55,17 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
     let video_in: VideoInput = settings.video.parse().context("video")?;
     let audio_in: AudioInput = settings.audio_in.parse().context("audio_in")?;
     let audio_out: AudioOutput = settings.audio_out.parse().context("audio_out")?;
+    let encoder_choice: EncoderChoice = settings
+        .encoder
+        .parse()
+        .map_err(|m| anyhow::anyhow!("encoder: {m}"))?;
     install_crypto_provider();
+    // Opened up front: a wrong `encoder` fails at start with its name; `auto` logs its choice.
+    let encoder = crate::media::encoder::open(
+        &encoder_choice,
+        EncoderParams::new(settings.fps, settings.max_kbps * 1000),
+    )
+    .with_context(|| format!("encoder {encoder_choice}"))?;
 
     let (video_tx, _) = broadcast::channel(4);
     let (audio_tx, _) = broadcast::channel(16);
@@ -66,6 +77,7 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
         target_bps: Arc::new(AtomicU32::new(settings.max_kbps * 1000)),
         viewers: Arc::new(AtomicUsize::new(0)),
         remote_audio: remote_tx,
+        encoder_name: encoder.encoder.name(),
     };
     let stop = Arc::new(AtomicBool::new(false));
     // service: the encoder and the driver bump this; the watchdog is petted only while both turn.
@@ -82,7 +94,7 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
     let source = video_in
         .open(&video_options, &mailbox.pool)
         .with_context(|| format!("video source {video_in}"))?;
-    tracing::info!("video: {} -> openh264", source.describe());
+    tracing::info!("video: {} -> {}", source.describe(), encoder.description);
     let mic = audio_in
         .open()
         .with_context(|| format!("audio input {audio_in}"))?;
@@ -99,12 +111,8 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
         spawn("encode", {
             let (mailbox, stop, links, health) =
                 (mailbox.clone(), stop.clone(), links.clone(), health.clone());
-            let config = OpenH264Config {
-                fps: settings.fps,
-                bitrate_bps: settings.max_kbps * 1000,
-                ..OpenH264Config::default()
-            };
-            move || encode_video(config, &mailbox, &links, &stop, &health)
+            let (encoder, bitrate) = (encoder.encoder, settings.max_kbps * 1000);
+            move || encode_video(encoder, bitrate, &mailbox, &links, &stop, &health)
         }),
         spawn("playout", {
             let stop = stop.clone();
@@ -264,21 +272,14 @@ fn capture_video(
 }
 
 fn encode_video(
-    config: OpenH264Config,
+    mut encoder: Box<dyn H264Encoder>,
+    mut bitrate: u32,
     mailbox: &Mailbox,
     links: &MediaLinks,
     stop: &AtomicBool,
     health: &crate::service::Health,
 ) {
-    let mut encoder = match OpenH264Encoder::new(config) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!("cannot start the H.264 encoder: {e}");
-            return;
-        }
-    };
     tracing::info!(encoder = encoder.name(), "H.264 encoder ready");
-    let mut bitrate = config.bitrate_bps;
     let mut last_dropped = 0;
     while !stop.load(Relaxed) {
         health.encoder_turned_at(Instant::now()); // service: an encode or a deliberate idle

@@ -38,6 +38,8 @@ pub struct MediaLinks {
     pub viewers: Arc<AtomicUsize>,
     /// Opus packets from each peer, for the room speaker.
     pub remote_audio: mpsc::Sender<RemoteAudioPacket>,
+    /// The H.264 encoder in use ("openh264", "v4l2m2m"), for the status.
+    pub encoder_name: &'static str,
 }
 
 #[derive(Debug)]
@@ -427,7 +429,7 @@ impl Driver {
             .collect();
         participants.sort_by(|a, b| a.name.cmp(&b.name));
         let encoder = (viewers > 0).then(|| EncoderStatus {
-            name: "openh264".into(),
+            name: self.media.encoder_name.into(),
             kbps: self.media.target_bps.load(Relaxed) / 1000,
         });
         self.status.send_if_modified(|m| {

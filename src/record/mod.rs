@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::media::{
-    AudioInput, FramePool, H264Encoder, OpenH264Config, OpenH264Encoder, OpusEncoder, VideoFrame,
-    VideoInput, AUDIO_FRAME,
+    AudioInput, FramePool, H264Encoder, OpusEncoder, VideoFrame, VideoInput, AUDIO_FRAME,
 };
 use mkv::{AudioTrack, MkvWriter, VideoTrack};
 
@@ -35,6 +34,8 @@ pub struct Recording {
     pub fps: u32,
     /// The box's name, for the "no signal" slate of a V4L2 input.
     pub name: String,
+    /// Which H.264 encoder, as the box's `encoder` setting.
+    pub encoder: crate::media::encoder::EncoderChoice,
 }
 
 /// What happened, for the summary printed at the end.
@@ -84,18 +85,19 @@ const ENCODE_QUEUE: usize = 4;
 /// How long after the end a stuck source is waited for before the file is closed anyway.
 const GRACE: Duration = Duration::from_secs(3);
 
-/// The H.264 encoder the box would use, and its name for the report. The one place `record`
-/// chooses an encoder, so it follows the box's `encoder` setting once there is one.
-fn open_encoder(fps: u32) -> anyhow::Result<(Box<dyn H264Encoder>, String)> {
-    let encoder = OpenH264Encoder::new(OpenH264Config {
-        fps,
-        bitrate_bps: VIDEO_BPS,
+/// The H.264 encoder the box would use (its `encoder` setting), and its name for the report.
+fn open_encoder(
+    choice: &crate::media::encoder::EncoderChoice,
+    fps: u32,
+) -> anyhow::Result<(Box<dyn H264Encoder>, String)> {
+    let params = crate::media::encoder::EncoderParams {
         // Every frame the source gives is written: no rate-control skipping in a recording.
         skip_frames: false,
-        ..OpenH264Config::default()
-    })?;
-    let name = encoder.name().to_owned();
-    Ok((Box::new(encoder), name))
+        ..crate::media::encoder::EncoderParams::new(fps, VIDEO_BPS)
+    };
+    let opened = crate::media::encoder::open(choice, params)?;
+    tracing::info!("{opened}");
+    Ok((opened.encoder, opened.description))
 }
 
 enum Packet {
@@ -131,7 +133,7 @@ pub fn record(rec: &Recording) -> anyhow::Result<Report> {
         .audio
         .open()
         .with_context(|| format!("audio input {}", rec.audio))?;
-    let (encoder, encoder_name) = open_encoder(rec.fps)?;
+    let (encoder, encoder_name) = open_encoder(&rec.encoder, rec.fps)?;
     let file =
         File::create(&rec.out).with_context(|| format!("cannot create {}", rec.out.display()))?;
 
