@@ -229,7 +229,6 @@ struct Media {
 
 impl Media {
     /// Opens the devices and starts the threads; on failure hands the playout queue back.
-    #[allow(clippy::result_large_err)]
     fn start(
         settings: &Settings,
         links: &MediaLinks,

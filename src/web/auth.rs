@@ -90,7 +90,7 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
 /// A new password and its confirmation; the error is shown next to the field `new_password`.
 pub fn check_new_password(password: &str, confirm: &str) -> Result<(), String> {
     let chars = password.chars().count();
-    if chars < MIN_PASSWORD_CHARS || chars > MAX_PASSWORD_CHARS {
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
         return Err(format!(
             "must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
         ));

@@ -128,18 +128,15 @@ fn guard(
     state: &AppState,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
-) -> Result<(String, auth::Session), Response> {
-    auth::check_same_origin(headers).map_err(|why| refused(StatusCode::FORBIDDEN, &why))?;
-    let (token, session) = state.session(headers).ok_or_else(|| {
-        refused(
-            StatusCode::FORBIDDEN,
-            "your session has expired or is unknown: open the page again",
-        )
-    })?;
+) -> Result<(String, auth::Session), Box<Response>> {
+    let refuse = |why: &str| Box::new(refused(StatusCode::FORBIDDEN, why));
+    auth::check_same_origin(headers).map_err(|why| refuse(&why))?;
+    let (token, session) = state
+        .session(headers)
+        .ok_or_else(|| refuse("your session has expired or is unknown: open the page again"))?;
     let given = form.get("csrf").map(String::as_str).unwrap_or("");
     if !tokens_match(&session.csrf, given) {
-        return Err(refused(
-            StatusCode::FORBIDDEN,
+        return Err(refuse(
             "the form's security token does not match this session: open the page again",
         ));
     }
@@ -220,7 +217,7 @@ async fn setup_page(State(state): Shared, headers: HeaderMap) -> Response {
 async fn setup_submit(State(state): Shared, headers: HeaderMap, Form(f): Posted) -> Response {
     let (token, session) = match guard(&state, &headers, &f) {
         Ok(s) => s,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let _one_at_a_time = state.save.lock().await;
     if state.password.is_set() {
@@ -291,7 +288,7 @@ async fn login_submit(
     }
     let (token, session) = match guard(&state, &headers, &f) {
         Ok(s) => s,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let password = f.get("password").cloned().unwrap_or_default();
     match check_password(&state, peer, password).await {
@@ -347,7 +344,7 @@ async fn check_password(
 async fn logout(State(state): Shared, headers: HeaderMap, Form(f): Posted) -> Response {
     let (token, _) = match guard(&state, &headers, &f) {
         Ok(s) => s,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     state
         .sessions
@@ -360,7 +357,7 @@ async fn logout(State(state): Shared, headers: HeaderMap, Form(f): Posted) -> Re
 async fn save_settings(State(state): Shared, headers: HeaderMap, Form(f): Posted) -> Response {
     let (_, session) = match guard(&state, &headers, &f) {
         Ok(s) => s,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     if !session.admin {
         return see_other("/login");
@@ -408,7 +405,7 @@ async fn change_password(
 ) -> Response {
     let (token, session) = match guard(&state, &headers, &f) {
         Ok(s) => s,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     if !session.admin {
         return see_other("/login");

@@ -7,6 +7,8 @@
 //   the room is changed on the page: the box leaves the old room (its tile goes there) and a
 //   page already waiting in the new room sees it arrive and decodes its video; the config
 //   file on disk has the new room ->
+//   a new size and bitrate bound: only the media threads restart, the viewer decodes the new
+//   size from the same box member ->
 //   a bad value (fps 0, then an invalid room) is refused with the field named; the config file
 //   is byte for byte unchanged ->
 //   a page from another origin (another port) auto-submits a form to the settings endpoint in
@@ -19,7 +21,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import { joinRoom, launchBrowser, saveArtifacts, startServer, tile, waitFor } from './lib.js';
-import { saveBoxLog, startBox, waitForVideo } from './box-lib.js';
+import { saveBoxLog, startBox, videoFrom, waitForVideo } from './box-lib.js';
 
 const ROOM_A = `first-${process.pid}`;
 const ROOM_B = `second-${process.pid}`;
@@ -150,8 +152,12 @@ describe('the settings page', { timeout: 300000 }, () => {
     await page.getByText('Saved and applied.').waitFor();
 
     const first = await waitForVideo(members.new.page, BOX, { width: 640, height: 360, timeout: T, what: `${BOX} in ${ROOM_B}` });
+    const flowing = await waitFor(async () => {
+      const v = await videoFrom(members.new.page, BOX);
+      return v && v.framesDecoded > first.framesDecoded + 15 ? v : null;
+    }, { timeout: T, what: `${BOX}'s frames advancing in ${ROOM_B}` });
     await waitFor(async () => (await tile(members.old.page, BOX).count()) === 0, { timeout: T, what: `${BOX} gone from ${ROOM_A}` });
-    t.diagnostic(`${BOX} decoded in ${ROOM_B}: ${first.framesDecoded} frames at ${first.frameWidth}x${first.frameHeight}`);
+    t.diagnostic(`${BOX} decoded in ${ROOM_B}: ${flowing.framesDecoded} frames at ${flowing.frameWidth}x${flowing.frameHeight}`);
     assert.match(readFileSync(configPath, 'utf8'), new RegExp(`^room = "${ROOM_B}"$`, 'm'));
     await waitFor(async () => {
       const s = await apiStatus();
@@ -159,6 +165,24 @@ describe('the settings page', { timeout: 300000 }, () => {
     }, { timeout: T, what: 'the status page showing the new room and its participant' });
     // The process was not restarted: one start line in its log.
     assert.equal(box.lines(/settings page on /).length, 1);
+  });
+
+  test('a new size restarts only the media pipeline; the call carries on', async (t) => {
+    t.after(() => onFailure(t, 'settings-size'));
+    const before = await videoFrom(members.new.page, BOX);
+    const { page } = admin;
+    await page.goto(`${web}/`);
+    await page.getByLabel('Width (pixels)').fill('480');
+    await page.getByLabel('Height (pixels)').fill('270');
+    await page.getByLabel('Highest bitrate (kbit/s)').fill('900');
+    await page.getByRole('button', { name: 'Save and apply' }).click();
+    await page.getByText('Saved and applied.').waitFor();
+    const after = await waitForVideo(members.new.page, BOX, { width: 480, height: 270, timeout: T, what: `${BOX} at 480x270` });
+    assert.equal(after.id, before.id, 'the same box member: it did not leave and rejoin');
+    assert.equal(box.lines(/left the room/).length, 1, 'only the room change made it leave');
+    await box.waitForLog(/restarting the media pipeline/);
+    await box.waitForLog(/new bitrate limits.*max_kbps=900/);
+    assert.match(readFileSync(configPath, 'utf8'), /^width = 480$/m);
   });
 
   test('a bad value is refused with the field named; the config file is unchanged', async (t) => {
