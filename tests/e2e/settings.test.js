@@ -179,7 +179,7 @@ describe('the settings page', { timeout: 300000 }, () => {
     await page.getByText('Saved and applied.').waitFor();
     const after = await waitForVideo(members.new.page, BOX, { width: 480, height: 270, timeout: T, what: `${BOX} at 480x270` });
     assert.equal(after.id, before.id, 'the same box member: it did not leave and rejoin');
-    assert.equal(box.lines(/left the room/).length, 1, 'only the room change made it leave');
+    assert.equal(box.lines(/settings changed: left the room/).length, 1, 'only the room change made it leave');
     await box.waitForLog(/restarting the media pipeline/);
     await box.waitForLog(/new bitrate limits.*max_kbps=900/);
     assert.match(readFileSync(configPath, 'utf8'), /^width = 480$/m);
