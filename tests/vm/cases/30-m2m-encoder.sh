@@ -5,6 +5,6 @@
 # tests/vm/m2m-multiplanar.sh).
 "$ROOMBOX_UNIT_TESTS" --ignored vicodec --test-threads 1 --nocapture
 # `auto` finds no H.264 encoder here (vicodec is FWHT) and says it falls back to openh264.
-out=$(timeout 20 "$ROOMBOX_BIN" run --signal-url http://127.0.0.1:9 --audio-in none 2>&1 || true)
+out=$(timeout 20 "$ROOMBOX_BIN" run --web off --signal-url http://127.0.0.1:9 --audio-in none 2>&1 || true)
 echo "$out" | grep 'encoder:'
 grep -q 'encoder: openh264 (no V4L2 M2M H.264 encoder found)' <<<"$out"
