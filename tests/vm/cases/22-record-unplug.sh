@@ -18,7 +18,10 @@ sleep 0.5
 "$ROOMBOX_BIN" record --video test --audio-in alsa:plughw:CARD=Loopback,DEV=1 \
   --seconds 12 --width 320 --height 240 --fps 15 --out "$out" >"$log" 2>&1 &
 rec=$!
-sleep 3
+# Unplug 2 s into the capture, counted from when the device is open (starting the recorder
+# under the emulated CPU takes a variable few seconds).
+for _ in $(seq 300); do grep -q 'DEV=1: 48000 Hz' "$log" && break; sleep 0.1; done
+sleep 2
 echo "unplug: unbinding the loopback card"
 timeout 30 sh -c 'echo snd_aloop.0 > /sys/bus/platform/drivers/snd_aloop/unbind'
 wait $player 2>/dev/null || true
