@@ -12,3 +12,7 @@ cargo test --workspace --locked
 cargo build -p roombox-signal --locked
 bash tests/systemd/verify.sh
 bash tests/e2e/run.sh
+# The arm64 Debian package in an arm64 chroot, then the SD-card image built and inspected.
+bash tests/package/run.sh
+bash image/build.sh target/image
+bash image/check.sh target/image/roombox-rpi-arm64.img

@@ -90,9 +90,9 @@ cmp -s "$root/etc/roombox/roombox.toml" systemd/roombox.toml ||
 pass "binary, unit, config and docs in place with their modes"
 
 wants=/etc/systemd/system/multi-user.target.wants/roombox.service
-[ "$(readlink "$root$wants")" = /lib/systemd/system/roombox.service ] ||
-  fail "the unit is not enabled ($wants)"
-pass "unit enabled: $wants -> /lib/systemd/system/roombox.service"
+target=$(readlink "$root$wants") || fail "the unit is not enabled (no $wants)"
+[ "${target#/usr}" = /lib/systemd/system/roombox.service ] || fail "$wants -> $target"
+pass "unit enabled: $wants -> $target"
 
 in_root dpkg-query -W -f='${Conffiles}\n' roombox | grep -q '^ /etc/roombox/roombox.toml ' ||
   fail "/etc/roombox/roombox.toml is not a conffile"
