@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit and integration tests, then the browser
-# end-to-end tests in headless Chromium inside a loopback-only network namespace.
+# end-to-end tests in headless Chromium inside a loopback-only network namespace, then the
+# device tests in a VM with the kernel's virtual HDMI, sound and codec devices.
 # Run as root on Debian bookworm (apt installs and `unshare -n` need it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,8 @@ cargo test --workspace --locked
 cargo build -p roombox-signal --locked
 bash tests/systemd/verify.sh
 bash tests/e2e/run.sh
+# Real kernel devices (vivid, snd-aloop, vicodec) in a VM booting Debian's kernel.
+bash tests/vm/suite.sh
 # The arm64 Debian package in an arm64 chroot, then the SD-card image built and inspected.
 bash tests/package/run.sh
 bash image/build.sh target/image
