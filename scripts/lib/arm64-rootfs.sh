@@ -36,12 +36,15 @@ arm64_binfmt() {
   grep -qx enabled "$dir/qemu-aarch64" 2>/dev/null
 }
 
-# bootstrap_arm64 DIR VARIANT INCLUDE: Debian bookworm arm64 in DIR (mmdebstrap: one apt
-# download, one dpkg run under qemu; several times quicker than debootstrap's package-by-package
-# second stage). VARIANT is essential (no apt) or minbase; INCLUDE is comma-separated.
+# bootstrap_arm64 DIR VARIANT INCLUDE [MMDEBSTRAP OPTIONS]: Debian bookworm arm64 in DIR
+# (mmdebstrap: apt on this machine downloads and resolves, one dpkg run under qemu; several
+# times quicker than debootstrap's package-by-package second stage). VARIANT is essential (no
+# apt inside) or minbase; INCLUDE is comma-separated, or the path of one .deb file.
 bootstrap_arm64() {
   local dir=$1 variant=$2 include=$3 mirror
+  shift 3
   mirror=$(debian_mirror)
+  # The hook makes an included .deb file visible inside the root while dpkg installs it.
   mmdebstrap --quiet --arch=arm64 --variant="$variant" ${include:+--include="$include"} \
-    bookworm "$dir" "$mirror"
+    --hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount "$@" bookworm "$dir" "$mirror"
 }
