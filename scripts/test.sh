@@ -15,7 +15,6 @@ bash tests/systemd/verify.sh
 bash tests/e2e/run.sh
 # Real kernel devices (vivid, snd-aloop, vicodec) in a VM booting Debian's kernel.
 bash tests/vm/suite.sh
-# The arm64 Debian package in an arm64 chroot, then the SD-card image built and inspected.
+# The arm64 Debian package installed, upgraded, removed and purged in an arm64 chroot. (The
+# SD-card image takes too long under emulation for CI: image/README.md.)
 bash tests/package/run.sh
-bash image/build.sh target/image
-bash image/check.sh target/image/roombox-rpi-arm64.img
