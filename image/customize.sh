@@ -15,10 +15,16 @@ printf '127.0.0.1\tlocalhost\n127.0.1.1\troombox\n::1\t\tlocalhost ip6-localhost
 # config.txt and cmdline.txt. The root is named by its label, as in /etc/fstab.
 sed -i -e 's/^#\?ROOTPART=.*/ROOTPART=LABEL=RASPIROOT/' \
   -e 's/^#\?CONSOLES=.*/CONSOLES="ttyS1,115200 tty0"/' "$root/etc/default/raspi-firmware"
-# The board's config.txt lines (/usr/share/roombox/board/) are not added: they load Raspberry
+board=/usr/share/roombox/board
+# The board's config.txt lines ($board) are not added: they load Raspberry
 # Pi kernel overlays (tc358743, vc4-kms-v3d) that Debian's kernel and firmware do not ship
 # (image/README.md, "Which Pi").
 in_root env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware
+# The room's USB speakerphone as ALSA's default device (board/README.md), when the package
+# carries the board files.
+if [ -f "$root$board/asound.conf" ]; then
+  cp "$root$board/asound.conf" "$root/etc/asound.conf"
+fi
 
 in_root systemctl enable systemd-networkd systemd-resolved roombox-firstboot \
   roombox-ssh-keys roombox-mdns-alias >/dev/null

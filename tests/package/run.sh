@@ -19,8 +19,8 @@ fi
 
 need_packages mmdebstrap qemu-user-static binfmt-support binutils jq
 start=$SECONDS
-bash scripts/build-deb.sh --deb-revision 1
-bash scripts/build-deb.sh --deb-revision 2
+bash scripts/build-deb.sh --fast --deb-revision 1
+bash scripts/build-deb.sh --fast --deb-revision 2
 out=target/deb
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 deb1=$out/roombox_${version}-1_arm64.deb
