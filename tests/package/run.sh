@@ -106,9 +106,10 @@ pass "/etc/roombox/roombox.toml is a conffile"
 # Depends names the package of every library the binary links (it is not computed by
 # dpkg-shlibdeps, see Cargo.toml), and the binary runs with just those installed.
 depends=$(dpkg-deb -f "$deb1" Depends)
+depends_names=$(sed -e 's/ *([^)]*)//g' -e 's/, */\n/g' <<<"$depends")
 for lib in $(readelf -d "$root/usr/bin/roombox" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
   owner=$(in_root dpkg-query -S "*/$lib" | head -n1 | cut -d: -f1)
-  grep -qE "(^|, )$owner( |,|$)" <<<"$depends" || fail "$lib comes from $owner, not in Depends"
+  grep -qxF "$owner" <<<"$depends_names" || fail "$lib comes from $owner, not in Depends"
 done
 pass "every NEEDED library's package is in Depends ($depends)"
 
