@@ -14,5 +14,5 @@ command -v aarch64-linux-gnu-objcopy >/dev/null ||
 
 mkdir -p target/deb
 # cargo-deb reads the binary from <target dir>/<triple>/release (the asset's target/release).
-# It strips it with the cross binutils; the line tables go, the symbols stay.
-CARGO_TARGET_DIR=$target_dir cargo deb --no-build --target "$triple" --output target/deb "$@"
+# --strip: the binary loses its line tables (100 MB of them), stripped with the cross binutils.
+CARGO_TARGET_DIR=$target_dir cargo deb --no-build --strip --target "$triple" --output target/deb "$@"
