@@ -16,7 +16,7 @@ mkfs.vfat -F 32 -n RASPIFIRM -C "$work/boot.img" $((boot_mib * 1024)) >/dev/null
 mcopy -s -i "$work/boot.img" "$work"/boot/* ::
 # The root with a quarter free and 256 MiB spare; the first boot grows it to the card.
 root_mib=$(( $(du -sm "$root" | cut -f1) * 5 / 4 + 256 ))
-mkfs.ext4 -q -L RASPIROOT -d "$root" "$work/root.img" "${root_mib}M"
+mkfs.ext4 -q -L RASPIROOT -d "$root" "$work/root.img" "${root_mib}M" >/dev/null
 
 mkdir -p "$(dirname "$img")"
 rm -f "$img" "$img.bmap"

@@ -37,7 +37,7 @@ pass "boot partition: firmware, $kernel with its initrd, Pi 4 device tree, confi
 ext4=$(mktemp /var/tmp/roombox-root.XXXXXX)
 trap 'rm -f "$ext4"' EXIT
 dd if="$img" of="$ext4" bs=512 skip="$root_start" count="$root_size" conv=sparse status=none
-e2fsck -fn "$ext4" >/dev/null || fail "the root filesystem is not clean"
+fsck=$(e2fsck -fn "$ext4" 2>&1) || fail "the root filesystem is not clean: $fsck"
 [ "$(e2label "$ext4")" = RASPIROOT ] || fail "root partition label"
 fs() { debugfs -R "$1" "$ext4" 2>/dev/null; }
 exists() { fs "stat $1" | grep -q '^Inode:'; }
