@@ -5,6 +5,8 @@
 #   bash image/check.sh target/image/roombox-rpi-arm64.img
 set -euo pipefail
 img=$1
+source "$(dirname "$0")/../scripts/lib/arm64-rootfs.sh"
+need_packages mtools jq e2fsprogs fdisk
 fail() { echo "image/check: FAIL: $*" >&2; exit 1; }
 pass() { echo "image/check: ok: $*"; }
 
