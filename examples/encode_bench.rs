@@ -6,6 +6,12 @@
 // The media modules live in the `roombox` binary; the example compiles the same files.
 #[path = "../src/media/mod.rs"]
 mod media;
+// The V4L2 slate draws its text with the status screen's font helper.
+#[allow(dead_code)]
+#[path = "../src/display"]
+mod display {
+    pub mod text;
+}
 
 use std::time::{Duration, Instant};
 

@@ -12,9 +12,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 cargo build -p roombox-signal --locked
 bash tests/systemd/verify.sh
+# board/: the EDIDs (checksums, timings, edid-decode) and the EDID unit.
+bash tests/board/run.sh
 bash tests/e2e/run.sh
 # Real kernel devices (vivid, snd-aloop, vicodec) in a VM booting Debian's kernel.
 bash tests/vm/suite.sh
+# The box cross-compiled for aarch64 (the Pi), its unit tests under qemu-user.
+bash scripts/cross-arm64.sh
 # The arm64 Debian package installed, upgraded, removed and purged in an arm64 chroot. (The
 # SD-card image takes too long under emulation for CI: image/README.md.)
 bash tests/package/run.sh

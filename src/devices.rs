@@ -116,6 +116,7 @@ fn video_devices() -> Vec<VideoDevice> {
 }
 
 fn video_device(path: &std::path::Path) -> Option<VideoDevice> {
+    use crate::media::v4l2;
     use v4l2r::ioctl::{self, Capabilities};
     let file = std::fs::File::open(path).ok()?;
     let cap: ioctl::Capability = ioctl::querycap(&file).ok()?;
@@ -125,13 +126,24 @@ fn video_device(path: &std::path::Path) -> Option<VideoDevice> {
     {
         return None; // an output, metadata or codec node, not a capture input
     }
+    let path = path.display().to_string();
+    let inputs = v4l2::inventory::inputs(&file, &path)
+        .into_iter()
+        .map(|i| VideoInputInfo {
+            index: i.index,
+            name: i.name,
+            kind: i.kind.to_owned(),
+            dv_timings: i.dv_timings,
+            signal: i.signal,
+        })
+        .collect();
     Some(VideoDevice {
-        path: path.display().to_string(),
+        formats: v4l2::inventory::formats(&file),
+        path,
         driver: cap.driver,
         card: cap.card,
         bus_info: cap.bus_info,
-        inputs: Vec::new(),
-        formats: Vec::new(),
+        inputs,
     })
 }
 

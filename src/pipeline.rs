@@ -29,7 +29,7 @@ use crate::fanout::KeyframeGate;
 use crate::media::sink::AudioOutput;
 use crate::media::{
     AudioInput, AudioSink, AudioSource, FramePool, H264Encoder, OpenH264Config, OpenH264Encoder,
-    OpusEncoder, RemoteAudio, VideoFrame, VideoInput, VideoSource, AUDIO_FRAME,
+    OpusEncoder, RemoteAudio, VideoFrame, VideoInput, VideoOptions, VideoSource, AUDIO_FRAME,
 };
 use crate::peer::driver::{Driver, DriverConfig, MediaLinks, RemoteAudioPacket};
 use crate::peer::udp;
@@ -73,8 +73,14 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
 
     let mailbox = Arc::new(Mailbox::default());
     // Open the devices up front, so a wrong setting fails at start with its name.
+    let video_options = VideoOptions {
+        width: settings.width,
+        height: settings.height,
+        fps: settings.fps,
+        box_name: settings.name.trim().to_owned(),
+    };
     let source = video_in
-        .open(settings.width, settings.height, settings.fps, &mailbox.pool)
+        .open(&video_options, &mailbox.pool)
         .with_context(|| format!("video source {video_in}"))?;
     tracing::info!("video: {} -> openh264", source.describe());
     let mic = audio_in
@@ -87,12 +93,7 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
     let mut threads = vec![
         spawn("capture", {
             let (mailbox, stop) = (mailbox.clone(), stop.clone());
-            let spec = (
-                video_in.clone(),
-                settings.width,
-                settings.height,
-                settings.fps,
-            );
+            let spec = (video_in.clone(), video_options.clone());
             move || capture_video(source, spec, &mailbox, &stop)
         }),
         spawn("encode", {
@@ -243,7 +244,7 @@ impl Mailbox {
 
 fn capture_video(
     mut source: Box<dyn VideoSource>,
-    (input, width, height, fps): (VideoInput, u32, u32, u32),
+    (input, options): (VideoInput, VideoOptions),
     mailbox: &Mailbox,
     stop: &AtomicBool,
 ) {
@@ -253,7 +254,7 @@ fn capture_video(
             Err(e) => {
                 tracing::warn!("video source {input}: {e}; retrying");
                 std::thread::sleep(REOPEN_AFTER);
-                match input.open(width, height, fps, &mailbox.pool) {
+                match input.open(&options, &mailbox.pool) {
                     Ok(s) => source = s,
                     Err(e) => tracing::debug!("video source {input} still unavailable: {e}"),
                 }

@@ -20,6 +20,7 @@ pub mod sink;
 pub mod source;
 pub mod testsrc;
 pub mod tone;
+pub mod v4l2;
 pub mod y4m;
 
 pub use frame::{FramePool, VideoFrame, AUDIO_FRAME, AUDIO_RATE};
@@ -29,4 +30,6 @@ pub use mixer::RemoteAudio;
 pub use openh264::{OpenH264Config, OpenH264Encoder};
 pub use opus::{OpusDecoder, OpusEncoder, OpusError};
 pub use sink::{AudioOutput, AudioSink, SinkError};
-pub use source::{AudioInput, AudioSource, SourceError, SpecError, VideoInput, VideoSource};
+pub use source::{
+    AudioInput, AudioSource, SourceError, SpecError, VideoInput, VideoOptions, VideoSource,
+};

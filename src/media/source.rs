@@ -49,6 +49,8 @@ pub enum SourceError {
     AlsaConfig { device: String, reason: String },
     #[error("{0} is not supported yet")]
     NotYetSupported(String),
+    #[error("V4L2 capture: {0}")]
+    V4l2(String),
 }
 
 /// A source or sink name on the command line or in the config file that does not parse.
@@ -95,16 +97,29 @@ impl fmt::Display for VideoInput {
     }
 }
 
+/// What a video source is opened with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoOptions {
+    /// The test pattern's size; what a camera is asked for; the slate's size before a V4L2
+    /// input has shown a picture. HDMI inputs and y4m files bring their own.
+    pub width: u32,
+    pub height: u32,
+    /// Frames a second: the test pattern's rate, the most a V4L2 input delivers, the slate's.
+    pub fps: u32,
+    /// The box's display name, shown on the "no signal" slate.
+    pub box_name: String,
+}
+
 impl VideoInput {
-    /// Opens the source. `width`, `height` and `fps` apply to the test pattern; a y4m file
-    /// has its own. Frame buffers come from `pool` (the consumer recycles them into it).
+    /// Opens the source. Frame buffers come from `pool` (the consumer recycles them into it).
     pub fn open(
         &self,
-        width: u32,
-        height: u32,
-        fps: u32,
+        options: &VideoOptions,
         pool: &FramePool,
     ) -> Result<Box<dyn VideoSource>, SourceError> {
+        let VideoOptions {
+            width, height, fps, ..
+        } = *options;
         match self {
             Self::Test => Ok(Box::new(
                 super::testsrc::TestPattern::new(width, height, fps)?.with_pool(pool.clone()),
@@ -112,9 +127,17 @@ impl VideoInput {
             Self::Y4m(path) => Ok(Box::new(
                 super::y4m::Y4mFile::open(path)?.with_pool(pool.clone()),
             )),
-            Self::V4l2(dev) => Err(SourceError::NotYetSupported(format!(
-                "V4L2 capture (v4l2:{dev})"
-            ))),
+            Self::V4l2(dev) => {
+                if fps == 0 || fps > 240 {
+                    return Err(SourceError::BadFrameRate(fps));
+                }
+                Ok(Box::new(super::v4l2::V4l2Capture::open(
+                    dev,
+                    options,
+                    None,
+                    pool.clone(),
+                )?))
+            }
         }
     }
 }
@@ -190,13 +213,45 @@ mod tests {
         assert_eq!(VideoInput::Y4m("x.y4m".into()).to_string(), "y4m:x.y4m");
     }
 
+    fn options() -> VideoOptions {
+        VideoOptions {
+            width: 320,
+            height: 180,
+            fps: 30,
+            box_name: "Board Room".into(),
+        }
+    }
+
     #[test]
-    fn v4l2_is_not_yet_supported() {
-        let err = VideoInput::V4l2("/dev/video0".into())
-            .open(1280, 720, 30, &FramePool::default())
+    fn a_missing_v4l2_node_opens_on_the_slate() {
+        // A capture dongle that is not plugged in yet must not stop the box: frames come, they
+        // are the slate at the configured size, and they name the box and the reason.
+        let mut source = VideoInput::V4l2("/dev/video-roombox-test-missing".into())
+            .open(&options(), &FramePool::default())
+            .expect("opens on the slate");
+        assert!(
+            source.describe().contains("capture device missing"),
+            "{}",
+            source.describe()
+        );
+        let frame = source.next_frame().expect("slate frame");
+        assert_eq!((frame.width, frame.height), (320, 180));
+        let slate = super::super::v4l2::slate::render(
+            320,
+            180,
+            "Board Room",
+            super::super::v4l2::NoPicture::DeviceMissing,
+        );
+        assert_eq!(frame.data, slate);
+    }
+
+    #[test]
+    fn a_node_that_is_not_v4l2_is_an_error() {
+        let err = VideoInput::V4l2("/dev/null".into())
+            .open(&options(), &FramePool::default())
             .err()
             .expect("error");
-        assert!(matches!(err, SourceError::NotYetSupported(_)), "{err}");
+        assert!(err.to_string().contains("/dev/null"), "{err}");
     }
 
     #[test]

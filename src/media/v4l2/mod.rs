@@ -1,0 +1,28 @@
+//! V4L2 capture: HDMI receivers (TC358743 on a Pi, vivid in the tests) and USB capture dongles.
+//!
+//! - [`device`]: open a node, check it streams video, select the HDMI input (or input 0),
+//!   subscribe to source-change events.
+//! - [`format`]: apply the receiver's DV timings, or pick a camera format, size and rate.
+//! - [`stream`]: mmap buffers, poll for frames and events.
+//! - [`convert`], [`mjpeg`]: captured pixels to I420 in pooled buffers.
+//! - [`signal`], [`slate`]: why there is no picture, and the frame viewers see instead.
+//! - [`capture`]: the [`VideoSource`](crate::media::VideoSource) tying them together.
+//! - [`inventory`]: inputs, timings, signal and formats for `roombox devices`.
+
+pub mod capture;
+pub mod convert;
+pub mod device;
+pub mod format;
+pub mod inventory;
+pub mod mjpeg;
+pub mod signal;
+pub mod slate;
+pub mod stream;
+pub mod timings;
+
+#[cfg(test)]
+mod vivid_tests;
+
+pub use capture::V4l2Capture;
+pub use convert::PixelLayout;
+pub use signal::NoPicture;
