@@ -88,11 +88,16 @@ expect_mode /lib/systemd/system/roombox.service "644 root:root"
 expect_mode /etc/roombox "2775 root:roombox"
 expect_mode /etc/roombox/roombox.toml "644 root:root"
 expect_mode /usr/share/doc/roombox/operations.md "644 root:root"
+expect_mode /usr/lib/udev/rules.d/99-roombox.rules "644 root:root"
+expect_mode /usr/lib/roombox/roombox-edid "755 root:root"
+expect_mode /usr/lib/systemd/system/roombox-edid.service "644 root:root"
+expect_mode /usr/share/roombox/edid/1080p30.txt "644 root:root"
+expect_mode /usr/share/roombox/board/config-pi4.txt "644 root:root"
 cmp -s "$root/lib/systemd/system/roombox.service" systemd/roombox.service ||
   fail "the installed unit differs from systemd/roombox.service"
 cmp -s "$root/etc/roombox/roombox.toml" systemd/roombox.toml ||
   fail "the installed config differs from systemd/roombox.toml"
-pass "binary, unit, config and docs in place with their modes"
+pass "binary, units, config, board files (udev rules, EDIDs, config.txt lines) and docs in place with their modes"
 
 wants=/etc/systemd/system/multi-user.target.wants/roombox.service
 target=$(readlink "$root$wants") || fail "the unit is not enabled (no $wants)"
