@@ -59,7 +59,7 @@ exists /usr/sbin/sshd || fail "no sshd"
 ! exists /etc/systemd/system/sshd.service || fail "ssh is enabled (sshd.service alias)"
 pass "roombox, first-boot, mDNS and network units enabled; sshd installed and disabled"
 
-[ "$(fs 'stat /etc/machine-id' | sed -n 's/.*Size: \([0-9]*\).*/\1/p')" = 0 ] ||
+[ "$(fs 'stat /etc/machine-id' | sed -n 's/.*[[:space:]]Size: \([0-9]*\).*/\1/p' | head -n1)" = 0 ] ||
   fail "/etc/machine-id is not empty"
 ! fs 'ls -p /etc/ssh' | grep -q ssh_host_ || fail "the image carries SSH host keys"
 groups=$(fs 'cat /etc/group')
