@@ -32,7 +32,9 @@ grep -qx "initrd.img-${kernel#vmlinuz-}" <<<"$files" || fail "no initrd for $ker
 config=$(mtype -i "$fat" ::config.txt)
 grep -qx 'arm_64bit=1' <<<"$config" && grep -qx "kernel=$kernel" <<<"$config" ||
   fail "config.txt does not boot $kernel in 64-bit mode"
-grep -q 'root=LABEL=RASPIROOT ' <(mtype -i "$fat" ::cmdline.txt) || fail "cmdline.txt root="
+cmdline=$(mtype -i "$fat" ::cmdline.txt)
+grep -q 'root=LABEL=RASPIROOT ' <<<"$cmdline" || fail "cmdline.txt: no root=LABEL=RASPIROOT"
+! grep -q 'cma=' <<<"$cmdline" || fail "cmdline.txt sets cma= (a Pi 4 may not boot)"
 pass "boot partition: firmware, $kernel with its initrd, Pi 4 device tree, config.txt, cmdline.txt"
 
 # --- root partition ---------------------------------------------------------------------------

@@ -13,7 +13,9 @@ printf '127.0.0.1\tlocalhost\n127.0.1.1\troombox\n::1\t\tlocalhost ip6-localhost
 
 # Debian's kernel hook fills the boot partition (/boot/firmware): kernel, initrd, device trees,
 # config.txt and cmdline.txt. The root is named by its label, as in /etc/fstab.
-sed -i -e 's/^#\?ROOTPART=.*/ROOTPART=LABEL=RASPIROOT/' \
+# CMA=0 leaves cma= off the command line: the hook only knows it must for a Pi 4 when it runs
+# on one (cma=64M can keep a Pi 4 from booting), and here it runs on the build machine.
+sed -i -e 's/^#\?ROOTPART=.*/ROOTPART=LABEL=RASPIROOT/' -e 's/^#\?CMA=.*/CMA=0/' \
   -e 's/^#\?CONSOLES=.*/CONSOLES="ttyS1,115200 tty0"/' "$root/etc/default/raspi-firmware"
 board=/usr/share/roombox/board
 # The board's config.txt lines ($board) are not added: they load Raspberry
