@@ -17,6 +17,7 @@ bash tests/board/run.sh
 bash tests/e2e/run.sh
 # Real kernel devices (vivid, snd-aloop, vicodec) in a VM booting Debian's kernel.
 bash tests/vm/suite.sh
+bash tests/vm/m2m-multiplanar.sh
 # The box cross-compiled for aarch64 (the Pi), its unit tests under qemu-user.
 bash scripts/cross-arm64.sh
 # The arm64 Debian package installed, upgraded, removed and purged in an arm64 chroot. (The

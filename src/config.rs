@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// own 0600 file), and the operator may read it.
 pub const CONFIG_MODE: u32 = 0o644;
 /// Mode of a newly created file that holds a secret.
-#[allow(dead_code)] // for the settings page's password file
 pub const SECRET_MODE: u32 = 0o600;
 
 /// What `save` writes above the keys; the shipped, commented example is replaced on first save.
@@ -41,11 +40,15 @@ pub struct Settings {
     pub width: u32,
     pub height: u32,
     pub fps: u32,
+    /// The H.264 encoder: `auto`, `openh264` or `v4l2:/dev/videoN`.
+    pub encoder: String,
     /// Bounds of the video bitrate; the encoder follows the slowest viewer between them.
     pub min_kbps: u32,
     pub max_kbps: u32,
     /// Offer loopback candidates too (for tests on one machine).
     pub ice_loopback: bool,
+    /// Where the settings page listens (`off` for none); read at start.
+    pub web_listen: String,
 }
 
 impl Default for Settings {
@@ -60,9 +63,11 @@ impl Default for Settings {
             width: 1280,
             height: 720,
             fps: 30,
+            encoder: "auto".into(),
             min_kbps: 300,
             max_kbps: 2500,
             ice_loopback: false,
+            web_listen: "0.0.0.0:80".into(),
         }
     }
 }
@@ -98,7 +103,6 @@ impl Settings {
     /// Validates, then replaces the file at `path` atomically. An existing file keeps its mode
     /// (an operator's 0600 or 0640 stays so); a new one gets [`CONFIG_MODE`]. On any error the
     /// old file is untouched.
-    #[allow(dead_code)] // the settings page calls it; until then only the tests do
     pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
         self.validate()?;
         let body = toml::to_string_pretty(self)
@@ -134,9 +138,24 @@ impl Settings {
                 "must be an even number of pixels from 16 to 2160",
             ));
         }
+        self.video
+            .parse::<crate::media::VideoInput>()
+            .map_err(|e| bad("video", e.to_string()))?;
+        self.audio_in
+            .parse::<crate::media::AudioInput>()
+            .map_err(|e| bad("audio_in", e.to_string()))?;
+        self.audio_out
+            .parse::<crate::media::sink::AudioOutput>()
+            .map_err(|e| bad("audio_out", e.to_string()))?;
+        self.web_listen
+            .parse::<crate::web::Listen>()
+            .map_err(|e| bad("web_listen", e))?;
         if !(1..=60).contains(&self.fps) {
             return Err(bad("fps", "must be 1 to 60"));
         }
+        self.encoder
+            .parse::<crate::media::encoder::EncoderChoice>()
+            .map_err(|m| bad("encoder", m))?;
         if !(50..=50_000).contains(&self.min_kbps) {
             return Err(bad("min_kbps", "must be 50 to 50000"));
         }
@@ -268,6 +287,11 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(s.validate().unwrap_err().field, "signal_url");
+        let s = Settings {
+            encoder: "x264".into(),
+            ..Settings::default()
+        };
+        assert_eq!(s.validate().unwrap_err().field, "encoder");
     }
 
     #[test]
@@ -331,9 +355,11 @@ mod tests {
             width: 1920,
             height: 1080,
             fps: 25,
+            encoder: "v4l2:/dev/video11".into(),
             min_kbps: 400,
             max_kbps: 4000,
             ice_loopback: true,
+            web_listen: "127.0.0.1:8081".into(),
         };
         s.save(&path).unwrap();
         assert_eq!(Settings::load(&path).unwrap(), s);

@@ -27,6 +27,11 @@ impl BitratePolicy {
         }
     }
 
+    /// New bounds from the settings page; the next `target_bps` honours them.
+    pub fn set_limits(&mut self, min_bps: u32, max_bps: u32) {
+        (self.min_bps, self.max_bps) = (min_bps.min(max_bps), max_bps);
+    }
+
     pub fn set_estimate(&mut self, viewer: &str, bps: u64) {
         self.estimates.insert(viewer.to_owned(), bps);
     }

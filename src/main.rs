@@ -9,8 +9,10 @@ mod fanout;
 mod media;
 mod peer;
 mod pipeline;
+mod record;
 mod service;
 mod signaling;
+mod web;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -47,7 +49,12 @@ enum Command {
         /// Also offer loopback candidates (a browser started with loopback allowed).
         #[arg(long)]
         ice_loopback: bool,
+        /// Where the settings page listens (`off` for none).
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        web: web::Listen,
     },
+    /// Record what the box sees and hears to a Matroska file (H.264 + Opus), for installers.
+    Record(RecordArgs),
     /// List the video inputs and ALSA devices (for installers; what the settings page offers).
     Devices {
         /// Print the inventory as JSON.
@@ -57,11 +64,19 @@ enum Command {
 }
 
 /// Flags override the config file, which overrides the defaults.
-#[derive(Args, Debug, Default)]
+#[derive(Args, Debug)]
 struct RunArgs {
-    /// A TOML settings file (see docs/configuration.md).
+    /// The TOML settings file (see docs/configuration.md); the settings page saves here. A
+    /// missing file means every default.
+    #[arg(long, default_value = "/etc/roombox/roombox.toml")]
+    config: PathBuf,
+    /// Where the settings page keeps its admin password hash (systemd's StateDirectory).
+    #[arg(long, default_value = "/var/lib/roombox")]
+    state_dir: PathBuf,
+    /// Where the settings page listens, e.g. 0.0.0.0:80 or 127.0.0.1:8081; `off` for none.
+    /// Default: `web_listen` from the config file, else 0.0.0.0:80.
     #[arg(long)]
-    config: Option<PathBuf>,
+    web: Option<web::Listen>,
     #[arg(long)]
     signal_url: Option<String>,
     #[arg(long)]
@@ -83,6 +98,9 @@ struct RunArgs {
     height: Option<u32>,
     #[arg(long)]
     fps: Option<u32>,
+    /// auto | openh264 | v4l2:/dev/videoN
+    #[arg(long)]
+    encoder: Option<String>,
     #[arg(long)]
     min_kbps: Option<u32>,
     #[arg(long)]
@@ -92,18 +110,84 @@ struct RunArgs {
     ice_loopback: bool,
 }
 
+/// `record` takes the box's sources and sizes; unset sizes are `run`'s defaults.
+#[derive(Args, Debug)]
+struct RecordArgs {
+    /// test | y4m:PATH | v4l2:DEVICE
+    #[arg(long, default_value = "test")]
+    video: String,
+    /// test | alsa:DEVICE | none
+    #[arg(long, default_value = "test")]
+    audio_in: String,
+    /// How long to record.
+    #[arg(long, default_value_t = 10)]
+    seconds: u32,
+    /// The Matroska file to write.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    width: Option<u32>,
+    #[arg(long)]
+    height: Option<u32>,
+    #[arg(long)]
+    fps: Option<u32>,
+    /// The box's name, shown on the "no signal" slate.
+    #[arg(long)]
+    name: Option<String>,
+    /// auto | openh264 | v4l2:DEVICE (as the box's `encoder` setting).
+    #[arg(long, default_value = "auto")]
+    encoder: String,
+}
+
+impl RecordArgs {
+    fn recording(self) -> anyhow::Result<record::Recording> {
+        let d = Settings::default();
+        let s = Settings {
+            video: self.video,
+            audio_in: self.audio_in,
+            width: self.width.unwrap_or(d.width),
+            height: self.height.unwrap_or(d.height),
+            fps: self.fps.unwrap_or(d.fps),
+            name: self.name.unwrap_or_else(|| d.name.clone()),
+            encoder: self.encoder,
+            ..d
+        };
+        s.validate()?;
+        anyhow::ensure!(self.seconds > 0, "seconds: must be at least 1");
+        Ok(record::Recording {
+            video: s.video.parse().context("video")?,
+            audio: s.audio_in.parse().context("audio_in")?,
+            seconds: self.seconds,
+            out: self.out,
+            width: s.width,
+            height: s.height,
+            fps: s.fps,
+            name: s.name,
+            encoder: s
+                .encoder
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("encoder: {e}"))?,
+        })
+    }
+}
+
 impl RunArgs {
-    fn settings(self) -> anyhow::Result<Settings> {
-        let mut s = match &self.config {
-            Some(path) => Settings::load(path)?,
-            None => Settings::default(),
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let mut s = if self.config.exists() {
+            Settings::load(&self.config)?
+        } else {
+            tracing::warn!(
+                "{} does not exist: every setting has its default (the settings page creates it)",
+                self.config.display()
+            );
+            Settings::default()
         };
         macro_rules! set {
-            ($($field:ident),*) => { $( if let Some(v) = self.$field { s.$field = v; } )* };
+            ($($field:ident),*) => { $( if let Some(v) = &self.$field { s.$field = v.clone(); } )* };
         }
         set!(
-            signal_url, room, name, video, audio_in, audio_out, width, height, fps, min_kbps,
-            max_kbps
+            signal_url, room, name, video, audio_in, audio_out, width, height, fps, encoder,
+            min_kbps, max_kbps
         );
         s.ice_loopback |= self.ice_loopback;
         s.validate()?;
@@ -122,13 +206,32 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     match Cli::parse().command {
-        Command::Run(args) => pipeline::run_box(args.settings()?, shutdown()).await,
+        Command::Run(args) => {
+            let settings = args.settings()?;
+            let listen = match &args.web {
+                Some(l) => l.clone(),
+                None => settings.web_listen.parse().map_err(anyhow::Error::msg)?,
+            };
+            let web = web::WebConfig {
+                listen,
+                config_path: args.config,
+                state_dir: args.state_dir,
+            };
+            run_with_page(settings, web).await
+        }
         Command::Demo {
             listen,
             room,
             audio_out,
             ice_loopback,
-        } => demo(listen, room, audio_out, ice_loopback).await,
+            web,
+        } => demo(listen, room, audio_out, ice_loopback, web).await,
+        Command::Record(args) => {
+            let recording = args.recording()?;
+            let report = tokio::task::block_in_place(|| record::record(&recording))?;
+            println!("{report}");
+            Ok(())
+        }
         Command::Devices { json } => {
             let inventory = devices::discover();
             if json {
@@ -141,11 +244,27 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// The box and its settings page, sharing the settings and the status feed.
+async fn run_with_page(settings: Settings, web: web::WebConfig) -> anyhow::Result<()> {
+    let (settings_tx, settings_rx) = tokio::sync::watch::channel(settings);
+    let (status_tx, status_rx) = tokio::sync::watch::channel(display::StatusModel::default());
+    let page = web::start(web, settings_tx, status_rx).await?;
+    if let Some(page) = &page {
+        status_tx.send_modify(|m| m.settings_url = page.url.clone());
+    }
+    let result = pipeline::run_box(settings_rx, status_tx, shutdown()).await;
+    if let Some(page) = page {
+        page.abort();
+    }
+    result
+}
+
 async fn demo(
     listen: SocketAddr,
     room: String,
     audio_out: String,
     ice_loopback: bool,
+    web: web::Listen,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -167,7 +286,16 @@ async fn demo(
         async move { server_stop.cancelled().await },
     ));
     println!("roombox demo: open http://{addr}/r/{room} in a browser (Ctrl-C to stop)");
-    let result = pipeline::run_box(settings, shutdown()).await;
+    // The demo's settings and password live in a fresh directory of its own.
+    let state_dir = std::env::temp_dir().join(format!("roombox-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("cannot create {}", state_dir.display()))?;
+    let web = web::WebConfig {
+        listen: web,
+        config_path: state_dir.join("roombox.toml"),
+        state_dir,
+    };
+    let result = run_with_page(settings, web).await;
     stop.cancel();
     let _ = server.await;
     result

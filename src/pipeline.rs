@@ -26,10 +26,11 @@ pub struct EncodedAudio {
 use crate::config::Settings;
 use crate::display::{HdmiIn, SignalingState, StatusModel, StatusScreen};
 use crate::fanout::KeyframeGate;
+use crate::media::encoder::{EncoderChoice, EncoderParams};
 use crate::media::sink::AudioOutput;
 use crate::media::{
-    AudioInput, AudioSink, AudioSource, FramePool, H264Encoder, OpenH264Config, OpenH264Encoder,
-    OpusEncoder, RemoteAudio, VideoFrame, VideoInput, VideoOptions, VideoSource, AUDIO_FRAME,
+    AudioInput, AudioSink, AudioSource, FramePool, H264Encoder, OpusEncoder, RemoteAudio,
+    VideoFrame, VideoInput, VideoOptions, VideoSource, AUDIO_FRAME,
 };
 use crate::peer::driver::{Driver, DriverConfig, MediaLinks, RemoteAudioPacket};
 use crate::peer::udp;
@@ -40,7 +41,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex};
 use std::thread::JoinHandle;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// Keyframes on request at most this often, however many viewers ask.
@@ -50,10 +51,17 @@ const REOPEN_AFTER: Duration = Duration::from_secs(1);
 const OPUS_BPS: u32 = 48_000;
 
 /// Runs the box until `shutdown` resolves: capture, encode, the peers and the speaker.
-pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let video_in: VideoInput = settings.video.parse().context("video")?;
-    let audio_in: AudioInput = settings.audio_in.parse().context("audio_in")?;
-    let audio_out: AudioOutput = settings.audio_out.parse().context("audio_out")?;
+///
+/// `settings` may change while it runs (the settings page): room, name and server make the
+/// signaling client leave and join again; bitrate limits go to the driver; devices, size and
+/// frame rate restart only the media threads. `status` is the feed of the HDMI-out screen and
+/// the settings page.
+pub async fn run_box(
+    mut settings: watch::Receiver<Settings>,
+    status_tx: watch::Sender<StatusModel>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut current = settings.borrow_and_update().clone();
     install_crypto_provider();
 
     let (video_tx, _) = broadcast::channel(4);
@@ -63,63 +71,18 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
         video: video_tx,
         audio: audio_tx,
         keyframes: Arc::new(Mutex::new(KeyframeGate::new(KEYFRAME_MIN_INTERVAL))),
-        target_bps: Arc::new(AtomicU32::new(settings.max_kbps * 1000)),
+        target_bps: Arc::new(AtomicU32::new(current.max_kbps * 1000)),
         viewers: Arc::new(AtomicUsize::new(0)),
         remote_audio: remote_tx,
+        encoder_name: Arc::new(Mutex::new("openh264")),
     };
-    let stop = Arc::new(AtomicBool::new(false));
     // service: the encoder and the driver bump this; the watchdog is petted only while both turn.
     let health = Arc::new(crate::service::Health::new(Instant::now()));
-
-    let mailbox = Arc::new(Mailbox::default());
     // Open the devices up front, so a wrong setting fails at start with its name.
-    let video_options = VideoOptions {
-        width: settings.width,
-        height: settings.height,
-        fps: settings.fps,
-        box_name: settings.name.trim().to_owned(),
-    };
-    let source = video_in
-        .open(&video_options, &mailbox.pool)
-        .with_context(|| format!("video source {video_in}"))?;
-    tracing::info!("video: {} -> openh264", source.describe());
-    let mic = audio_in
-        .open()
-        .with_context(|| format!("audio input {audio_in}"))?;
-    let speaker = audio_out
-        .open()
-        .with_context(|| format!("audio output {audio_out}"))?;
+    let mut media = Some(Media::start(&current, &links, &health, remote_rx).map_err(|(e, _)| e)?);
+    let mut parked_remote = None; // the playout queue while a restart waits for a device
 
-    let mut threads = vec![
-        spawn("capture", {
-            let (mailbox, stop) = (mailbox.clone(), stop.clone());
-            let spec = (video_in.clone(), video_options.clone());
-            move || capture_video(source, spec, &mailbox, &stop)
-        }),
-        spawn("encode", {
-            let (mailbox, stop, links, health) =
-                (mailbox.clone(), stop.clone(), links.clone(), health.clone());
-            let config = OpenH264Config {
-                fps: settings.fps,
-                bitrate_bps: settings.max_kbps * 1000,
-                ..OpenH264Config::default()
-            };
-            move || encode_video(config, &mailbox, &links, &stop, &health)
-        }),
-        spawn("playout", {
-            let stop = stop.clone();
-            let paced_by_device = matches!(audio_out, AudioOutput::Alsa(_));
-            move || play_remote_audio(speaker, audio_out, paced_by_device, remote_rx, &stop)
-        }),
-    ];
-    if let Some(mic) = mic {
-        let (stop, audio) = (stop.clone(), links.audio.clone());
-        threads.push(spawn("audio-in", move || {
-            capture_audio(mic, audio_in, &audio, &stop)
-        }));
-    }
-
-    let ips = udp::candidate_addresses(settings.ice_loopback);
+    let ips = udp::candidate_addresses(current.ice_loopback);
     anyhow::ensure!(
         !ips.is_empty(),
         "no network address to offer peers (no IPv4 interface up; --ice-loopback for tests)"
@@ -127,69 +90,258 @@ pub async fn run_box(settings: Settings, shutdown: impl Future<Output = ()>) -> 
     let (sockets, udp_rx) = udp::bind_all(&ips).await.context("binding UDP sockets")?;
 
     // The HDMI-out status screen: idle without a display, redrawn when the model changes.
-    let (status_tx, status_rx) = tokio::sync::watch::channel(StatusModel {
-        room: settings.room.clone(),
-        box_name: settings.name.trim().to_owned(),
-        signaling: SignalingState::Reconnecting,
-        hdmi_in: match video_in {
-            VideoInput::Test => {
-                HdmiIn::signal(settings.width, settings.height, settings.fps.into())
-            }
-            // Real HDMI state comes with V4L2 capture (DV timings, source-change events).
-            _ => HdmiIn::NoDevice,
-        },
-        ..StatusModel::default()
+    status_tx.send_modify(|m| {
+        m.signaling = SignalingState::Reconnecting;
+        describe_settings(m, &current);
     });
-    let screen = StatusScreen::start(status_rx);
+    let screen = StatusScreen::start(status_tx.subscribe());
 
     let cancel = CancellationToken::new();
     let (events_tx, events_rx) = mpsc::channel(64);
     let (out_tx, out_rx) = mpsc::channel(256);
     let (stun_tx, stun_rx) = mpsc::channel(4);
-    let signaling_config = SignalingConfig {
-        url: settings.signal_url.clone(),
-        room: RoomName::parse(&settings.room).context("room")?,
-        name: settings.name.trim().to_owned(),
-    };
+    let (signaling_tx, signaling_rx) = watch::channel(signaling_config(&current)?);
     let signaling = tokio::spawn(signaling::run(
-        signaling_config,
+        signaling_rx,
         events_tx,
         out_rx,
         cancel.clone(),
     ));
     let peers = links.viewers.clone(); // service: for systemd's STATUS line
+    let (limits_tx, limits_rx) = watch::channel(bitrate_limits(&current));
     let driver = Driver::new(
         DriverConfig {
-            min_bps: settings.min_kbps * 1000,
-            max_bps: settings.max_kbps * 1000,
+            min_bps: current.min_kbps * 1000,
+            max_bps: current.max_kbps * 1000,
+            limits: limits_rx,
         },
         sockets,
-        links,
+        links.clone(),
         out_tx,
         stun_tx,
-        status_tx,
+        status_tx.clone(),
     );
     let driver = driver.run(events_rx, udp_rx, stun_rx, cancel.clone());
     // service: the driver counts as turning each time it is polled.
     let driving = tokio::spawn(health.clone().track_driver(driver));
     // service: READY=1 once encoder and driver have turned, STATUS=, WATCHDOG=1 while healthy.
-    let supervise = crate::service::supervise(health, settings.room.clone(), peers, cancel.clone());
+    let supervise =
+        crate::service::supervise(health.clone(), current.room.clone(), peers, cancel.clone());
     tokio::spawn(supervise);
 
-    shutdown.await;
+    // Live apply: each saved change goes where it is needed, nothing restarts needlessly.
+    let mut retry = tokio::time::interval(REOPEN_AFTER * 2);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Ok(()) = settings.changed() => {
+                let new = settings.borrow_and_update().clone();
+                signaling_tx.send_if_modified(|c| {
+                    let next = signaling_config(&new).unwrap_or_else(|_| c.clone());
+                    std::mem::replace(c, next) != *c
+                });
+                limits_tx.send_if_modified(|l| std::mem::replace(l, bitrate_limits(&new)) != *l);
+                status_tx.send_modify(|m| describe_settings(m, &new));
+                let restart = media_settings(&new) != media_settings(&current);
+                current = new;
+                if restart {
+                    tracing::info!("devices, size or frame rate changed: restarting the media pipeline");
+                    if let Some(old) = media.take() {
+                        parked_remote = Some(tokio::task::spawn_blocking(move || old.stop()).await?);
+                    }
+                    retry.reset_immediately();
+                }
+            }
+            _ = retry.tick(), if media.is_none() => {
+                let Some(remote_rx) = parked_remote.take() else { continue };
+                let (s, l, h) = (current.clone(), links.clone(), health.clone());
+                let started = tokio::task::spawn_blocking(move || Media::start(&s, &l, &h, remote_rx)).await?;
+                match started {
+                    Ok(m) => {
+                        media = Some(m);
+                        status_tx.send_modify(|m| m.media_error = None);
+                    }
+                    Err((e, remote_rx)) => {
+                        tracing::warn!("media pipeline: {e:#}; retrying");
+                        parked_remote = Some(remote_rx);
+                        status_tx.send_modify(|m| m.media_error = Some(format!("{e:#}")));
+                    }
+                }
+            }
+        }
+    }
     tracing::info!("stopping");
     crate::service::notify_stopping();
     cancel.cancel();
     let _ = driving.await;
     let _ = signaling.await;
-    stop.store(true, Relaxed);
-    mailbox.wake();
-    for t in threads {
-        let _ = t.join();
+    if let Some(media) = media {
+        media.stop();
     }
-    // The driver held the model's sender; with it gone the screen gives the display back.
+    // With every sender of the model gone, the screen gives the display back.
+    drop(status_tx);
     let _ = screen.join();
     Ok(())
+}
+
+fn signaling_config(s: &Settings) -> anyhow::Result<SignalingConfig> {
+    Ok(SignalingConfig {
+        url: s.signal_url.clone(),
+        room: RoomName::parse(&s.room).context("room")?,
+        name: s.name.trim().to_owned(),
+    })
+}
+
+fn bitrate_limits(s: &Settings) -> (u32, u32) {
+    (s.min_kbps * 1000, s.max_kbps * 1000)
+}
+
+/// What only a restart of the media threads can change.
+fn media_settings(s: &Settings) -> (&str, &str, &str, u32, u32, u32) {
+    (
+        &s.video,
+        &s.audio_in,
+        &s.audio_out,
+        s.width,
+        s.height,
+        s.fps,
+    )
+}
+
+/// The parts of the status model that come from the settings.
+fn describe_settings(m: &mut StatusModel, s: &Settings) {
+    m.room = s.room.clone();
+    m.box_name = s.name.trim().to_owned();
+    m.video_device = s.video.clone();
+    m.hdmi_in = match s.video.parse() {
+        Ok(VideoInput::Test) => HdmiIn::signal(s.width, s.height, s.fps.into()),
+        // Real HDMI state comes with V4L2 capture (DV timings, source-change events).
+        _ => HdmiIn::NoDevice,
+    };
+}
+
+/// The capture, encode, audio-in and playout threads of one set of device settings.
+struct Media {
+    stop: Arc<AtomicBool>,
+    mailbox: Arc<Mailbox>,
+    threads: Vec<JoinHandle<()>>,
+    playout: JoinHandle<mpsc::Receiver<RemoteAudioPacket>>,
+}
+
+impl Media {
+    /// Opens the devices and starts the threads; on failure hands the playout queue back.
+    fn start(
+        settings: &Settings,
+        links: &MediaLinks,
+        health: &Arc<crate::service::Health>,
+        remote_rx: mpsc::Receiver<RemoteAudioPacket>,
+    ) -> Result<Media, (anyhow::Error, mpsc::Receiver<RemoteAudioPacket>)> {
+        match Self::open(settings) {
+            Ok(devices) => Ok(Self::spawn(settings, devices, links, health, remote_rx)),
+            Err(e) => Err((e, remote_rx)),
+        }
+    }
+
+    fn open(settings: &Settings) -> anyhow::Result<OpenDevices> {
+        let video_in: VideoInput = settings.video.parse().context("video")?;
+        let audio_in: AudioInput = settings.audio_in.parse().context("audio_in")?;
+        let audio_out: AudioOutput = settings.audio_out.parse().context("audio_out")?;
+        let encoder_choice: EncoderChoice = settings
+            .encoder
+            .parse()
+            .map_err(|m| anyhow::anyhow!("encoder: {m}"))?;
+        // A wrong `encoder` fails here with its name; `auto` logs its choice and why.
+        let encoder = crate::media::encoder::open(
+            &encoder_choice,
+            EncoderParams::new(settings.fps, settings.max_kbps * 1000),
+        )
+        .with_context(|| format!("encoder {encoder_choice}"))?;
+        let mailbox = Arc::new(Mailbox::default());
+        let source = video_in
+            .open(&video_options(settings), &mailbox.pool)
+            .with_context(|| format!("video source {video_in}"))?;
+        tracing::info!("video: {} -> {}", source.describe(), encoder.description);
+        let mic = audio_in
+            .open()
+            .with_context(|| format!("audio input {audio_in}"))?;
+        let speaker = audio_out
+            .open()
+            .with_context(|| format!("audio output {audio_out}"))?;
+        Ok(OpenDevices {
+            mailbox,
+            source,
+            mic,
+            speaker,
+            encoder: encoder.encoder,
+        })
+    }
+
+    fn spawn(
+        settings: &Settings,
+        OpenDevices {
+            mailbox,
+            source,
+            mic,
+            speaker,
+            encoder,
+        }: OpenDevices,
+        links: &MediaLinks,
+        health: &Arc<crate::service::Health>,
+        remote_rx: mpsc::Receiver<RemoteAudioPacket>,
+    ) -> Media {
+        // Parsed by `open` already.
+        let video_in: VideoInput = settings.video.parse().expect("parsed in open");
+        let audio_in: AudioInput = settings.audio_in.parse().expect("parsed in open");
+        let audio_out: AudioOutput = settings.audio_out.parse().expect("parsed in open");
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = vec![
+            spawn("capture", {
+                let (mailbox, stop) = (mailbox.clone(), stop.clone());
+                let spec = (video_in.clone(), video_options(settings));
+                move || capture_video(source, spec, &mailbox, &stop)
+            }),
+            spawn("encode", {
+                let (mailbox, stop, links, health) =
+                    (mailbox.clone(), stop.clone(), links.clone(), health.clone());
+                *links.encoder_name.lock().expect("not poisoned") = encoder.name();
+                let bitrate = settings.max_kbps * 1000;
+                move || encode_video(encoder, bitrate, &mailbox, &links, &stop, &health)
+            }),
+        ];
+        let playout = std::thread::Builder::new()
+            .name("playout".into())
+            .spawn({
+                let stop = stop.clone();
+                let paced_by_device = matches!(audio_out, AudioOutput::Alsa(_));
+                move || play_remote_audio(speaker, audio_out, paced_by_device, remote_rx, &stop)
+            })
+            .expect("the OS lets us start a thread");
+        if let Some(mic) = mic {
+            let (stop, audio) = (stop.clone(), links.audio.clone());
+            threads.push(spawn("audio-in", move || {
+                capture_audio(mic, audio_in, &audio, &stop)
+            }));
+        }
+        Media {
+            stop,
+            mailbox,
+            threads,
+            playout,
+        }
+    }
+
+    /// Stops the threads (each notices within a frame or two) and hands back the playout queue.
+    fn stop(self) -> mpsc::Receiver<RemoteAudioPacket> {
+        self.stop.store(true, Relaxed);
+        self.mailbox.wake();
+        for t in self.threads {
+            let _ = t.join();
+        }
+        self.playout
+            .join()
+            .expect("the playout thread does not panic")
+    }
 }
 
 fn install_crypto_provider() {
@@ -242,6 +394,26 @@ impl Mailbox {
     }
 }
 
+/// The devices and encoder of one media run, opened before its threads start.
+struct OpenDevices {
+    mailbox: Arc<Mailbox>,
+    source: Box<dyn VideoSource>,
+    mic: Option<Box<dyn AudioSource>>,
+    speaker: Box<dyn AudioSink>,
+    encoder: Box<dyn H264Encoder>,
+}
+
+/// What a video source is opened with: the configured size and rate, and the box's name for
+/// the "no signal" slate.
+fn video_options(settings: &Settings) -> VideoOptions {
+    VideoOptions {
+        width: settings.width,
+        height: settings.height,
+        fps: settings.fps,
+        box_name: settings.name.trim().to_owned(),
+    }
+}
+
 fn capture_video(
     mut source: Box<dyn VideoSource>,
     (input, options): (VideoInput, VideoOptions),
@@ -264,21 +436,14 @@ fn capture_video(
 }
 
 fn encode_video(
-    config: OpenH264Config,
+    mut encoder: Box<dyn H264Encoder>,
+    mut bitrate: u32,
     mailbox: &Mailbox,
     links: &MediaLinks,
     stop: &AtomicBool,
     health: &crate::service::Health,
 ) {
-    let mut encoder = match OpenH264Encoder::new(config) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!("cannot start the H.264 encoder: {e}");
-            return;
-        }
-    };
     tracing::info!(encoder = encoder.name(), "H.264 encoder ready");
-    let mut bitrate = config.bitrate_bps;
     let mut last_dropped = 0;
     while !stop.load(Relaxed) {
         health.encoder_turned_at(Instant::now()); // service: an encode or a deliberate idle
@@ -378,7 +543,7 @@ fn play_remote_audio(
     paced_by_device: bool,
     mut packets: mpsc::Receiver<RemoteAudioPacket>,
     stop: &AtomicBool,
-) {
+) -> mpsc::Receiver<RemoteAudioPacket> {
     let mut voices = RemoteAudio::new();
     let mut mixed = [0i16; AUDIO_FRAME];
     let start = Instant::now();
@@ -416,4 +581,5 @@ fn play_remote_audio(
             }
         }
     }
+    packets
 }

@@ -10,7 +10,7 @@ use roombox_protocol::{
     Welcome,
 };
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken as CancelToken;
 
@@ -23,9 +23,12 @@ pub enum SignalEvent {
     Relay(Relay),
     /// The socket is gone; reconnecting. Calls already up carry on.
     Disconnected,
+    /// The box left its room (settings changed: room, name or server); every call of that
+    /// room ends, and the box joins the new one.
+    LeftRoom,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SignalingConfig {
     /// `ws://`, `wss://`, `http://` or `https://` URL of the server (`/ws` is added if no path).
     pub url: String,
@@ -62,23 +65,36 @@ pub fn websocket_url(url: &str) -> Result<String, String> {
     Ok(format!("{scheme}://{host}{path}"))
 }
 
-/// Runs the connection until `stop` is cancelled.
+/// How a connected session ended.
+enum Ended {
+    /// The socket broke; `joined` if it had been welcomed.
+    Lost { joined: bool },
+    /// The settings changed: the box said leave, and goes to the new room or server.
+    Moved,
+}
+
+/// Runs the connection until `stop` is cancelled. A new `config` (room, name or server changed
+/// on the settings page) makes it leave and join again at once, without resuming the old id.
 pub async fn run(
-    config: SignalingConfig,
+    mut configs: watch::Receiver<SignalingConfig>,
     events: mpsc::Sender<SignalEvent>,
     mut outgoing: mpsc::Receiver<ClientMessage>,
     stop: CancelToken,
 ) {
-    let url = match websocket_url(&config.url) {
-        Ok(url) => url,
-        Err(e) => {
-            tracing::error!("{e}");
-            return;
-        }
-    };
     let mut resume: Option<Resume> = None;
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(15));
     loop {
+        let config = configs.borrow_and_update().clone();
+        let url = match websocket_url(&config.url) {
+            Ok(url) => url,
+            Err(e) => {
+                tracing::error!("{e}");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    Ok(()) = configs.changed() => continue,
+                }
+            }
+        };
         match tokio::time::timeout(
             Duration::from_secs(10),
             tokio_tungstenite::connect_async(&url),
@@ -87,19 +103,30 @@ pub async fn run(
         {
             Ok(Ok((ws, _))) => {
                 tracing::info!(%url, "signaling connected");
-                let joined = session(
+                let ended = session(
                     &config,
                     &mut resume,
                     ws,
                     &events,
                     &mut outgoing,
-                    &stop,
+                    (&stop, &mut configs),
                     &mut backoff,
                 )
                 .await;
                 if stop.is_cancelled() {
                     return;
                 }
+                let joined = match ended {
+                    Ended::Lost { joined } => joined,
+                    Ended::Moved => {
+                        tracing::info!("settings changed: left the room; joining again");
+                        resume = None; // a new room or name is a new member
+                        backoff.reset();
+                        while outgoing.try_recv().is_ok() {}
+                        let _ = events.send(SignalEvent::LeftRoom).await;
+                        continue;
+                    }
+                };
                 let _ = events.send(SignalEvent::Disconnected).await;
                 tracing::warn!(
                     "signaling connection lost{}; reconnecting",
@@ -115,20 +142,27 @@ pub async fn run(
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
+            Ok(()) = configs.changed() => {
+                // Not connected, so nothing to leave; but a joined room's calls still end.
+                resume = None;
+                backoff.reset();
+                let _ = events.send(SignalEvent::LeftRoom).await;
+                configs.mark_changed(); // read it at the top of the loop
+            }
         }
     }
 }
 
-/// One connected socket: join, then pump until it breaks. True if it got a welcome.
+/// One connected socket: join, then pump until it breaks or the settings change.
 async fn session<S>(
     config: &SignalingConfig,
     resume: &mut Option<Resume>,
     ws: tokio_tungstenite::WebSocketStream<S>,
     events: &mpsc::Sender<SignalEvent>,
     outgoing: &mut mpsc::Receiver<ClientMessage>,
-    stop: &CancelToken,
+    (stop, configs): (&CancelToken, &mut watch::Receiver<SignalingConfig>),
     backoff: &mut Backoff,
-) -> bool
+) -> Ended
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -140,26 +174,36 @@ where
         resume: resume.clone(),
     });
     if sink.send(Message::text(join.to_json())).await.is_err() {
-        return false;
+        return Ended::Lost { joined: false };
     }
+    let lost = |joined| Ended::Lost { joined };
     let mut joined = false;
     loop {
         tokio::select! {
             _ = stop.cancelled() => {
                 let _ = sink.send(Message::text(ClientMessage::Leave.to_json())).await;
                 let _ = sink.close().await;
-                return joined;
+                return lost(joined);
+            }
+            Ok(()) = configs.changed() => {
+                if *configs.borrow() == *config {
+                    continue; // saved without changing what signaling uses
+                }
+                let _ = sink.send(Message::text(ClientMessage::Leave.to_json())).await;
+                let _ = sink.close().await;
+                configs.mark_changed(); // the caller reads the new one
+                return Ended::Moved;
             }
             out = outgoing.recv() => {
-                let Some(msg) = out else { return joined };
+                let Some(msg) = out else { return lost(joined) };
                 if sink.send(Message::text(msg.to_json())).await.is_err() {
-                    return joined;
+                    return lost(joined);
                 }
             }
             frame = tokio::time::timeout(SILENCE_LIMIT, stream.next()) => {
                 let text = match frame {
-                    Err(_) => { tracing::warn!("signaling server silent; reconnecting"); return joined }
-                    Ok(None | Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return joined,
+                    Err(_) => { tracing::warn!("signaling server silent; reconnecting"); return lost(joined) }
+                    Ok(None | Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return lost(joined),
                     Ok(Some(Ok(Message::Text(t)))) => t,
                     Ok(Some(Ok(_))) => continue, // pings are answered by tungstenite
                 };
@@ -179,14 +223,14 @@ where
                         tracing::warn!(%code, "signaling server refused a message: {message}");
                         if !joined {
                             // A refused join (room full, bad room): retry later, not in a loop.
-                            return false;
+                            return lost(false);
                         }
                         continue;
                     }
                     Err(e) => { tracing::warn!("unreadable message from the signaling server: {e}"); continue }
                 };
                 if events.send(event).await.is_err() {
-                    return joined;
+                    return lost(joined);
                 }
             }
         }

@@ -13,6 +13,11 @@ pub struct StatusModel {
     pub encoder: Option<EncoderStatus>,
     /// The settings page, e.g. `http://192.168.1.20/`; shown as text and as a QR code.
     pub settings_url: String,
+    /// The capture device in use (the `video` setting), for the settings page.
+    pub video_device: String,
+    /// Why the capture/encode pipeline is not running (a device that failed to open after a
+    /// settings change; retried), for the settings page.
+    pub media_error: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,6 +69,8 @@ pub enum HdmiIn {
 pub struct EncoderStatus {
     pub name: String,
     pub kbps: u32,
+    /// Frames per second sent over the last few seconds.
+    pub fps: u32,
 }
 
 impl SignalingState {
@@ -147,6 +154,7 @@ mod tests {
         let enc = EncoderStatus {
             name: "openh264".into(),
             kbps: 2470,
+            fps: 30,
         };
         assert_eq!(enc.label(), "openh264 2.5 Mbit/s");
     }

@@ -47,8 +47,10 @@ pub(crate) fn sample(n: usize) -> StatusModel {
         encoder: Some(EncoderStatus {
             name: "v4l2-m2m".into(),
             kbps: 2500,
+            fps: 30,
         }),
         settings_url: URL.into(),
+        ..StatusModel::default()
     }
 }
 

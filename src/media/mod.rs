@@ -9,6 +9,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod alsa;
+pub mod encoder;
 pub mod frame;
 pub mod h264;
 pub mod jitter;
@@ -21,6 +22,7 @@ pub mod source;
 pub mod testsrc;
 pub mod tone;
 pub mod v4l2;
+pub mod v4l2m2m;
 pub mod y4m;
 
 pub use frame::{FramePool, VideoFrame, AUDIO_FRAME, AUDIO_RATE};

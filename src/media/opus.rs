@@ -72,6 +72,12 @@ impl OpusEncoder {
             .map_err(OpusError::Encoder)
     }
 
+    /// Samples of delay the encoder adds (a decoder skips this many at the start).
+    pub fn lookahead(&mut self) -> Result<u16, OpusError> {
+        let n = self.inner.get_lookahead().map_err(OpusError::Encoder)?;
+        Ok(u16::try_from(n).unwrap_or(0))
+    }
+
     /// Tells the encoder the loss it should protect against with FEC (0-100).
     pub fn set_packet_loss_percent(&mut self, percent: u8) -> Result<(), OpusError> {
         self.inner

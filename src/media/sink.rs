@@ -69,7 +69,7 @@ impl AudioOutput {
     /// Opens the sink.
     pub fn open(&self) -> Result<Box<dyn AudioSink>, SinkError> {
         match self {
-            Self::Alsa(dev) => Ok(Box::new(super::alsa::AlsaPlayback::open(dev)?)),
+            Self::Alsa(dev) => Ok(Box::new(super::alsa::AlsaPlayback::open(dev))),
             Self::Wav(path) => Ok(Box::new(WavFile::create(path)?)),
             Self::None => Ok(Box::new(NullSink)),
         }

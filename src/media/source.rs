@@ -17,6 +17,10 @@ pub trait VideoSource: Send {
 /// An audio source of 20 ms mono frames at 48 kHz; `read_frame` blocks until a frame is ready.
 pub trait AudioSource: Send {
     fn read_frame(&mut self, out: &mut [i16; AUDIO_FRAME]) -> Result<(), SourceError>;
+    /// One line on how the source fared (xruns, absences), for reports; None if nothing to say.
+    fn summary(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Why a source could not be opened or read.
@@ -181,7 +185,7 @@ impl AudioInput {
     pub fn open(&self) -> Result<Option<Box<dyn AudioSource>>, SourceError> {
         match self {
             Self::Test => Ok(Some(Box::new(super::tone::Tone::new()))),
-            Self::Alsa(dev) => Ok(Some(Box::new(super::alsa::AlsaCapture::open(dev)?))),
+            Self::Alsa(dev) => Ok(Some(Box::new(super::alsa::AlsaCapture::open(dev)))),
             Self::None => Ok(None),
         }
     }

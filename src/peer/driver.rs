@@ -38,6 +38,8 @@ pub struct MediaLinks {
     pub viewers: Arc<AtomicUsize>,
     /// Opus packets from each peer, for the room speaker.
     pub remote_audio: mpsc::Sender<RemoteAudioPacket>,
+    /// The H.264 encoder in use ("openh264", "v4l2m2m"), for the status.
+    pub encoder_name: Arc<std::sync::Mutex<&'static str>>,
 }
 
 #[derive(Debug)]
@@ -54,6 +56,8 @@ pub enum RemoteAudioPacket {
 pub struct DriverConfig {
     pub min_bps: u32,
     pub max_bps: u32,
+    /// New (min, max) video bitrate bounds from the settings page, applied live.
+    pub limits: watch::Receiver<(u32, u32)>,
 }
 
 struct Peer {
@@ -74,6 +78,8 @@ pub struct Driver {
     signal_out: mpsc::Sender<ClientMessage>,
     stun_found: mpsc::Sender<SocketAddr>,
     frames_sent: u64,
+    /// Frames per second sent over the last status interval, for the status page.
+    last_fps: u32,
     /// Display names from the signaling server, for the status screen.
     names: HashMap<PeerId, String>,
     status: watch::Sender<StatusModel>,
@@ -107,6 +113,7 @@ impl Driver {
             signal_out,
             stun_found,
             frames_sent: 0,
+            last_fps: 0,
             names: HashMap::new(),
             status,
             status_dirty: true,
@@ -123,6 +130,7 @@ impl Driver {
         let mut video = self.media.video.subscribe();
         let mut audio = self.media.audio.subscribe();
         let mut status = tokio::time::interval(STATUS_EVERY);
+        let mut limits = self.config.limits.clone();
         loop {
             let deadline = self
                 .peers
@@ -157,8 +165,15 @@ impl Driver {
                         p.session.handle_timeout(now);
                     }
                 }
+                Ok(()) = limits.changed() => {
+                    let (min_bps, max_bps) = *limits.borrow_and_update();
+                    tracing::info!(min_kbps = min_bps / 1000, max_kbps = max_bps / 1000, "new bitrate limits");
+                    (self.config.min_bps, self.config.max_bps) = (min_bps, max_bps);
+                    self.bitrate.set_limits(min_bps, max_bps);
+                }
                 _ = status.tick() => {
                     self.log_status();
+                    self.last_fps = (self.frames_sent as f64 / STATUS_EVERY.as_secs_f64()).round() as u32;
                     self.frames_sent = 0;
                     self.status_dirty = true;
                 }
@@ -212,6 +227,17 @@ impl Driver {
                 self.remove(&id);
             }
             SignalEvent::Relay(relay) => self.handle_relay(relay, now),
+            SignalEvent::LeftRoom => {
+                self.my_id = None;
+                self.names.clear();
+                let ids: Vec<PeerId> = self.peers.keys().cloned().collect();
+                tracing::info!(calls = ids.len(), "left the room; closing its calls");
+                for id in ids {
+                    self.remove(&id);
+                }
+                self.status
+                    .send_modify(|m| m.signaling = SignalingState::Reconnecting);
+            }
             SignalEvent::Disconnected => {
                 self.status
                     .send_modify(|m| m.signaling = SignalingState::Reconnecting);
@@ -427,8 +453,9 @@ impl Driver {
             .collect();
         participants.sort_by(|a, b| a.name.cmp(&b.name));
         let encoder = (viewers > 0).then(|| EncoderStatus {
-            name: "openh264".into(),
+            name: (*self.media.encoder_name.lock().expect("not poisoned")).into(),
             kbps: self.media.target_bps.load(Relaxed) / 1000,
+            fps: self.last_fps,
         });
         self.status.send_if_modified(|m| {
             let changed = m.participants != participants || m.encoder != encoder;

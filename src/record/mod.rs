@@ -1,0 +1,354 @@
+//! `roombox record`: capture from the box's own sources for a number of seconds, encode with
+//! the box's encoders (H.264 and Opus) and write a Matroska file, so an installer can check
+//! what the box sees and hears. At the end it reports how many video frames the source
+//! offered and how many were written (the rest were dropped, and by which stage).
+
+mod ebml;
+mod mkv;
+#[cfg(test)]
+mod mkv_tests;
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::media::{
+    AudioInput, FramePool, H264Encoder, OpusEncoder, VideoFrame, VideoInput, AUDIO_FRAME,
+};
+use mkv::{AudioTrack, MkvWriter, VideoTrack};
+
+/// What to record.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    pub video: VideoInput,
+    pub audio: AudioInput,
+    pub seconds: u32,
+    pub out: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// The box's name, for the "no signal" slate of a V4L2 input.
+    pub name: String,
+    /// Which H.264 encoder, as the box's `encoder` setting.
+    pub encoder: crate::media::encoder::EncoderChoice,
+}
+
+/// What happened, for the summary printed at the end.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Frames the video source delivered within the recording's time.
+    pub frames_offered: u64,
+    /// Frames dropped because the encoder was still busy with earlier ones.
+    pub dropped_behind: u64,
+    /// Frames the encoder skipped (rate control) or failed on.
+    pub dropped_by_encoder: u64,
+    pub frames_written: u64,
+    pub audio_packets: u64,
+    pub duration_ms: u64,
+    pub encoder: String,
+    /// The audio source's own account (xruns, absences), if it keeps one.
+    pub audio_summary: Option<String>,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dropped = self.frames_offered.saturating_sub(self.frames_written);
+        writeln!(
+            f,
+            "recorded {:.2} s with {}",
+            self.duration_ms as f64 / 1000.0,
+            self.encoder
+        )?;
+        writeln!(
+            f,
+            "video: {} frames offered, {} written, {dropped} dropped ({} while the encoder was busy, {} by the encoder)",
+            self.frames_offered, self.frames_written, self.dropped_behind, self.dropped_by_encoder
+        )?;
+        write!(f, "audio: {} Opus packets", self.audio_packets)?;
+        if let Some(s) = &self.audio_summary {
+            write!(f, "; {s}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The recording bitrate: the box's upper limit, so the file shows what viewers see at best.
+const VIDEO_BPS: u32 = 2_500_000;
+const OPUS_BPS: u32 = 64_000;
+/// Frames waiting for the encoder before the newest is dropped (about 130 ms at 30 fps).
+const ENCODE_QUEUE: usize = 4;
+/// How long after the end a stuck source is waited for before the file is closed anyway.
+const GRACE: Duration = Duration::from_secs(3);
+
+/// The H.264 encoder the box would use (its `encoder` setting), and its name for the report.
+fn open_encoder(
+    choice: &crate::media::encoder::EncoderChoice,
+    fps: u32,
+) -> anyhow::Result<(Box<dyn H264Encoder>, String)> {
+    let params = crate::media::encoder::EncoderParams {
+        // Every frame the source gives is written: no rate-control skipping in a recording.
+        skip_frames: false,
+        ..crate::media::encoder::EncoderParams::new(fps, VIDEO_BPS)
+    };
+    let opened = crate::media::encoder::open(choice, params)?;
+    tracing::info!("{opened}");
+    Ok((opened.encoder, opened.description))
+}
+
+enum Packet {
+    Video {
+        ms: u64,
+        data: Vec<u8>,
+        keyframe: bool,
+        size: (u32, u32),
+    },
+    Audio {
+        ms: u64,
+        data: Vec<u8>,
+    },
+}
+
+/// Records for `rec.seconds` seconds; blocks until the file is complete.
+pub fn record(rec: &Recording) -> anyhow::Result<Report> {
+    let pool = FramePool::new(ENCODE_QUEUE + 2);
+    let source = rec
+        .video
+        .open(
+            &crate::media::source::VideoOptions {
+                width: rec.width,
+                height: rec.height,
+                fps: rec.fps,
+                box_name: rec.name.clone(),
+            },
+            &pool,
+        )
+        .with_context(|| format!("video source {}", rec.video))?;
+    tracing::info!(name = %rec.name, "recording {} from {}", rec.out.display(), source.describe());
+    let mic = rec
+        .audio
+        .open()
+        .with_context(|| format!("audio input {}", rec.audio))?;
+    let (encoder, encoder_name) = open_encoder(&rec.encoder, rec.fps)?;
+    let file =
+        File::create(&rec.out).with_context(|| format!("cannot create {}", rec.out.display()))?;
+
+    let start = Instant::now();
+    let length = Duration::from_secs(u64::from(rec.seconds));
+    let stop = Arc::new(AtomicBool::new(false));
+    let counters = Arc::new(Counters::default());
+    let (packets_tx, packets) = mpsc::channel::<Packet>();
+    let (frames_tx, frames) = mpsc::sync_channel::<VideoFrame>(ENCODE_QUEUE);
+
+    let video_thread = {
+        let (stop, counters) = (stop.clone(), counters.clone());
+        std::thread::Builder::new()
+            .name("record-video".into())
+            .spawn(move || capture_video(source, start, length, frames_tx, &counters, &stop))?
+    };
+    let encode_thread = {
+        let (tx, counters, pool) = (packets_tx.clone(), counters.clone(), pool.clone());
+        std::thread::Builder::new()
+            .name("record-encode".into())
+            .spawn(move || encode_video(encoder, start, frames, tx, &counters, &pool))?
+    };
+    let audio_pre_skip = match mic {
+        Some(mic) => {
+            let mut opus = OpusEncoder::new(OPUS_BPS)?;
+            let pre_skip = opus.lookahead().unwrap_or(312);
+            let (tx, stop) = (packets_tx.clone(), stop.clone());
+            let summary_tx = counters.clone();
+            std::thread::Builder::new()
+                .name("record-audio".into())
+                .spawn(move || capture_audio(mic, opus, start, length, tx, &stop, &summary_tx))?;
+            Some(pre_skip)
+        }
+        None => None,
+    };
+    drop(packets_tx);
+
+    let audio = audio_pre_skip.map(|pre_skip| AudioTrack {
+        channels: 1,
+        pre_skip,
+    });
+    let video = VideoTrack {
+        width: rec.width,
+        height: rec.height,
+        fps: rec.fps,
+    };
+    let mut writer = MkvWriter::new(BufWriter::new(file), video, audio);
+    let give_up = start + length + GRACE;
+    let (mut audio_packets, mut frames_written) = (0, 0);
+    loop {
+        let wait = give_up.saturating_duration_since(Instant::now());
+        match packets.recv_timeout(wait) {
+            Ok(Packet::Video {
+                ms,
+                data,
+                keyframe,
+                size: (width, height),
+            }) => {
+                writer.set_video_size(width, height);
+                writer.video(ms, &data, keyframe)?;
+                frames_written += 1;
+            }
+            Ok(Packet::Audio { ms, data }) => {
+                writer.audio(ms, &data)?;
+                audio_packets += 1;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                tracing::warn!("a source did not stop in time; closing the file without it");
+                break;
+            }
+        }
+    }
+    stop.store(true, Relaxed);
+    let (duration_ms, _) = writer
+        .finish()
+        .with_context(|| format!("writing {}", rec.out.display()))?;
+    // A source stuck in a device call is left behind; the process ends after the report.
+    if video_thread.is_finished() {
+        let _ = video_thread.join();
+    }
+    if encode_thread.is_finished() {
+        let _ = encode_thread.join();
+    }
+    let summary = counters
+        .audio_summary
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    Ok(Report {
+        frames_offered: counters.offered.load(Relaxed),
+        dropped_behind: counters.dropped_behind.load(Relaxed),
+        dropped_by_encoder: counters.dropped_by_encoder.load(Relaxed),
+        frames_written,
+        audio_packets,
+        duration_ms,
+        encoder: encoder_name,
+        audio_summary: summary,
+    })
+}
+
+#[derive(Default)]
+struct Counters {
+    offered: AtomicU64,
+    dropped_behind: AtomicU64,
+    dropped_by_encoder: AtomicU64,
+    audio_summary: std::sync::Mutex<Option<String>>,
+}
+
+fn since(start: Instant, at: Instant) -> Duration {
+    at.saturating_duration_since(start)
+}
+
+/// Hands frames to the encoder without ever waiting for it: a frame that finds the queue
+/// full is dropped and counted, as in the box.
+fn capture_video(
+    mut source: Box<dyn crate::media::VideoSource>,
+    start: Instant,
+    length: Duration,
+    frames: mpsc::SyncSender<VideoFrame>,
+    counters: &Counters,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Relaxed) {
+        let frame = match source.next_frame() {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!("video source: {e}");
+                return;
+            }
+        };
+        if since(start, frame.captured_at) >= length {
+            return;
+        }
+        counters.offered.fetch_add(1, Relaxed);
+        if let Err(mpsc::TrySendError::Full(_)) = frames.try_send(frame) {
+            counters.dropped_behind.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+fn encode_video(
+    mut encoder: Box<dyn H264Encoder>,
+    start: Instant,
+    frames: mpsc::Receiver<VideoFrame>,
+    out: mpsc::Sender<Packet>,
+    counters: &Counters,
+    pool: &FramePool,
+) {
+    let mut first = true;
+    for frame in frames {
+        let ms = since(start, frame.captured_at).as_millis() as u64;
+        let size = (frame.width, frame.height);
+        let result = encoder.encode(&frame, first);
+        frame.recycle(pool);
+        match result {
+            Ok(Some(encoded)) => {
+                first = false;
+                let _ = out.send(Packet::Video {
+                    ms,
+                    data: encoded.data,
+                    keyframe: encoded.keyframe,
+                    size,
+                });
+            }
+            Ok(None) => {
+                counters.dropped_by_encoder.fetch_add(1, Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!("{e}");
+                counters.dropped_by_encoder.fetch_add(1, Relaxed);
+            }
+        }
+    }
+}
+
+/// Audio timestamps follow the sample count from the first frame, so they do not jitter.
+fn capture_audio(
+    mut mic: Box<dyn crate::media::AudioSource>,
+    mut opus: OpusEncoder,
+    start: Instant,
+    length: Duration,
+    out: mpsc::Sender<Packet>,
+    stop: &AtomicBool,
+    counters: &Counters,
+) {
+    let mut pcm = [0i16; AUDIO_FRAME];
+    let mut first_at = None;
+    let mut frames: u64 = 0;
+    while !stop.load(Relaxed) {
+        if let Err(e) = mic.read_frame(&mut pcm) {
+            tracing::error!("audio input: {e}");
+            break;
+        }
+        // The frame's first sample was taken 20 ms before it was complete.
+        let first = *first_at.get_or_insert_with(|| {
+            since(start, Instant::now()).saturating_sub(Duration::from_millis(20))
+        });
+        let at = first + Duration::from_millis(20 * frames);
+        if at >= length {
+            break;
+        }
+        frames += 1;
+        match opus.encode(&pcm) {
+            Ok(data) => {
+                let _ = out.send(Packet::Audio {
+                    ms: at.as_millis() as u64,
+                    data,
+                });
+            }
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    *counters
+        .audio_summary
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = mic.summary();
+}

@@ -1,0 +1,118 @@
+//! The status as the page shows it: built from the `StatusModel` feed the HDMI-out screen uses,
+//! plus the CPU temperature. Served as HTML (`/status`) and as JSON (`/api/status`).
+
+use crate::display::StatusModel;
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusView {
+    pub signaling: String,
+    pub room: String,
+    pub name: String,
+    pub participants: Vec<ParticipantView>,
+    pub video_device: String,
+    pub hdmi_in: String,
+    /// "idle (no viewer)" or the encoder's name.
+    pub encoder: String,
+    pub kbps: Option<u32>,
+    pub fps: Option<u32>,
+    pub cpu_celsius: Option<f64>,
+    pub media_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ParticipantView {
+    pub name: String,
+    pub state: String,
+    /// good, fair, poor, or empty while unknown.
+    pub quality: String,
+}
+
+impl StatusView {
+    pub fn new(m: &StatusModel, cpu_celsius: Option<f64>) -> StatusView {
+        StatusView {
+            signaling: m.signaling.label().into(),
+            room: m.room.clone(),
+            name: m.box_name.clone(),
+            participants: m
+                .participants
+                .iter()
+                .map(|p| ParticipantView {
+                    name: p.name.clone(),
+                    state: p.state.label().into(),
+                    quality: p.quality.label().into(),
+                })
+                .collect(),
+            video_device: m.video_device.clone(),
+            hdmi_in: m.hdmi_in.label(),
+            encoder: m
+                .encoder
+                .as_ref()
+                .map(|e| e.name.clone())
+                .unwrap_or_else(|| "idle (no viewer)".into()),
+            kbps: m.encoder.as_ref().map(|e| e.kbps),
+            fps: m.encoder.as_ref().map(|e| e.fps),
+            cpu_celsius,
+            media_error: m.media_error.clone(),
+        }
+    }
+}
+
+/// The CPU's temperature from the kernel's thermal zones: the zone whose type names the CPU
+/// (`cpu-thermal` on a Pi, `x86_pkg_temp` on a PC), else the first readable one. `None` where
+/// there is none (a VM, a container).
+pub fn cpu_celsius(thermal: &Path) -> Option<f64> {
+    let mut zones: Vec<_> = std::fs::read_dir(thermal)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("thermal_zone"))
+        })
+        .collect();
+    zones.sort();
+    let read = |p: &Path| -> Option<f64> {
+        let milli: i64 = std::fs::read_to_string(p.join("temp"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(milli as f64 / 1000.0)
+    };
+    let is_cpu = |p: &Path| {
+        std::fs::read_to_string(p.join("type"))
+            .is_ok_and(|t| t.contains("cpu") || t.contains("pkg"))
+    };
+    zones
+        .iter()
+        .filter(|z| is_cpu(z))
+        .find_map(|z| read(z))
+        .or_else(|| zones.iter().find_map(|z| read(z)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_cpu_zone_in_degrees() {
+        let dir = std::env::temp_dir().join(format!("roombox-thermal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (zone, kind, temp) in [
+            ("thermal_zone0", "acpitz", "27800"),
+            ("thermal_zone1", "cpu-thermal", "48312"),
+        ] {
+            std::fs::create_dir_all(dir.join(zone)).unwrap();
+            std::fs::write(dir.join(zone).join("type"), format!("{kind}\n")).unwrap();
+            std::fs::write(dir.join(zone).join("temp"), format!("{temp}\n")).unwrap();
+        }
+        assert_eq!(cpu_celsius(&dir), Some(48.312));
+        std::fs::remove_dir_all(dir.join("thermal_zone1")).unwrap();
+        assert_eq!(cpu_celsius(&dir), Some(27.8));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(cpu_celsius(&dir), None);
+    }
+}
