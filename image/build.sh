@@ -14,6 +14,11 @@ cd "$(dirname "$0")/.."
 source scripts/lib/arm64-rootfs.sh
 out=${1:-target/image}
 
+# A private mount namespace: whatever mmdebstrap mounts goes away with it, even when stopped.
+if [ -z "${ROOMBOX_IMAGE_NS:-}" ]; then
+  ROOMBOX_IMAGE_NS=1 exec unshare --mount --propagation private "$0" "$@"
+fi
+
 need_packages mmdebstrap qemu-user-static binfmt-support dosfstools mtools fdisk e2fsprogs \
   bmap-tools
 arm64_binfmt || { echo "image: arm64 programs cannot run here (no binfmt_misc)" >&2; exit 1; }
