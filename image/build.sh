@@ -16,7 +16,7 @@ out=${1:-target/image}
 
 # A private mount namespace: whatever mmdebstrap mounts goes away with it, even when stopped.
 if [ -z "${ROOMBOX_IMAGE_NS:-}" ]; then
-  ROOMBOX_IMAGE_NS=1 exec unshare --mount --propagation private "$0" "$@"
+  ROOMBOX_IMAGE_NS=1 exec unshare --mount --propagation private bash image/build.sh "$@"
 fi
 
 need_packages mmdebstrap qemu-user-static binfmt-support dosfstools mtools fdisk e2fsprogs \

@@ -14,7 +14,7 @@ source scripts/lib/arm64-rootfs.sh
 
 # A private mount namespace: the chroot's /proc goes away with this process, however it ends.
 if [ -z "${ROOMBOX_PKG_NS:-}" ]; then
-  ROOMBOX_PKG_NS=1 exec unshare --mount --propagation private "$0" "$@"
+  ROOMBOX_PKG_NS=1 exec unshare --mount --propagation private bash tests/package/run.sh "$@"
 fi
 
 need_packages mmdebstrap qemu-user-static binfmt-support binutils jq
