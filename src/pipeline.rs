@@ -28,6 +28,7 @@ use crate::display::{HdmiIn, SignalingState, StatusModel, StatusScreen};
 use crate::fanout::KeyframeGate;
 use crate::media::encoder::{EncoderChoice, EncoderParams};
 use crate::media::sink::AudioOutput;
+use crate::media::source::InputState;
 use crate::media::{
     AudioInput, AudioSink, AudioSource, FramePool, H264Encoder, OpusEncoder, RemoteAudio,
     VideoFrame, VideoInput, VideoOptions, VideoSource, AUDIO_FRAME,
@@ -75,6 +76,7 @@ pub async fn run_box(
         viewers: Arc::new(AtomicUsize::new(0)),
         remote_audio: remote_tx,
         encoder_name: Arc::new(Mutex::new("openh264")),
+        status: status_tx.clone(),
     };
     // service: the encoder and the driver bump this; the watchdog is petted only while both turn.
     let health = Arc::new(crate::service::Health::new(Instant::now()));
@@ -216,7 +218,7 @@ fn describe_settings(m: &mut StatusModel, s: &Settings) {
     m.video_device = s.video.clone();
     m.hdmi_in = match s.video.parse() {
         Ok(VideoInput::Test) => HdmiIn::signal(s.width, s.height, s.fps.into()),
-        // Real HDMI state comes with V4L2 capture (DV timings, source-change events).
+        // A capture input reports its own state from the capture thread (`hdmi_status`).
         _ => HdmiIn::NoDevice,
     };
 }
@@ -297,9 +299,9 @@ impl Media {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = vec![
             spawn("capture", {
-                let (mailbox, stop) = (mailbox.clone(), stop.clone());
+                let (mailbox, stop, status) = (mailbox.clone(), stop.clone(), links.status.clone());
                 let spec = (video_in.clone(), video_options(settings));
-                move || capture_video(source, spec, &mailbox, &stop)
+                move || capture_video(source, spec, &mailbox, &status, &stop)
             }),
             spawn("encode", {
                 let (mailbox, stop, links, health) =
@@ -414,14 +416,41 @@ fn video_options(settings: &Settings) -> VideoOptions {
     }
 }
 
+fn hdmi_status(state: &InputState) -> HdmiIn {
+    match *state {
+        InputState::Picture {
+            width,
+            height,
+            fps_x100,
+        } => HdmiIn::Signal {
+            width,
+            height,
+            fps_x100,
+        },
+        InputState::NoSignal => HdmiIn::NoSignal,
+        InputState::NoDevice => HdmiIn::NoDevice,
+    }
+}
+
 fn capture_video(
     mut source: Box<dyn VideoSource>,
     (input, options): (VideoInput, VideoOptions),
     mailbox: &Mailbox,
+    status: &watch::Sender<StatusModel>,
     stop: &AtomicBool,
 ) {
     while !stop.load(Relaxed) {
-        match source.next_frame() {
+        let frame = source.next_frame();
+        if let Some(state) = source.input_state() {
+            // The screen and the page show the HDMI input as the capture sees it.
+            let hdmi = hdmi_status(&state);
+            status.send_if_modified(|m| {
+                let changed = m.hdmi_in != hdmi;
+                m.hdmi_in = hdmi;
+                changed
+            });
+        }
+        match frame {
             Ok(frame) => mailbox.put(frame),
             Err(e) => {
                 tracing::warn!("video source {input}: {e}; retrying");
@@ -582,4 +611,21 @@ fn play_remote_audio(
         }
     }
     packets
+}
+
+#[cfg(test)]
+mod hdmi_status_tests {
+    use super::*;
+
+    #[test]
+    fn capture_states_map_to_what_the_screen_shows() {
+        let picture = InputState::Picture {
+            width: 1920,
+            height: 1080,
+            fps_x100: 5994,
+        };
+        assert_eq!(hdmi_status(&picture).label(), "1920x1080@59.94");
+        assert_eq!(hdmi_status(&InputState::NoSignal), HdmiIn::NoSignal);
+        assert_eq!(hdmi_status(&InputState::NoDevice), HdmiIn::NoDevice);
+    }
 }

@@ -59,7 +59,6 @@ pub enum HdmiIn {
         height: u32,
         fps_x100: u32,
     },
-    #[allow(dead_code)] // set once V4L2 capture reports lost signal
     NoSignal,
     #[default]
     NoDevice,

@@ -12,6 +12,26 @@ pub trait VideoSource: Send {
     fn next_frame(&mut self) -> Result<VideoFrame, SourceError>;
     /// One line for logs, e.g. "test pattern 1280x720 at 30 fps".
     fn describe(&self) -> String;
+    /// What a capture input sees right now (for the status screen and page); `None` for sources
+    /// that always have a picture (test pattern, files).
+    fn input_state(&self) -> Option<InputState> {
+        None
+    }
+}
+
+/// The state of a capture input such as HDMI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputState {
+    /// A picture: its size and frame rate in hundredths of a hertz (59.94 Hz stays exact).
+    Picture {
+        width: u32,
+        height: u32,
+        fps_x100: u32,
+    },
+    /// The device is there but shows no picture ("no HDMI signal", "no lock", ...).
+    NoSignal,
+    /// The device is gone (unplugged) or cannot be opened.
+    NoDevice,
 }
 
 /// An audio source of 20 ms mono frames at 48 kHz; `read_frame` blocks until a frame is ready.

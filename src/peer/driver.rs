@@ -40,6 +40,8 @@ pub struct MediaLinks {
     pub remote_audio: mpsc::Sender<RemoteAudioPacket>,
     /// The H.264 encoder in use ("openh264", "v4l2m2m"), for the status.
     pub encoder_name: Arc<std::sync::Mutex<&'static str>>,
+    /// The status feed, where the capture thread reports the HDMI input's state.
+    pub status: watch::Sender<StatusModel>,
 }
 
 #[derive(Debug)]

@@ -16,7 +16,7 @@ use super::signal::NoPicture;
 use super::slate::SlateCache;
 use super::stream::{Ready, Stream};
 use crate::media::frame::{i420_len, FramePool, VideoFrame};
-use crate::media::source::{SourceError, VideoOptions, VideoSource};
+use crate::media::source::{InputState, SourceError, VideoOptions, VideoSource};
 use std::time::{Duration, Instant};
 
 /// How often a source without a picture is looked at again.
@@ -320,6 +320,26 @@ impl VideoSource for V4l2Capture {
             State::Live(live) => format!("V4L2 {} {}", self.path, describe_live(live)),
             State::Down(down) => format!("V4L2 {} ({}, slate)", self.path, down.reason),
         }
+    }
+
+    fn input_state(&self) -> Option<InputState> {
+        Some(match &self.state {
+            State::Live(live) => {
+                let (width, height) = live.converter.format().out_size();
+                // The source's own rate (HDMI timings) where it has one, else what was asked.
+                let rate = match &live.negotiated.timings {
+                    Some(t) => t.rate(),
+                    None => f64::from(self.want.fps),
+                };
+                InputState::Picture {
+                    width,
+                    height,
+                    fps_x100: (rate * 100.0).round() as u32,
+                }
+            }
+            State::Down(down) if down.reason == NoPicture::DeviceMissing => InputState::NoDevice,
+            State::Down(_) => InputState::NoSignal,
+        })
     }
 }
 

@@ -8,7 +8,7 @@ use super::device::{c_string, open_node};
 use super::signal::NoPicture;
 use super::slate;
 use crate::media::frame::{FramePool, VideoFrame};
-use crate::media::source::{VideoOptions, VideoSource};
+use crate::media::source::{InputState, VideoOptions, VideoSource};
 use std::fs::File;
 use std::time::{Duration, Instant};
 use v4l2r::bindings;
@@ -327,6 +327,8 @@ fn vivid_no_signal_gives_the_slate_and_the_picture_comes_back() {
             span >= Duration::from_millis(14 * 30),
             "14 slate intervals in {span:?}"
         );
+        // What the status screen and settings page are told.
+        assert_eq!(source.input_state(), Some(InputState::NoSignal), "{mode}");
 
         controls.signal_mode("Current DV Timings");
         let back = frames_until(&mut source, Duration::from_secs(10), |_, s| {
@@ -334,5 +336,11 @@ fn vivid_no_signal_gives_the_slate_and_the_picture_comes_back() {
         });
         assert_real_picture(&back, &source);
         assert_eq!((back.width, back.height), (w, h));
+        assert!(
+            matches!(source.input_state(), Some(InputState::Picture { width, height, fps_x100 })
+                if (width, height) == (w, h) && fps_x100 > 2000),
+            "{:?}",
+            source.input_state()
+        );
     }
 }
