@@ -181,7 +181,9 @@ pub async fn run_box(
     if let Some(media) = media {
         media.stop();
     }
-    // With every sender of the model gone, the screen gives the display back.
+    // With every sender of the model gone (the links carry one for the capture thread), the
+    // screen gives the display back.
+    drop(links);
     drop(status_tx);
     let _ = screen.join();
     Ok(())
