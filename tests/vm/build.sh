@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=target/vm
-[ -e "$out/initrd.gz" ] && [ -e "$out/vmlinuz" ] && exit 0
+[ "$out/initrd.gz" -nt tests/vm/init ] && [ -e "$out/vmlinuz" ] && exit 0
 
 export DEBIAN_FRONTEND=noninteractive
 need=()
