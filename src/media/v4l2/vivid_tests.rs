@@ -322,9 +322,11 @@ fn vivid_no_signal_gives_the_slate_and_the_picture_comes_back() {
             );
             pts.push(f.pts);
         }
+        // Paced, not a burst: 14 intervals at 30 fps are 467 ms; allow for the emulated CPU's
+        // jitter (a burst would be a few ms), so this is no timing benchmark.
         let span = pts[14] - pts[0];
         assert!(
-            span >= Duration::from_millis(14 * 30),
+            span >= Duration::from_millis(14 * 20),
             "14 slate intervals in {span:?}"
         );
         // What the status screen and settings page are told.
