@@ -100,19 +100,10 @@ pub fn discover() -> Inventory {
 }
 
 fn video_devices() -> Vec<VideoDevice> {
-    let mut nodes: Vec<_> = std::fs::read_dir("/dev")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("video"))
-        })
-        .collect();
-    nodes.sort();
-    nodes.iter().filter_map(|path| video_device(path)).collect()
+    crate::media::v4l2::video_nodes(std::path::Path::new("/dev"))
+        .iter()
+        .filter_map(|path| video_device(path))
+        .collect()
 }
 
 fn video_device(path: &std::path::Path) -> Option<VideoDevice> {

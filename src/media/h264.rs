@@ -38,6 +38,24 @@ pub enum EncodeError {
     BadFrame { width: u32, height: u32, len: usize },
 }
 
+/// Refuses a frame an encoder cannot take: odd or zero sizes, or data that is not I420 of that size.
+pub fn check_frame(frame: &VideoFrame) -> Result<(), EncodeError> {
+    let (w, h) = (frame.width, frame.height);
+    if w % 2 != 0
+        || h % 2 != 0
+        || w == 0
+        || h == 0
+        || frame.data.len() != super::frame::i420_len(w, h)
+    {
+        return Err(EncodeError::BadFrame {
+            width: w,
+            height: h,
+            len: frame.data.len(),
+        });
+    }
+    Ok(())
+}
+
 /// An H.264 encoder producing constrained-baseline streams a browser can decode.
 pub trait H264Encoder: Send {
     /// Encodes one frame. `Ok(None)` when the encoder dropped the frame (rate control) or has

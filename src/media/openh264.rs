@@ -171,14 +171,8 @@ impl H264Encoder for OpenH264Encoder {
         frame: &VideoFrame,
         force_keyframe: bool,
     ) -> Result<Option<EncodedFrame>, EncodeError> {
+        super::h264::check_frame(frame)?;
         let (w, h) = (frame.width, frame.height);
-        if w % 2 != 0 || h % 2 != 0 || w == 0 || h == 0 || frame.data.len() != i420_len(w, h) {
-            return Err(EncodeError::BadFrame {
-                width: w,
-                height: h,
-                len: frame.data.len(),
-            });
-        }
         if self.encoder.is_none() || self.size != (w, h) {
             // A fresh encoder starts with an IDR, which a size change needs anyway.
             self.start(w, h)?;

@@ -20,6 +20,24 @@ pub mod slate;
 pub mod stream;
 pub mod timings;
 
+/// Every `videoN` node under `dir`, in number order (video2 before video10).
+pub fn video_nodes(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut nodes: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("video"))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect();
+    nodes.sort_by_key(|p| (p.as_os_str().len(), p.clone()));
+    nodes
+}
+
 #[cfg(test)]
 mod vivid_tests;
 

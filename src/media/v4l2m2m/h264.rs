@@ -363,14 +363,8 @@ impl<D: EncoderDevice> H264Encoder for V4l2H264Encoder<D> {
         frame: &VideoFrame,
         force_keyframe: bool,
     ) -> Result<Option<EncodedFrame>, EncodeError> {
+        crate::media::h264::check_frame(frame)?;
         let (w, h) = (frame.width, frame.height);
-        if w % 2 != 0 || h % 2 != 0 || w == 0 || h == 0 || frame.data.len() != i420_len(w, h) {
-            return Err(EncodeError::BadFrame {
-                width: w,
-                height: h,
-                len: frame.data.len(),
-            });
-        }
         if self.session.is_none() && self.retry_at.is_some_and(|t| Instant::now() < t) {
             return Ok(None);
         }

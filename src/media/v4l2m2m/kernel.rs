@@ -433,20 +433,7 @@ impl EncoderDevice for KernelDevice {
 /// Every /dev/video* node under `dir` that is a stateful encoder able to produce `coded`,
 /// in node order, and why each other node was passed over.
 pub fn find_encoders(dir: &Path, coded: FourCc) -> (Vec<KernelDevice>, Vec<String>) {
-    let mut nodes: Vec<_> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_prefix("video"))
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .collect();
-    // video2 before video10.
-    nodes.sort_by_key(|p| (p.as_os_str().len(), p.clone()));
+    let nodes = crate::media::v4l2::video_nodes(dir);
     let (mut found, mut passed) = (Vec::new(), Vec::new());
     for path in nodes {
         match KernelDevice::open(&path) {
