@@ -137,6 +137,10 @@ struct RecordArgs {
     /// auto | openh264 | v4l2:DEVICE (as the box's `encoder` setting).
     #[arg(long, default_value = "auto")]
     encoder: String,
+    /// Benchmarks: write exactly this many frames from a y4m file or the test pattern, read
+    /// as fast as the encoder goes (no pacing, none dropped); needs --audio-in none.
+    #[arg(long)]
+    frames: Option<u64>,
 }
 
 impl RecordArgs {
@@ -167,6 +171,7 @@ impl RecordArgs {
                 .encoder
                 .parse()
                 .map_err(|e: String| anyhow::anyhow!("encoder: {e}"))?,
+            frames: self.frames,
         })
     }
 }

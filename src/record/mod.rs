@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::media::{
-    AudioInput, FramePool, H264Encoder, OpusEncoder, VideoFrame, VideoInput, AUDIO_FRAME,
+    AudioInput, FramePool, H264Encoder, OpusEncoder, VideoFrame, VideoInput, VideoSource,
+    AUDIO_FRAME,
 };
 use mkv::{AudioTrack, MkvWriter, VideoTrack};
 
@@ -36,6 +37,10 @@ pub struct Recording {
     pub name: String,
     /// Which H.264 encoder, as the box's `encoder` setting.
     pub encoder: crate::media::encoder::EncoderChoice,
+    /// Benchmark mode: write exactly this many video frames, taking them from a y4m file or the
+    /// test pattern as fast as the encoder goes (no pacing, nothing dropped, timestamps from
+    /// the source's frame times); `seconds` is then ignored. Needs no audio input.
+    pub frames: Option<u64>,
 }
 
 /// What happened, for the summary printed at the end.
@@ -113,21 +118,44 @@ enum Packet {
     },
 }
 
-/// Records for `rec.seconds` seconds; blocks until the file is complete.
-pub fn record(rec: &Recording) -> anyhow::Result<Report> {
-    let pool = FramePool::new(ENCODE_QUEUE + 2);
-    let source = rec
-        .video
-        .open(
+/// Opens the video source: as the box does, or unpaced for a fixed frame count.
+fn open_video(rec: &Recording, pool: &FramePool) -> anyhow::Result<Box<dyn VideoSource>> {
+    use crate::media::{testsrc::TestPattern, y4m::Y4mFile};
+    let source: Box<dyn VideoSource> = match (&rec.video, rec.frames) {
+        (VideoInput::Y4m(path), Some(_)) => {
+            Box::new(Y4mFile::open(path)?.unpaced().with_pool(pool.clone()))
+        }
+        (VideoInput::Test, Some(_)) => Box::new(
+            TestPattern::new(rec.width, rec.height, rec.fps)?
+                .unpaced()
+                .with_pool(pool.clone()),
+        ),
+        (VideoInput::V4l2(_), Some(_)) => {
+            anyhow::bail!("frames: a capture device cannot go faster than real time")
+        }
+        _ => rec.video.open(
             &crate::media::source::VideoOptions {
                 width: rec.width,
                 height: rec.height,
                 fps: rec.fps,
                 box_name: rec.name.clone(),
             },
-            &pool,
-        )
-        .with_context(|| format!("video source {}", rec.video))?;
+            pool,
+        )?,
+    };
+    Ok(source)
+}
+
+/// Records for `rec.seconds` seconds (or `rec.frames` frames); blocks until the file is
+/// complete.
+pub fn record(rec: &Recording) -> anyhow::Result<Report> {
+    anyhow::ensure!(
+        rec.frames.is_none() || rec.audio == AudioInput::None,
+        "frames: a fixed frame count needs --audio-in none"
+    );
+    anyhow::ensure!(rec.frames != Some(0), "frames: must be at least 1");
+    let pool = FramePool::new(ENCODE_QUEUE + 2);
+    let source = open_video(rec, &pool).with_context(|| format!("video source {}", rec.video))?;
     tracing::info!(name = %rec.name, "recording {} from {}", rec.out.display(), source.describe());
     let mic = rec
         .audio
@@ -139,6 +167,7 @@ pub fn record(rec: &Recording) -> anyhow::Result<Report> {
 
     let start = Instant::now();
     let length = Duration::from_secs(u64::from(rec.seconds));
+    let max_frames = rec.frames;
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters::default());
     let (packets_tx, packets) = mpsc::channel::<Packet>();
@@ -148,13 +177,26 @@ pub fn record(rec: &Recording) -> anyhow::Result<Report> {
         let (stop, counters) = (stop.clone(), counters.clone());
         std::thread::Builder::new()
             .name("record-video".into())
-            .spawn(move || capture_video(source, start, length, frames_tx, &counters, &stop))?
+            .spawn(move || {
+                let limit = match max_frames {
+                    Some(n) => Limit::Frames(n),
+                    None => Limit::Time(length),
+                };
+                capture_video(source, start, limit, frames_tx, &counters, &stop)
+            })?
     };
     let encode_thread = {
         let (tx, counters, pool) = (packets_tx.clone(), counters.clone(), pool.clone());
         std::thread::Builder::new()
             .name("record-encode".into())
-            .spawn(move || encode_video(encoder, start, frames, tx, &counters, &pool))?
+            .spawn(move || {
+                // Unpaced frames are timed by the source's clock, not by when they were read.
+                let clock = match max_frames {
+                    Some(_) => Clock::Pts,
+                    None => Clock::Captured(start),
+                };
+                encode_video(encoder, clock, frames, tx, &counters, &pool)
+            })?
     };
     let audio_pre_skip = match mic {
         Some(mic) => {
@@ -185,7 +227,14 @@ pub fn record(rec: &Recording) -> anyhow::Result<Report> {
     let (mut audio_packets, mut frames_written) = (0, 0);
     loop {
         let wait = give_up.saturating_duration_since(Instant::now());
-        match packets.recv_timeout(wait) {
+        let next = match max_frames {
+            // Unpaced, the end comes when the frames are done, however long that takes.
+            Some(_) => packets
+                .recv()
+                .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            None => packets.recv_timeout(wait),
+        };
+        match next {
             Ok(Packet::Video {
                 ms,
                 data,
@@ -247,17 +296,39 @@ fn since(start: Instant, at: Instant) -> Duration {
     at.saturating_duration_since(start)
 }
 
+/// When the video stops.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    /// Frames captured this long after the start are not recorded.
+    Time(Duration),
+    /// After this many frames, each waited for by the encoder (unpaced sources).
+    Frames(u64),
+}
+
+/// Where a video packet's timestamp comes from.
+#[derive(Debug, Clone, Copy)]
+enum Clock {
+    /// When the frame was captured, since the recording's start.
+    Captured(Instant),
+    /// The source's presentation time (unpaced sources).
+    Pts,
+}
+
 /// Hands frames to the encoder without ever waiting for it: a frame that finds the queue
-/// full is dropped and counted, as in the box.
+/// full is dropped and counted, as in the box. With a frame count, the encoder is waited for.
 fn capture_video(
     mut source: Box<dyn crate::media::VideoSource>,
     start: Instant,
-    length: Duration,
+    limit: Limit,
     frames: mpsc::SyncSender<VideoFrame>,
     counters: &Counters,
     stop: &AtomicBool,
 ) {
+    let mut offered = 0;
     while !stop.load(Relaxed) {
+        if matches!(limit, Limit::Frames(n) if offered >= n) {
+            return;
+        }
         let frame = match source.next_frame() {
             Ok(f) => f,
             Err(e) => {
@@ -265,19 +336,30 @@ fn capture_video(
                 return;
             }
         };
-        if since(start, frame.captured_at) >= length {
-            return;
-        }
-        counters.offered.fetch_add(1, Relaxed);
-        if let Err(mpsc::TrySendError::Full(_)) = frames.try_send(frame) {
-            counters.dropped_behind.fetch_add(1, Relaxed);
+        offered += 1;
+        match limit {
+            Limit::Time(length) => {
+                if since(start, frame.captured_at) >= length {
+                    return;
+                }
+                counters.offered.fetch_add(1, Relaxed);
+                if let Err(mpsc::TrySendError::Full(_)) = frames.try_send(frame) {
+                    counters.dropped_behind.fetch_add(1, Relaxed);
+                }
+            }
+            Limit::Frames(_) => {
+                counters.offered.fetch_add(1, Relaxed);
+                if frames.send(frame).is_err() {
+                    return;
+                }
+            }
         }
     }
 }
 
 fn encode_video(
     mut encoder: Box<dyn H264Encoder>,
-    start: Instant,
+    clock: Clock,
     frames: mpsc::Receiver<VideoFrame>,
     out: mpsc::Sender<Packet>,
     counters: &Counters,
@@ -285,7 +367,11 @@ fn encode_video(
 ) {
     let mut first = true;
     for frame in frames {
-        let ms = since(start, frame.captured_at).as_millis() as u64;
+        let at = match clock {
+            Clock::Captured(start) => since(start, frame.captured_at),
+            Clock::Pts => frame.pts,
+        };
+        let ms = at.as_millis() as u64;
         let size = (frame.width, frame.height);
         let result = encoder.encode(&frame, first);
         frame.recycle(pool);
@@ -351,4 +437,52 @@ fn capture_audio(
         .audio_summary
         .lock()
         .unwrap_or_else(|p| p.into_inner()) = mic.summary();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::frame::i420_len;
+    use std::io::Write;
+
+    #[test]
+    fn fixed_frame_count_is_unpaced_and_complete() {
+        let path = std::env::temp_dir().join(format!("roombox-rec-{}.y4m", std::process::id()));
+        let out = path.with_extension("mkv");
+        {
+            let mut f = File::create(&path).expect("create");
+            writeln!(f, "YUV4MPEG2 W64 H48 F30:1 C420jpeg").expect("write");
+            for i in 0..3u8 {
+                f.write_all(b"FRAME\n").expect("write");
+                f.write_all(&vec![i * 40; i420_len(64, 48)]).expect("write");
+            }
+        }
+        let rec = Recording {
+            video: VideoInput::Y4m(path.clone()),
+            audio: AudioInput::None,
+            seconds: 1,
+            out: out.clone(),
+            width: 64,
+            height: 48,
+            fps: 30,
+            name: "test".into(),
+            encoder: crate::media::encoder::EncoderChoice::OpenH264,
+            frames: Some(45),
+        };
+        let begun = Instant::now();
+        let report = record(&rec).expect("records");
+        // 45 frames at 30 fps would take 1.5 s paced.
+        assert!(begun.elapsed() < Duration::from_millis(1400), "{report}");
+        assert_eq!(report.frames_offered, 45, "{report}");
+        assert_eq!(report.frames_written, 45, "{report}");
+        // Timestamps follow the file's frame rate: the last frame at 44/30 s, plus its length.
+        assert_eq!(report.duration_ms, 1466 + 33, "{report}");
+        let with_audio = Recording {
+            audio: AudioInput::Test,
+            ..rec
+        };
+        assert!(record(&with_audio).is_err());
+        std::fs::remove_file(path).ok();
+        std::fs::remove_file(out).ok();
+    }
 }
