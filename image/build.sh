@@ -19,8 +19,7 @@ if [ -z "${ROOMBOX_IMAGE_NS:-}" ]; then
   ROOMBOX_IMAGE_NS=1 exec unshare --mount --propagation private bash image/build.sh "$@"
 fi
 
-need_packages mmdebstrap qemu-user-static binfmt-support dosfstools mtools fdisk e2fsprogs \
-  bmap-tools
+bash scripts/deps/install.sh image
 arm64_binfmt || { echo "image: arm64 programs cannot run here (no binfmt_misc)" >&2; exit 1; }
 bash scripts/build-deb.sh
 deb=$(ls -t target/deb/roombox_*_arm64.deb | head -n1)

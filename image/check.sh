@@ -6,7 +6,7 @@
 set -euo pipefail
 img=$1
 source "$(dirname "$0")/../scripts/lib/arm64-rootfs.sh"
-need_packages mtools jq e2fsprogs fdisk
+bash "$(dirname "$0")/../scripts/deps/install.sh" image
 fail() { echo "image/check: FAIL: $*" >&2; exit 1; }
 pass() { echo "image/check: ok: $*"; }
 

@@ -9,8 +9,7 @@ triple=aarch64-unknown-linux-gnu
 target_dir=target/aarch64-cross
 [ -x "$target_dir/$triple/release/roombox" ] || bash scripts/cross-arm64.sh
 command -v cargo-deb >/dev/null || cargo install cargo-deb --locked --version '^3.8'
-command -v aarch64-linux-gnu-objcopy >/dev/null ||
-  { apt-get update -qq && apt-get install -y -qq binutils-aarch64-linux-gnu; }
+bash scripts/deps/install.sh package # binutils-aarch64-linux-gnu: cargo-deb strips with it
 
 mkdir -p target/deb
 # cargo-deb reads the binary from <target dir>/<triple>/release (the asset's target/release).

@@ -27,27 +27,8 @@ triple=aarch64-unknown-linux-gnu
 gnu=aarch64-linux-gnu
 target_dir=target/aarch64-cross
 
-# --- packages ---------------------------------------------------------------------------------
-pkgs=(
-  rustc-web cargo-web libstd-rust-web-dev:arm64 # Debian's Rust 1.96 and its aarch64 std
-  gcc-aarch64-linux-gnu g++-aarch64-linux-gnu   # C/C++ cross compilers, the linker
-  libc6-dev:arm64                               # aarch64 libc headers and crt files
-  libasound2-dev:arm64                          # alsa-sys links libasound (pkg-config)
-  libclang-dev                                  # v4l2r's bindgen
-  cmake pkg-config                              # libopus (opusic-sys), alsa-sys
-  qemu-user-static                              # runs the aarch64 tests
-  file                                          # reports what was built
-)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
-  echo "cross-arm64: installing ${missing[*]}"
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
-  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
-fi
+# --- packages (scripts/deps/packages.txt, stage cross) ---------------------------------------
+bash scripts/deps/install.sh cross
 bash scripts/fetch-uapi-headers.sh # newer videodev2.h, with per-arch asm/ directories
 
 # --- environment ------------------------------------------------------------------------------
@@ -78,6 +59,11 @@ stripped=$(mktemp)
 echo "cross-arm64: $bin: $(stat -c %s "$bin") bytes ($(stat -c %s "$stripped") stripped);" \
   "$(file -b "$bin")"
 rm -f "$stripped"
+# openh264's NEON routines are in the binary (the link would fail without the one the box
+# references; this counts them all, for the log).
+neon=$("$gnu-nm" "$bin" | grep -c '_AArch64_neon$' || true)
+[ "$neon" -gt 50 ] || { echo "cross-arm64: only $neon openh264 NEON routines in $bin" >&2; exit 1; }
+echo "cross-arm64: openh264 NEON routines in the binary: $neon"
 # The binary itself starts under qemu, and the shared libraries it needs (for the package).
 echo "cross-arm64: $(qemu-aarch64-static "$bin" --version) runs under qemu-aarch64-static; needs" \
   "$(LD_TRACE_LOADED_OBJECTS=1 qemu-aarch64-static "$bin" | awk '{print $1}' | tr '\n' ' ')"

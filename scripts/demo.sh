@@ -4,5 +4,6 @@
 # `roombox demo` (see `--help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-build-deps.sh
+bash scripts/deps/install.sh build
+bash scripts/fetch-uapi-headers.sh
 exec cargo run --release --locked --bin roombox -- demo "$@"

@@ -1,5 +1,5 @@
 //! `roombox record` with the test sources, checked by an independent reader: ffprobe and
-//! ffmpeg (Debian's, installed by scripts/install-test-deps.sh) through tests/record/check_mkv.py.
+//! ffmpeg (Debian's, installed by scripts/deps/install.sh) through tests/record/check_mkv.py.
 
 use std::path::Path;
 use std::process::Command;
@@ -48,7 +48,7 @@ fn records_test_sources_to_a_file_ffmpeg_reads() {
         ])
         .args(["--tone", "440"])
         .output()
-        .expect("python3 runs (ffmpeg: bash scripts/install-test-deps.sh)");
+        .expect("python3 runs (ffmpeg: bash scripts/deps/install.sh)");
     let said = String::from_utf8_lossy(&check.stdout);
     println!("{said}");
     assert!(

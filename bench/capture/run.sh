@@ -9,7 +9,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here/../.."
 frames="${1:-300}"
-bash scripts/install-build-deps.sh
+bash scripts/deps/install.sh build && bash scripts/fetch-uapi-headers.sh
 cargo build --release --locked --example capture_bench
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 table="$(cargo run --release --locked -q --example capture_bench -- "$frames" 2>/dev/null)"

@@ -12,19 +12,6 @@ debian_mirror() {
   echo "$uri"
 }
 
-# Installs the given Debian packages if any is missing.
-need_packages() {
-  local missing=() p
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  echo "installing ${missing[*]}"
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
-    --no-install-recommends "${missing[@]}"
-}
-
 # Makes sure the kernel hands aarch64 ELF files to qemu-aarch64-static: mounts binfmt_misc if
 # it is not (containers and minimal VMs often leave it unmounted) and enables the handler that
 # qemu-user-static registers with the F flag (the interpreter is opened once, so it works inside

@@ -151,6 +151,7 @@ fn hardware(enc: V4l2H264Encoder<v4l2m2m::KernelDevice>, reason: String) -> Open
 }
 
 fn openh264(p: EncoderParams, reason: String) -> Result<Opened, EncodeError> {
+    tracing::info!("{}", super::openh264_simd::describe());
     let enc = OpenH264Encoder::new(OpenH264Config {
         fps: p.fps,
         bitrate_bps: p.bitrate_bps,

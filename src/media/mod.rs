@@ -15,6 +15,7 @@ pub mod h264;
 pub mod jitter;
 pub mod mixer;
 pub mod openh264;
+pub mod openh264_simd;
 pub mod opus;
 pub mod pace;
 pub mod sink;

@@ -8,13 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-need=()
-command -v edid-decode >/dev/null || need+=(edid-decode)
-command -v systemd-analyze >/dev/null || need+=(systemd)
-command -v udevadm >/dev/null || need+=(udev)
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+bash scripts/deps/install.sh board
 
 python3 tests/board/check_edid.py
 for f in board/edid/*.txt; do

@@ -17,7 +17,7 @@ if [ -z "${ROOMBOX_PKG_NS:-}" ]; then
   ROOMBOX_PKG_NS=1 exec unshare --mount --propagation private bash tests/package/run.sh "$@"
 fi
 
-need_packages mmdebstrap qemu-user-static binfmt-support binutils jq
+bash scripts/deps/install.sh package
 start=$SECONDS
 bash scripts/build-deb.sh --fast --deb-revision 1
 bash scripts/build-deb.sh --fast --deb-revision 2
@@ -117,6 +117,10 @@ for lib in $(readelf -d "$root/usr/bin/roombox" | sed -n 's/.*(NEEDED).*\[\(.*\)
   grep -qxF "$owner" <<<"$depends_names" || fail "$lib comes from $owner, not in Depends"
 done
 pass "every NEEDED library's package is in Depends ($depends)"
+# The signaling server is reached over wss:// with the system's root certificates.
+grep -qxF ca-certificates <<<"$depends_names" || fail "ca-certificates is not in Depends"
+[ -s "$root/etc/ssl/certs/ca-certificates.crt" ] || fail "no CA bundle after installing the package"
+pass "ca-certificates in Depends, the CA bundle installed with the package"
 
 [ "$(in_root roombox --version)" = "roombox $version" ] || fail "roombox --version"
 in_root roombox devices | grep -q '^Audio capture:' || fail "roombox devices"

@@ -13,20 +13,7 @@ out=target/vm
 [ "$out/initrd.gz" -nt tests/vm/init ] && [ -e "$out/vmlinuz" ] && exit 0
 
 export DEBIAN_FRONTEND=noninteractive
-need=()
-command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
-command -v cpio >/dev/null || need+=(cpio)
-command -v depmod >/dev/null || need+=(kmod)
-command -v make >/dev/null || need+=(make)
-command -v gcc-12 >/dev/null || need+=(gcc-12)
-command -v xz >/dev/null || need+=(xz-utils)
-# Tools the tests run inside the guest (it sees this machine's root filesystem).
-command -v v4l2-ctl >/dev/null || need+=(v4l-utils)
-command -v aplay >/dev/null || need+=(alsa-utils)
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
+bash scripts/deps/install.sh vm
 
 # The newest 6.1 kernel ABI the mirror has; its unsigned image, headers and source.
 abi=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' |
