@@ -200,10 +200,45 @@ mod tests {
 
     #[test]
     fn garbage_packets_do_not_break_the_mix() {
+        // A peer that sends garbage next to one that sends a tone: the garbage peer is
+        // concealed (silence) and kept, the tone still comes through, every tick fills `out`.
         let mut remote = RemoteAudio::new();
-        let now = Instant::now();
-        remote.push_packet("x", 1, &[0xff; 3], now).expect("push");
+        let mut enc = OpusEncoder::new(48_000).expect("encoder");
+        let mut tone = Tone::unpaced();
+        let mut pcm = [0i16; AUDIO_FRAME];
+        let mut now = Instant::now();
         let mut out = [1i16; AUDIO_FRAME];
+        let rms = |s: &[i16]| {
+            (s.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / s.len() as f64).sqrt()
+        };
+        // Garbage alone: concealment of a peer that never decoded is silence, not the old
+        // contents of `out`.
+        remote.push_packet("x", 0, &[0xff; 3], now).expect("push");
         remote.pull_mixed(now + Duration::from_millis(100), &mut out);
+        assert!(out.iter().all(|&s| s.abs() < 100), "{:?}", &out[..8]);
+
+        let mut levels = vec![];
+        for i in 1..100u16 {
+            now += Duration::from_millis(20);
+            tone.fill(&mut pcm);
+            let good = enc.encode(&pcm).expect("encode");
+            remote.push_packet("tone", i, &good, now).expect("push");
+            remote
+                .push_packet("x", i, &[0xff, 0x00, 0x13][..(i % 3 + 1) as usize], now)
+                .expect("push");
+            remote.pull_mixed(now, &mut out);
+            levels.push(rms(&out));
+        }
+        assert_eq!(
+            remote.peer_count(),
+            2,
+            "the garbage peer is kept, not dropped"
+        );
+        assert!(
+            levels[80..].iter().all(|&l| l > 3000.0),
+            "{:?}",
+            &levels[80..]
+        );
+        assert!(remote.stats("tone").expect("tone peer").played > 90);
     }
 }

@@ -10,4 +10,4 @@ tests_bin=$(cargo test --locked --bin roombox --no-run --message-format=json 2>/
 bash tests/vm/run.sh --timeout 300 --modprobe "vicodec multiplanar=1" -- \
   bash -euo pipefail -c '
     grep -qx Y /sys/module/vicodec/parameters/multiplanar
-    "$0" --ignored vicodec --test-threads 1 --nocapture' "$tests_bin"
+    ROOMBOX_UNIT_TESTS=$0 bash tests/vm/unit-tests.sh vicodec' "$tests_bin"

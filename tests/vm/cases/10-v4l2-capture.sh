@@ -5,4 +5,4 @@
 # the picture comes back by itself.
 "$ROOMBOX_BIN" devices
 "$ROOMBOX_BIN" devices | grep -Eq 'input 1 "HDMI.*": HDMI, timings [0-9]+x[0-9]+p[0-9.]+, signal ok'
-"$ROOMBOX_UNIT_TESTS" --ignored --test-threads=1 --nocapture vivid_
+bash ../unit-tests.sh vivid_

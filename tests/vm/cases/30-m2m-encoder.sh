@@ -3,7 +3,7 @@
 # nodes that are not encoders, on vicodec's single-planar API (its default; the multi-planar
 # one, which the Pi's bcm2835-codec uses, needs vicodec loaded with multiplanar=1 at boot:
 # tests/vm/m2m-multiplanar.sh).
-"$ROOMBOX_UNIT_TESTS" --ignored vicodec --test-threads 1 --nocapture
+bash ../unit-tests.sh vicodec
 # `auto` finds no H.264 encoder here (vicodec is FWHT) and says it falls back to openh264.
 out=$(timeout 20 "$ROOMBOX_BIN" run --web off --signal-url http://127.0.0.1:9 --audio-in none 2>&1 || true)
 echo "$out" | grep 'encoder:'
