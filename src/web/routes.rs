@@ -462,3 +462,6 @@ async fn status_json(State(state): Shared, headers: HeaderMap) -> Response {
     }
     Json(state.status_view()).into_response()
 }
+
+#[cfg(test)]
+mod tests;
