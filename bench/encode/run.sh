@@ -12,6 +12,7 @@
 #   BOX_OLD=PATH   another roombox binary (e.g. an older commit's) measured beside this tree's
 #   BOX_OLD_UNPACED=1  BOX_OLD has `record --frames` too: measure it unpaced as well
 #   CALLGRIND=0    skip the instruction counts (slow: a few minutes)
+#   SWEEP=0        skip the encoder settings comparison (media::openh264::tests::settings_sweep)
 #   ONLY=LIST      variants to run, comma-separated (default: all)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -68,7 +69,7 @@ make_input static-1080 1920x1080 "$(slide 1920x1080)"
 
 # --- the box ------------------------------------------------------------------------------------
 (cd "$root" && cargo build --release --locked --bin roombox -q)
-box="$root/target/release/roombox"
+box="${CARGO_TARGET_DIR:-$root/target}/release/roombox"
 box_copy="$work/roombox-new" # a copy, so another build of the tree cannot swap it mid-run
 cp "$box" "$box_copy"
 
@@ -106,10 +107,14 @@ if [ -n "${ONLY:-}" ]; then IFS=, read -r -a variants <<<"$ONLY"; fi
 frames_in() { ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$1"; }
 
 # PSNR (average, dB) and SSIM (All) of the first $FRAMES frames against the source, aligned by
-# frame number (the box's Matroska timestamps are capture times, so pts are not compared).
-quality() { # out input
+# frame number (the box's Matroska timestamps are capture times, so pts are not compared). An
+# output with fewer frames (the box holding an unchanged picture) is first put back on the 30 fps
+# grid by its timestamps, each held frame shown again, as a player does.
+quality() { # out input frames-written
+  local grid=""
+  [ "$3" -lt "$FRAMES" ] && grid="fps=30:start_time=0,"
   ffmpeg -v info -nostats -i "$1" -i "$work/$2.y4m" -lavfi \
-    "[0:v]trim=end_frame=$FRAMES,settb=1/30,setpts=N,split[a0][a1];[1:v]trim=end_frame=$FRAMES,settb=1/30,setpts=N,split[b0][b1];[a0][b0]psnr;[a1][b1]ssim" \
+    "[0:v]${grid}trim=end_frame=$FRAMES,settb=1/30,setpts=N,split[a0][a1];[1:v]trim=end_frame=$FRAMES,settb=1/30,setpts=N,split[b0][b1];[a0][b0]psnr;[a1][b1]ssim" \
     -f null - 2>&1 | awk '/PSNR y:/ {for(i=1;i<=NF;i++) if($i ~ /^average:/){split($i,a,":"); p=a[2]}}
       /SSIM Y:/ {for(i=1;i<=NF;i++) if($i ~ /^All:/){split($i,a,":"); s=a[2]}} END {print p, s}'
 }
@@ -131,7 +136,7 @@ for r in $(seq 1 "$rounds"); do
       frames=$(frames_in "$out")
       bytes=$(stat -c %s "$out")
       q="- -"
-      [ "$r" = 1 ] && q="$(quality "$out" "$input")"
+      [ "$r" = 1 ] && q="$(quality "$out" "$input" "$frames")"
       read -r psnr ssim <<<"$q"
       echo -e "$r\t$input\t$v\t$user\t$sys\t$rss\t$wall\t$frames\t$bytes\t$psnr\t$ssim" | tee -a "$results"
       [ "$r" = 1 ] || rm -f "$out"
@@ -167,11 +172,39 @@ if [ "${CALLGRIND:-1}" != 0 ]; then
     filesink location="$work/cg.gst.mkv"
 fi
 
+# --- settings: the box's own openh264 build with each OpenH264Config variant ------------------
+# The test media::openh264::tests::settings_sweep encodes the frames held in memory and times
+# the encoding thread alone; quality as above.
+sweep="$work/sweep.tsv"
+: >"$sweep"
+if [ "${SWEEP:-1}" != 0 ]; then
+  testbin=$(cd "$root" && cargo test --release --locked --bin roombox --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "roombox" and m["profile"]["test"] and m.get("executable"):
+        print(m["executable"])')
+  for input in "${inputs[@]}"; do
+    dir="$work/sweep-$input"
+    mkdir -p "$dir"
+    ROOMBOX_SWEEP_Y4M="$work/$input.y4m" ROOMBOX_SWEEP_OUT="$dir" ROOMBOX_SWEEP_ROUNDS="$rounds" \
+      "$testbin" --ignored --exact media::openh264::tests::settings_sweep --nocapture 2>/dev/null |
+      awk -v i="$input" '$1 == "SWEEP" {print i "\t" $2 "\t" $3 "\t" $4 "\t" $5 "\t" $6}' >"$dir/runs.tsv"
+    for name in $(cut -f2 "$dir/runs.tsv" | sort -u); do
+      f="$dir/$name.h264"
+      [ -f "$f" ] || f="$dir/$name.y4m"
+      read -r psnr ssim <<<"$(quality "$f" "$input" "$FRAMES")"
+      awk -v n="$name" -v p="$psnr" -v s="$ssim" -F'\t' '$2 == n {print $0 "\t" p "\t" s}' "$dir/runs.tsv" >>"$sweep"
+      rm -f "$dir/$name.y4m"
+    done
+  done
+fi
+
 # --- summary ------------------------------------------------------------------------------------
 {
   echo "- cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores"
   echo "- load average before: $load_before; after each round: ${loads[*]}"
   echo "- $(gst-launch-1.0 --version | sed -n 2p), openh264enc from $(dpkg-query -W -f '${Package} ${Version}' libopenh264-7 2>/dev/null || echo libopenh264), ffmpeg $(ffmpeg -version | awk 'NR==1 {print $3}'), $(rustc --version)"
   echo
-  python3 "$here/summarize.py" "$results" "$cg" "$FRAMES"
+  python3 "$here/summarize.py" "$results" "$cg" "$FRAMES" "$sweep"
 } | tee "$work/summary.md"

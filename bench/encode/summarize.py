@@ -6,6 +6,7 @@ import sys
 from collections import defaultdict
 
 results, callgrind, frames_asked = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sweep = sys.argv[4] if len(sys.argv) > 4 else None
 rows = list(csv.DictReader(open(results), delimiter="\t"))
 by = defaultdict(list)
 for r in rows:
@@ -48,7 +49,7 @@ for inp in inputs:
         rss = [int(r["maxrss_kb"]) / 1024 for r in rs]
         first = min(rs, key=lambda r: int(r["round"]))
         fr = int(first["frames"])
-        kbps = int(first["bytes"]) * 8 / (fr / 30) / 1000
+        kbps = int(first["bytes"]) * 8 / (frames_asked / 30) / 1000
         ratio = spread(ratios, "{:.2f}") if ratios else "-"
         print(f"| {inp} | {v} | {spread(cpu, '{:.2f}')} | {ratio} | {statistics.median(rss):.0f} "
               f"| {fr} | {kbps:.0f} | {first['psnr']} | {first['ssim']} |")
@@ -65,3 +66,26 @@ if cg:
         ir = int(ir)
         ratio = f"{ir / base:.3f}" if base else "-"
         print(f"| {name} | {ir:,} | {ir / 150 / 1e6:.2f} M | {ratio} |")
+
+rows = [line.split("\t") for line in open(sweep).read().splitlines() if line.strip()] if sweep else []
+if rows:
+    print()
+    print("Encoder settings (the box's openh264 build, media::openh264::tests::settings_sweep): the "
+          "encoding thread's CPU time per frame (frames in memory; /proc, 10 ms ticks), median "
+          "(min-max) over the rounds; ratio to `medium` (the settings before) of the same round.")
+    print()
+    print("| input | settings | CPU ms/frame | ratio to medium | frames coded | kbit/s | PSNR dB | SSIM |")
+    print("|---|---|---|---|---|---|---|---|")
+    sw = defaultdict(list)
+    for inp, name, rnd, ticks, written, nbytes, psnr, ssim in rows:
+        sw[(inp, name)].append((rnd, int(ticks) * 10 / frames_asked, written, nbytes, psnr, ssim))
+    for inp in dict.fromkeys(r[0] for r in rows):
+        base = {rnd: ms for rnd, ms, *_ in sw[(inp, "medium")]}
+        for name in dict.fromkeys(r[1] for r in rows if r[0] == inp):
+            rs = sw[(inp, name)]
+            ms = [r[1] for r in rs]
+            ratios = [r[1] / base[r[0]] for r in rs if base.get(r[0])]
+            _, _, written, nbytes, psnr, ssim = rs[-1]
+            kbps = int(nbytes) * 8 / (frames_asked / 30) / 1000
+            print(f"| {inp} | {name} | {spread(ms, '{:.2f}')} | {spread(ratios, '{:.2f}') if ratios else '-'} "
+                  f"| {written} | {kbps:.0f} | {psnr} | {ssim} |")

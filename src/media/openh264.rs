@@ -38,6 +38,14 @@ pub struct OpenH264Config {
     /// Let rate control drop frames. openh264 only holds the bitrate with this on; off, it
     /// overshoots on busy content (it says so in its log).
     pub skip_frames: bool,
+    /// openh264's scene change detection (an IDR on a cut).
+    pub scene_change_detect: bool,
+    /// openh264's background detection (cheaper coding of still background).
+    pub background_detection: bool,
+    /// Do not encode a frame identical to the one before once openh264 has settled on that
+    /// picture (its last frame of it coded no change); a frame still goes out every second and
+    /// on every keyframe request. See [`Unchanged`].
+    pub hold_unchanged: bool,
 }
 
 impl Default for OpenH264Config {
@@ -50,6 +58,61 @@ impl Default for OpenH264Config {
             threads: 1,
             complexity: Complexity::Medium,
             skip_frames: true,
+            scene_change_detect: true,
+            background_detection: true,
+            hold_unchanged: true,
+        }
+    }
+}
+
+/// An access unit this small (or smaller) codes no change: every macroblock skipped, a slice
+/// header and a skip run (about 20 bytes at 1080p).
+const SETTLED_BYTES: usize = 64;
+/// While the picture keeps changing, one frame in this many is kept to compare with the next,
+/// so a camera's never-equal frames cost one copy per this many frames.
+const PROBE_EVERY: u32 = 8;
+/// After an identical pair, every frame is kept and compared for this many frames.
+const WATCH_FRAMES: u32 = 90;
+
+/// The unchanged-frame check: a copy of the last frame (when kept) and what the encoder made of
+/// it. A frame equal to the one before is not encoded once the encoder has settled (its last
+/// frame of this picture coded no change, so another would code no change either); at most
+/// `fps` frames in a row are held, and a keyframe request always encodes.
+#[derive(Debug, Default)]
+struct Unchanged {
+    /// The last frame's samples, when kept (`kept`).
+    last: Vec<u8>,
+    kept: bool,
+    size: (u32, u32),
+    /// The encoder's last output coded this same picture as "no change".
+    settled: bool,
+    /// Frames held in a row.
+    held: u32,
+    /// Frames since the last identical pair (saturating).
+    since_equal: u32,
+    frames: u32,
+}
+
+impl Unchanged {
+    /// Whether `frame` is the same picture as the last one (compared only when that was kept).
+    fn same(&self, frame: &VideoFrame) -> bool {
+        self.kept && self.size == (frame.width, frame.height) && self.last == frame.data
+    }
+
+    /// Records a frame that was compared (`same`), keeping a copy when it may be needed.
+    fn saw(&mut self, frame: &VideoFrame, same: bool) {
+        self.frames = self.frames.wrapping_add(1);
+        if same {
+            self.since_equal = 0;
+            return; // `last` already holds this picture
+        }
+        self.since_equal = self.since_equal.saturating_add(1);
+        self.settled = false;
+        self.kept = self.since_equal < WATCH_FRAMES || self.frames % PROBE_EVERY == 0;
+        if self.kept {
+            self.last.clear();
+            self.last.extend_from_slice(&frame.data);
+            self.size = (frame.width, frame.height);
         }
     }
 }
@@ -63,6 +126,7 @@ pub struct OpenH264Encoder {
     pending_bitrate: Option<u32>,
     /// Bitrate changes openh264 refused (kept for tests and logs).
     bitrate_refusals: u32,
+    unchanged: Unchanged,
 }
 
 impl OpenH264Encoder {
@@ -82,6 +146,10 @@ impl OpenH264Encoder {
             size: (0, 0),
             pending_bitrate: None,
             bitrate_refusals: 0,
+            unchanged: Unchanged {
+                since_equal: WATCH_FRAMES,
+                ..Unchanged::default()
+            },
         })
     }
 
@@ -102,7 +170,9 @@ impl OpenH264Encoder {
             .sps_pps_strategy(SpsPpsStrategy::ConstantId)
             .skip_frames(c.skip_frames)
             .num_threads(c.threads)
-            .complexity(c.complexity);
+            .complexity(c.complexity)
+            .scene_change_detect(c.scene_change_detect)
+            .background_detection(c.background_detection);
         let encoder =
             Encoder::with_api_config(OpenH264API::from_source(), enc_config).map_err(|e| {
                 EncodeError::Init {
@@ -173,6 +243,20 @@ impl H264Encoder for OpenH264Encoder {
     ) -> Result<Option<EncodedFrame>, EncodeError> {
         super::h264::check_frame(frame)?;
         let (w, h) = (frame.width, frame.height);
+        let same = self.config.hold_unchanged && self.unchanged.same(frame);
+        if same
+            && self.unchanged.settled
+            && !force_keyframe
+            && self.unchanged.held < self.config.fps.saturating_sub(1)
+            && self.encoder.is_some()
+        {
+            self.unchanged.held += 1;
+            return Ok(None);
+        }
+        if self.config.hold_unchanged {
+            self.unchanged.saw(frame, same);
+        }
+        self.unchanged.held = 0;
         if self.encoder.is_none() || self.size != (w, h) {
             // A fresh encoder starts with an IDR, which a size change needs anyway.
             self.start(w, h)?;
@@ -210,6 +294,7 @@ impl H264Encoder for OpenH264Encoder {
             .sum();
         let mut data = Vec::with_capacity(len);
         stream.write_vec(&mut data);
+        self.unchanged.settled = same && !keyframe && len <= SETTLED_BYTES;
         Ok(Some(EncodedFrame {
             data,
             keyframe,
@@ -426,10 +511,223 @@ mod tests {
         ));
     }
 
+    /// A slide: the same picture, frame after frame.
+    fn still_frame(n: u32, shade: u8) -> VideoFrame {
+        let mut data = vec![128u8; i420_len(320, 180)];
+        for (i, p) in data[..320 * 180].iter_mut().enumerate() {
+            *p = if (i / 320) % 20 < 3 && i % 320 < 200 {
+                40
+            } else {
+                shade
+            };
+        }
+        VideoFrame {
+            width: 320,
+            height: 180,
+            data,
+            captured_at: std::time::Instant::now(),
+            pts: std::time::Duration::from_millis(u64::from(n) * 1000 / 30),
+        }
+    }
+
+    #[test]
+    fn unchanged_frames_are_held_once_settled() {
+        let mut enc = OpenH264Encoder::new(OpenH264Config {
+            skip_frames: false,
+            ..Default::default()
+        })
+        .expect("encoder");
+        let mut decoder = Decoder::new().expect("decoder");
+        let mut sent = vec![];
+        for i in 0..200u32 {
+            // A slide change at 100, a keyframe request at 150.
+            let frame = still_frame(i, if i < 100 { 230 } else { 200 });
+            if let Some(out) = enc.encode(&frame, i == 150).expect("encode") {
+                decoder.decode(&out.data).expect("decodes");
+                sent.push((i, out.keyframe, out.data.len()));
+            }
+        }
+        let at = |i| sent.iter().find(|s| s.0 == i).copied();
+        assert!(at(0).is_some_and(|s| s.1), "starts with an IDR: {sent:?}");
+        assert!(at(100).is_some(), "a change is encoded at once: {sent:?}");
+        assert!(
+            at(150).is_some_and(|s| s.1),
+            "keyframe on request: {sent:?}"
+        );
+        // Settled stretches are held, with a frame every second.
+        assert!(sent.len() < 80, "{} of 200 encoded: {sent:?}", sent.len());
+        for w in sent.windows(2) {
+            assert!(w[1].0 - w[0].0 <= 30, "a gap over a second: {sent:?}");
+        }
+        // Only frames that coded no change were followed by a hold.
+        for w in sent.windows(2) {
+            if w[1].0 - w[0].0 > 1 {
+                assert!(w[0].2 <= SETTLED_BYTES && !w[0].1, "{w:?} in {sent:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn moving_or_unheld_frames_are_all_encoded() {
+        let mut src = TestPattern::new(320, 180, 30).expect("size").unpaced();
+        let mut enc = OpenH264Encoder::new(OpenH264Config {
+            skip_frames: false,
+            ..Default::default()
+        })
+        .expect("encoder");
+        for _ in 0..60 {
+            let frame = src.next_frame().expect("frame");
+            assert!(enc.encode(&frame, false).expect("encode").is_some());
+        }
+        let mut enc = OpenH264Encoder::new(OpenH264Config {
+            skip_frames: false,
+            hold_unchanged: false,
+            ..Default::default()
+        })
+        .expect("encoder");
+        for i in 0..60 {
+            assert!(enc
+                .encode(&still_frame(i, 230), false)
+                .expect("encode")
+                .is_some());
+        }
+    }
+
     #[test]
     fn levels_follow_size() {
         assert!(matches!(level_for(1280, 720, 30), Level::Level_3_1));
         assert!(matches!(level_for(1920, 1080, 30), Level::Level_4_0));
         assert!(matches!(level_for(640, 360, 30), Level::Level_3_0));
+    }
+
+    /// This thread's CPU time (user + system) from /proc, in clock ticks (1/100 s).
+    fn thread_cpu_ticks() -> u64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("/proc");
+        // Fields after the command name (which may hold spaces): state is field 3.
+        let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime")
+    }
+
+    /// The settings comparison of bench/encode: every variant of [`OpenH264Config`] worth
+    /// weighing, on the frames of ROOMBOX_SWEEP_Y4M (held in memory, so only the encoder is
+    /// timed), ROOMBOX_SWEEP_ROUNDS rounds in a rotating order. Prints `SWEEP NAME ROUND TICKS
+    /// FRAMES BYTES` (TICKS: the encoding thread's CPU time in 1/100 s) and leaves each
+    /// variant's output in ROOMBOX_SWEEP_OUT for PSNR/SSIM (see `write_sweep_output`).
+    #[test]
+    #[ignore = "a benchmark: bench/encode/run.sh runs it"]
+    fn settings_sweep() {
+        use crate::media::y4m::Y4mFile;
+        let Ok(path) = std::env::var("ROOMBOX_SWEEP_Y4M") else {
+            return;
+        };
+        let out = std::path::PathBuf::from(std::env::var("ROOMBOX_SWEEP_OUT").expect("OUT"));
+        let rounds: u32 =
+            std::env::var("ROOMBOX_SWEEP_ROUNDS").map_or(3, |r| r.parse().expect("n"));
+        let mut src = Y4mFile::open(&path).expect("y4m").unpaced();
+        let count = 300;
+        let frames: Vec<VideoFrame> = (0..count)
+            .map(|_| src.next_frame().expect("frame"))
+            .collect();
+        let fps = src.header().fps_num / src.header().fps_den.max(1);
+        let base = OpenH264Config {
+            fps,
+            bitrate_bps: 2_500_000,
+            gop_frames: fps * 4,
+            skip_frames: false,
+            hold_unchanged: false,
+            ..Default::default()
+        };
+        // Not here: complexity High codes a camera stream exactly as Medium does (openh264 only
+        // looks at it for screen content), and openh264 turns adaptive quantization off itself.
+        let variants: Vec<(&str, OpenH264Config)> = vec![
+            ("medium", base),
+            (
+                "low",
+                OpenH264Config {
+                    complexity: Complexity::Low,
+                    ..base
+                },
+            ),
+            (
+                "no-scene-change",
+                OpenH264Config {
+                    scene_change_detect: false,
+                    ..base
+                },
+            ),
+            (
+                "no-background",
+                OpenH264Config {
+                    background_detection: false,
+                    ..base
+                },
+            ),
+            (
+                "hold-unchanged",
+                OpenH264Config {
+                    hold_unchanged: true,
+                    ..base
+                },
+            ),
+        ];
+        for round in 0..rounds {
+            for k in 0..variants.len() {
+                let (name, config) = variants[(k + round as usize) % variants.len()];
+                let mut enc = OpenH264Encoder::new(config).expect("encoder");
+                let mut aus = Vec::with_capacity(frames.len());
+                let before = thread_cpu_ticks();
+                for frame in &frames {
+                    aus.push(enc.encode(frame, false).expect("encode").map(|au| au.data));
+                }
+                let ticks = thread_cpu_ticks() - before;
+                let written = aus.iter().flatten().count();
+                let bytes: usize = aus.iter().flatten().map(Vec::len).sum();
+                println!("SWEEP {name} {round} {ticks} {written} {bytes}");
+                if round + 1 == rounds {
+                    write_sweep_output(&out, name, &aus, &frames[0]);
+                }
+            }
+        }
+    }
+
+    /// NAME.h264 when every frame was coded; else NAME.y4m, decoded, a held frame shown again.
+    fn write_sweep_output(
+        dir: &std::path::Path,
+        name: &str,
+        aus: &[Option<Vec<u8>>],
+        f: &VideoFrame,
+    ) {
+        use std::io::Write;
+        if aus.iter().all(Option::is_some) {
+            let stream: Vec<u8> = aus.iter().flatten().flatten().copied().collect();
+            std::fs::write(dir.join(format!("{name}.h264")), stream).expect("write");
+            return;
+        }
+        let file = std::fs::File::create(dir.join(format!("{name}.y4m"))).expect("create");
+        let mut y4m = std::io::BufWriter::new(file);
+        writeln!(y4m, "YUV4MPEG2 W{} H{} F30:1 C420jpeg", f.width, f.height).expect("write");
+        let mut decoder = Decoder::new().expect("decoder");
+        let mut picture = vec![];
+        for au in aus {
+            if let Some(au) = au {
+                let yuv = decoder.decode(au).expect("decodes").expect("a picture");
+                let (w, h) = yuv.dimensions();
+                let (sy, su, sv) = yuv.strides();
+                picture.clear();
+                for (plane, stride, pw, ph) in [
+                    (yuv.y(), sy, w, h),
+                    (yuv.u(), su, w / 2, h / 2),
+                    (yuv.v(), sv, w / 2, h / 2),
+                ] {
+                    for row in plane.chunks(stride).take(ph) {
+                        picture.extend_from_slice(&row[..pw]);
+                    }
+                }
+            }
+            y4m.write_all(b"FRAME\n").expect("write");
+            y4m.write_all(&picture).expect("write");
+        }
+        y4m.flush().expect("write");
     }
 }

@@ -50,7 +50,9 @@ pub struct Report {
     pub frames_offered: u64,
     /// Frames dropped because the encoder was still busy with earlier ones.
     pub dropped_behind: u64,
-    /// Frames the encoder skipped (rate control) or failed on.
+    /// Frames the encoder did not code: an unchanged picture held (openh264 holds a still
+    /// picture once it has coded it fully; the file shows the same picture), rate control, or
+    /// a failure.
     pub dropped_by_encoder: u64,
     pub frames_written: u64,
     pub audio_packets: u64,
@@ -71,7 +73,7 @@ impl std::fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "video: {} frames offered, {} written, {dropped} dropped ({} while the encoder was busy, {} by the encoder)",
+            "video: {} frames offered, {} written, {dropped} dropped ({} while the encoder was busy, {} by the encoder: unchanged pictures held, or rate control)",
             self.frames_offered, self.frames_written, self.dropped_behind, self.dropped_by_encoder
         )?;
         write!(f, "audio: {} Opus packets", self.audio_packets)?;
