@@ -5,6 +5,7 @@
 //! Saving is atomic: a power cut at any moment leaves either the old file or the new one, never
 //! a mix (temp file in the same directory, fsync, rename over, fsync the directory).
 
+use crate::media::limits;
 use roombox_protocol::{RoomName, MAX_NAME_CHARS};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -126,16 +127,26 @@ impl Settings {
                 format!("must be 1 to {MAX_NAME_CHARS} characters"),
             ));
         }
-        if !(16..=4096).contains(&self.width) || self.width % 2 != 0 {
+        let even_in =
+            |v: u32, range: &std::ops::RangeInclusive<u32>| v % 2 == 0 && range.contains(&v);
+        if !even_in(self.width, &limits::WIDTH) {
             return Err(bad(
                 "width",
-                "must be an even number of pixels from 16 to 4096",
+                format!(
+                    "must be an even number of pixels from {} to {}",
+                    limits::WIDTH.start(),
+                    limits::WIDTH.end()
+                ),
             ));
         }
-        if !(16..=2160).contains(&self.height) || self.height % 2 != 0 {
+        if !even_in(self.height, &limits::HEIGHT) {
             return Err(bad(
                 "height",
-                "must be an even number of pixels from 16 to 2160",
+                format!(
+                    "must be an even number of pixels from {} to {}",
+                    limits::HEIGHT.start(),
+                    limits::HEIGHT.end()
+                ),
             ));
         }
         self.video
@@ -150,8 +161,11 @@ impl Settings {
         self.web_listen
             .parse::<crate::web::Listen>()
             .map_err(|e| bad("web_listen", e))?;
-        if !(1..=60).contains(&self.fps) {
-            return Err(bad("fps", "must be 1 to 60"));
+        if !limits::fps_ok(self.fps) {
+            return Err(bad(
+                "fps",
+                format!("must be {} to {}", limits::FPS.start(), limits::FPS.end()),
+            ));
         }
         self.encoder
             .parse::<crate::media::encoder::EncoderChoice>()

@@ -2,13 +2,14 @@
 //!
 //! main.rs holds the command line, logging and wiring only; each concern has its module.
 
+mod calls;
 mod config;
 mod devices;
 mod display;
 mod fanout;
 mod media;
-mod peer;
 mod pipeline;
+mod pump;
 mod record;
 mod service;
 mod signaling;

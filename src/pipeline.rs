@@ -1,28 +1,10 @@
-//! The media pipeline: capture and encode threads feeding the peer driver, and the playout
-//! thread feeding the room speaker.
+//! The media pipeline: capture and encode threads feeding the calls (through the pump), and
+//! the playout thread feeding the room speaker.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// One encoded video frame, shared by every viewer (encode once, send N times).
-#[derive(Debug)]
-pub struct EncodedVideo {
-    /// Annex B, SPS and PPS in front of every IDR.
-    pub data: Arc<[u8]>,
-    pub keyframe: bool,
-    pub pts: Duration,
-    pub captured_at: Instant,
-}
-
-/// One 20 ms Opus packet of room audio.
-#[derive(Debug)]
-pub struct EncodedAudio {
-    pub data: Arc<[u8]>,
-    /// Position on the room audio's sample clock.
-    pub pts: Duration,
-    pub captured_at: Instant,
-}
-
+use crate::calls::{Calls, CallsConfig, EncoderControl, RemoteAudioPacket};
 use crate::config::Settings;
 use crate::display::{HdmiIn, SignalingState, StatusModel, StatusScreen};
 use crate::fanout::KeyframeGate;
@@ -30,20 +12,32 @@ use crate::media::encoder::{EncoderChoice, EncoderParams};
 use crate::media::sink::AudioOutput;
 use crate::media::source::InputState;
 use crate::media::{
-    AudioInput, AudioSink, AudioSource, FramePool, H264Encoder, OpusEncoder, RemoteAudio,
-    VideoFrame, VideoInput, VideoOptions, VideoSource, AUDIO_FRAME,
+    AudioInput, AudioSink, AudioSource, EncodedAudio, EncodedVideo, FramePool, H264Encoder,
+    OpusEncoder, RemoteAudio, VideoFrame, VideoInput, VideoOptions, VideoSource, AUDIO_FRAME,
 };
-use crate::peer::driver::{Driver, DriverConfig, MediaLinks, RemoteAudioPacket};
-use crate::peer::udp;
+use crate::pump::{self, udp};
 use crate::signaling::{self, SignalingConfig};
 use anyhow::Context;
 use roombox_protocol::RoomName;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex};
 use std::thread::JoinHandle;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
+
+/// What the media threads and the pump share.
+#[derive(Clone)]
+pub struct MediaLinks {
+    pub video: broadcast::Sender<Arc<EncodedVideo>>,
+    pub audio: broadcast::Sender<Arc<EncodedAudio>>,
+    /// What the calls want of the encoder (bitrate, viewers, keyframes): one typed channel.
+    pub control: watch::Receiver<EncoderControl>,
+    /// The H.264 encoder in use ("openh264", "v4l2m2m"), for the status.
+    pub encoder_name: Arc<Mutex<&'static str>>,
+    /// The status feed, where the capture thread reports the HDMI input's state.
+    pub status: watch::Sender<StatusModel>,
+}
 
 /// Keyframes on request at most this often, however many viewers ask.
 const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(300);
@@ -68,13 +62,14 @@ pub async fn run_box(
     let (video_tx, _) = broadcast::channel(4);
     let (audio_tx, _) = broadcast::channel(16);
     let (remote_tx, remote_rx) = mpsc::channel(512);
+    let (control_tx, control_rx) = watch::channel(EncoderControl {
+        target_bps: current.max_kbps * 1000,
+        ..EncoderControl::default()
+    });
     let links = MediaLinks {
         video: video_tx,
         audio: audio_tx,
-        keyframes: Arc::new(Mutex::new(KeyframeGate::new(KEYFRAME_MIN_INTERVAL))),
-        target_bps: Arc::new(AtomicU32::new(current.max_kbps * 1000)),
-        viewers: Arc::new(AtomicUsize::new(0)),
-        remote_audio: remote_tx,
+        control: control_rx,
         encoder_name: Arc::new(Mutex::new("openh264")),
         status: status_tx.clone(),
     };
@@ -101,7 +96,6 @@ pub async fn run_box(
     let cancel = CancellationToken::new();
     let (events_tx, events_rx) = mpsc::channel(64);
     let (out_tx, out_rx) = mpsc::channel(256);
-    let (stun_tx, stun_rx) = mpsc::channel(4);
     let (signaling_tx, signaling_rx) = watch::channel(signaling_config(&current)?);
     let signaling = tokio::spawn(signaling::run(
         signaling_rx,
@@ -109,26 +103,39 @@ pub async fn run_box(
         out_rx,
         cancel.clone(),
     ));
-    let peers = links.viewers.clone(); // service: for systemd's STATUS line
     let (limits_tx, limits_rx) = watch::channel(bitrate_limits(&current));
-    let driver = Driver::new(
-        DriverConfig {
+    let local_addrs = sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
+    let calls = Calls::new(
+        CallsConfig {
             min_bps: current.min_kbps * 1000,
             max_bps: current.max_kbps * 1000,
-            limits: limits_rx,
+            local_addrs,
+            seed: rand::random(),
         },
-        sockets,
-        links.clone(),
-        out_tx,
-        stun_tx,
-        status_tx.clone(),
+        Instant::now(),
     );
-    let driver = driver.run(events_rx, udp_rx, stun_rx, cancel.clone());
-    // service: the driver counts as turning each time it is polled.
-    let driving = tokio::spawn(health.clone().track_driver(driver));
-    // service: READY=1 once encoder and driver have turned, STATUS=, WATCHDOG=1 while healthy.
-    let supervise =
-        crate::service::supervise(health.clone(), current.room.clone(), peers, cancel.clone());
+    let wiring = pump::Wiring {
+        signal_in: events_rx,
+        signal_out: out_tx,
+        udp_in: udp_rx,
+        video: links.video.subscribe(),
+        audio: links.audio.subscribe(),
+        limits: limits_rx,
+        encoder: control_tx,
+        remote_audio: remote_tx,
+        status: status_tx.clone(),
+        encoder_name: links.encoder_name.clone(),
+    };
+    let pumping = pump::run(calls, sockets, wiring, cancel.clone());
+    // service: the pump counts as turning each time it is polled.
+    let driving = tokio::spawn(health.clone().track_driver(pumping));
+    // service: READY=1 once encoder and pump have turned, STATUS=, WATCHDOG=1 while healthy.
+    let supervise = crate::service::supervise(
+        health.clone(),
+        current.room.clone(),
+        links.control.clone(),
+        cancel.clone(),
+    );
     tokio::spawn(supervise);
 
     // Live apply: each saved change goes where it is needed, nothing restarts needlessly.
@@ -476,36 +483,36 @@ fn encode_video(
 ) {
     tracing::info!(encoder = encoder.name(), "H.264 encoder ready");
     let mut last_dropped = 0;
+    // Requests from the calls, coalesced here too: this thread knows when keyframes happen.
+    let mut gate = KeyframeGate::new(KEYFRAME_MIN_INTERVAL);
+    let mut keyframes_seen = links.control.borrow().keyframes;
     while !stop.load(Relaxed) {
         health.encoder_turned_at(Instant::now()); // service: an encode or a deliberate idle
         let Some(frame) = mailbox.take(Duration::from_millis(200)) else {
             continue;
         };
-        if links.viewers.load(Relaxed) == 0 {
+        let control = *links.control.borrow();
+        if control.keyframes != keyframes_seen {
+            keyframes_seen = control.keyframes;
+            gate.request();
+        }
+        if control.viewers == 0 {
             frame.recycle(&mailbox.pool);
             continue; // nobody watches: save the CPU
         }
-        let target = links.target_bps.load(Relaxed);
+        let target = control.target_bps;
         if target != bitrate {
             encoder.set_bitrate(target);
             bitrate = target;
         }
         let now = Instant::now();
-        let force = links
-            .keyframes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .poll_force(now);
+        let force = gate.poll_force(now);
         let result = encoder.encode(&frame, force);
         frame.recycle(&mailbox.pool);
         match result {
             Ok(Some(encoded)) => {
                 if encoded.keyframe {
-                    links
-                        .keyframes
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .keyframe_sent(now);
+                    gate.keyframe_sent(now);
                 }
                 let _ = links.video.send(Arc::new(EncodedVideo {
                     data: encoded.data.into(),

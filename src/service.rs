@@ -15,7 +15,7 @@
 //! those itself, and a restart would not help.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -156,7 +156,7 @@ impl Notices {
 pub async fn supervise(
     health: Arc<Health>,
     room: String,
-    peers: Arc<AtomicUsize>,
+    calls: tokio::sync::watch::Receiver<crate::calls::EncoderControl>,
     stop: CancellationToken,
 ) {
     if std::env::var_os("NOTIFY_SOCKET").is_none() {
@@ -188,7 +188,7 @@ pub async fn supervise(
                 );
             }
         }
-        for notice in notices.handle_check(&verdict, peers.load(Relaxed)) {
+        for notice in notices.handle_check(&verdict, calls.borrow().viewers) {
             send(notice);
         }
         last = Some(verdict);

@@ -133,6 +133,18 @@ impl HdmiIn {
     }
 }
 
+impl Quality {
+    /// A call's quality from its round-trip time (what people notice in conversation).
+    pub fn from_rtt(rtt: Option<std::time::Duration>) -> Quality {
+        match rtt.map(|r| r.as_millis()) {
+            None => Quality::Unknown,
+            Some(ms) if ms < 150 => Quality::Good,
+            Some(ms) if ms < 400 => Quality::Fair,
+            Some(_) => Quality::Poor,
+        }
+    }
+}
+
 impl EncoderStatus {
     /// Megabits with one decimal: small bitrate wobbles do not change the text.
     pub fn label(&self) -> String {

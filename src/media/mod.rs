@@ -9,10 +9,12 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod alsa;
+pub mod encoded;
 pub mod encoder;
 pub mod frame;
 pub mod h264;
 pub mod jitter;
+pub mod limits;
 pub mod mixer;
 pub mod openh264;
 pub mod openh264_simd;
@@ -26,6 +28,7 @@ pub mod v4l2;
 pub mod v4l2m2m;
 pub mod y4m;
 
+pub use encoded::{EncodedAudio, EncodedVideo};
 pub use frame::{FramePool, VideoFrame, AUDIO_FRAME, AUDIO_RATE};
 pub use h264::{EncodeError, EncodedFrame, H264Encoder};
 pub use jitter::{JitterBuffer, Playout};

@@ -59,9 +59,11 @@ pub enum SourceError {
     UnsupportedColourspace { path: String, colourspace: String },
     #[error("{path}: no complete frame in the file")]
     NoFrames { path: String },
-    #[error("video size {width}x{height} is not supported (even sizes from 192x108 to 3840x2160)")]
+    #[error("video size {width}x{height} is not supported (even sizes from {w0}x{h0} to {w1}x{h1})",
+        w0 = super::limits::WIDTH.start(), h0 = super::limits::HEIGHT.start(),
+        w1 = super::limits::WIDTH.end(), h1 = super::limits::HEIGHT.end())]
     BadSize { width: u32, height: u32 },
-    #[error("frame rate {0} is not supported (1 to 240)")]
+    #[error("frame rate {0} is not supported ({lo} to {hi})", lo = super::limits::FPS.start(), hi = super::limits::FPS.end())]
     BadFrameRate(u32),
     #[error("ALSA capture device {device:?}: {source}")]
     Alsa {
@@ -152,7 +154,7 @@ impl VideoInput {
                 super::y4m::Y4mFile::open(path)?.with_pool(pool.clone()),
             )),
             Self::V4l2(dev) => {
-                if fps == 0 || fps > 240 {
+                if !super::limits::fps_ok(fps) {
                     return Err(SourceError::BadFrameRate(fps));
                 }
                 Ok(Box::new(super::v4l2::V4l2Capture::open(

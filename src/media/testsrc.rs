@@ -51,14 +51,10 @@ pub struct TestPattern {
 impl TestPattern {
     /// A test pattern of `width x height` at `fps`, paced in real time from now.
     pub fn new(width: u32, height: u32, fps: u32) -> Result<Self, SourceError> {
-        if width % 2 != 0
-            || height % 2 != 0
-            || !(192..=3840).contains(&width)
-            || !(108..=2160).contains(&height)
-        {
+        if !super::limits::size_ok(width, height) {
             return Err(SourceError::BadSize { width, height });
         }
-        if fps == 0 || fps > 240 {
+        if !super::limits::fps_ok(fps) {
             return Err(SourceError::BadFrameRate(fps));
         }
         let pacer = Pacer::new(fps, 1, true);

@@ -113,7 +113,7 @@ pub async fn start(
 /// The address to show people: a wildcard listen address becomes the box's first LAN address.
 fn people_url(local: SocketAddr) -> String {
     let ip = if local.ip().is_unspecified() {
-        crate::peer::udp::candidate_addresses(false)
+        crate::pump::udp::candidate_addresses(false)
             .into_iter()
             .next()
             .unwrap_or(IpAddr::from([127, 0, 0, 1]))

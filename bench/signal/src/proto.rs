@@ -129,8 +129,8 @@ impl Target {
         const MARK: &str = "__SEQ_MARK__";
         let text = match self.kind {
             ServerKind::Roombox => {
-                let mut relay = Relay::sdp(RelayKind::Offer, PeerId(to.to_owned()), sdp.into());
-                relay.fields.insert("pc".into(), "bench".into());
+                let mut relay = Relay::sdp(RelayKind::Offer, PeerId(to.to_owned()), sdp.into())
+                    .with_pc("bench");
                 relay.fields.insert("seq".into(), MARK.into());
                 ClientMessage::Relay(relay).to_json()
             }

@@ -12,7 +12,6 @@ use roombox_protocol::{
     ClientMessage, ErrorCode, IceCandidateInit, Join, PeerId, PeerKind, Relay, RelayKind, RoomName,
     ServerMessage,
 };
-use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -343,7 +342,7 @@ impl Peer {
         relay: &Relay,
         outbox: &mut Vec<ClientMessage>,
     ) -> anyhow::Result<()> {
-        let pc = relay.fields.get("pc").and_then(Value::as_str).unwrap_or("");
+        let pc = relay.pc().unwrap_or("");
         if pc != self.pc {
             // docs/protocol.md: answers and candidates for another connection are dropped. An
             // offer with another pc would be the box starting a connection of its own, which
@@ -530,19 +529,11 @@ impl Peer {
     }
 
     fn sdp(&self, kind: RelayKind, sdp: String) -> ClientMessage {
-        let mut relay = Relay::sdp(kind, self.box_id.clone(), sdp);
-        relay
-            .fields
-            .insert("pc".into(), Value::String(self.pc.clone()));
-        ClientMessage::Relay(relay)
+        ClientMessage::Relay(Relay::sdp(kind, self.box_id.clone(), sdp).with_pc(self.pc.clone()))
     }
 
     fn candidate(&self, init: Option<&IceCandidateInit>) -> ClientMessage {
-        let mut relay = Relay::candidate(self.box_id.clone(), init);
-        relay
-            .fields
-            .insert("pc".into(), Value::String(self.pc.clone()));
-        ClientMessage::Relay(relay)
+        ClientMessage::Relay(Relay::candidate(self.box_id.clone(), init).with_pc(self.pc.clone()))
     }
 }
 

@@ -78,7 +78,11 @@ pub struct Relay {
     pub kind: RelayKind,
     pub to: PeerId,
     pub from: Option<PeerId>,
-    /// Everything but `type`, `to` and `from`; holds `sdp` or `candidate` (checked on parse).
+    /// The connection the message belongs to (docs/protocol.md, "Connections"): picked by the
+    /// side that offers first, echoed by the other.
+    pub pc: Option<String>,
+    /// Everything but `type`, `to`, `from` and `pc`; holds `sdp` or `candidate` (checked on
+    /// parse).
     pub fields: Map<String, Value>,
 }
 
@@ -91,6 +95,7 @@ impl Relay {
             kind,
             to,
             from: None,
+            pc: None,
             fields,
         }
     }
@@ -104,8 +109,21 @@ impl Relay {
             kind: RelayKind::IceCandidate,
             to,
             from: None,
+            pc: None,
             fields,
         }
+    }
+
+    /// The same message for connection `pc`.
+    pub fn with_pc(self, pc: impl Into<String>) -> Relay {
+        Relay {
+            pc: Some(pc.into()),
+            ..self
+        }
+    }
+
+    pub fn pc(&self) -> Option<&str> {
+        self.pc.as_deref()
     }
 
     pub fn sdp_text(&self) -> Option<&str> {
@@ -118,12 +136,15 @@ impl Relay {
     }
 
     fn to_json(&self) -> String {
-        let mut map = Map::with_capacity(self.fields.len() + 3);
+        let mut map = Map::with_capacity(self.fields.len() + 4);
         map.insert("type".into(), self.kind.as_str().into());
         if let Some(from) = &self.from {
             map.insert("from".into(), from.0.clone().into());
         }
         map.insert("to".into(), self.to.0.clone().into());
+        if let Some(pc) = &self.pc {
+            map.insert("pc".into(), pc.clone().into());
+        }
         for (k, v) in &self.fields {
             map.insert(k.clone(), v.clone());
         }
@@ -299,6 +320,11 @@ fn relay_from_map(kind: RelayKind, mut map: Map<String, Value>) -> Result<Relay,
     let name = kind.as_str();
     let to = take_peer_id(&mut map, "to").map_err(|e| prefix(name, e))?;
     map.remove("from");
+    let pc = match map.remove("pc") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(pc)) => Some(pc),
+        Some(_) => return Err(bad(format!("{name}: field `pc` must be a string"))),
+    };
     match kind {
         RelayKind::Offer | RelayKind::Answer => match map.get("sdp") {
             Some(Value::String(_)) => {}
@@ -323,6 +349,7 @@ fn relay_from_map(kind: RelayKind, mut map: Map<String, Value>) -> Result<Relay,
         kind,
         to,
         from: None,
+        pc,
         fields: map,
     })
 }

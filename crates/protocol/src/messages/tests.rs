@@ -69,6 +69,11 @@ fn relay_keeps_every_other_field_and_replaces_from() {
     assert_eq!(r.kind, RelayKind::Offer);
     assert_eq!(r.to, PeerId("p2".into()));
     assert_eq!(r.sdp_text(), Some("v=0"));
+    assert_eq!(r.pc(), Some("k1"));
+    assert!(
+        !r.fields.contains_key("pc"),
+        "pc is a typed field, not a raw key"
+    );
     r.from = Some(PeerId("p1".into()));
     let out: Value = serde_json::from_str(&ServerMessage::Relay(r).to_json()).unwrap();
     let expected: Value = serde_json::from_str(
@@ -134,7 +139,7 @@ fn server_messages_round_trip() {
         },
         ServerMessage::Relay(Relay {
             from: Some(PeerId("a1".into())),
-            ..Relay::sdp(RelayKind::Answer, PeerId("b2".into()), "v=0".into())
+            ..Relay::sdp(RelayKind::Answer, PeerId("b2".into()), "v=0".into()).with_pc("k7")
         }),
     ];
     for m in messages {
@@ -250,4 +255,10 @@ proptest! {
         let text = String::from_utf8_lossy(&bytes);
         let _ = parse_client_message(&text);
     }
+}
+
+#[test]
+fn a_pc_that_is_not_a_string_is_refused_naming_the_field() {
+    let e = parse_client_message(r#"{"type":"offer","to":"p2","sdp":"v=0","pc":7}"#).unwrap_err();
+    assert!(e.to_string().contains("`pc`"), "{e}");
 }

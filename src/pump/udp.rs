@@ -6,11 +6,7 @@ use std::sync::Arc;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-pub struct Datagram {
-    pub source: SocketAddr,
-    pub destination: SocketAddr,
-    pub contents: Vec<u8>,
-}
+pub use crate::calls::Datagram;
 
 /// The addresses to gather host candidates on: every up IPv4 interface but loopback, and
 /// loopback too when asked (tests run in a namespace that has only loopback).

@@ -4,9 +4,8 @@
 //! `Rtc` to its next timeout before it returns (str0m's single-mutation invariant), queueing
 //! datagrams to send, signaling messages to relay and notices for the box.
 
-use super::udp::Datagram;
+use super::Datagram;
 use roombox_protocol::{IceCandidateInit, PeerId, Relay, RelayKind};
-use serde_json::Value;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -73,10 +72,10 @@ pub struct Session {
 
 impl Session {
     /// A session with our local candidates added; `start_bps`/`max_bps` seed the estimator.
-    /// `pc` is the id of the peer's connection when it offered first; None makes a new one.
+    /// `pc` is the connection's id: the peer's when it offered first, else a new one.
     pub fn new(
         peer: PeerId,
-        pc: Option<String>,
+        pc: String,
         polite: bool,
         local_candidates: &[Candidate],
         start_bps: u64,
@@ -97,7 +96,7 @@ impl Session {
         let mut s = Session {
             peer,
             rtc,
-            pc: pc.unwrap_or_else(random_pc),
+            pc,
             polite,
             pending: None,
             audio_mid: None,
@@ -229,10 +228,7 @@ impl Session {
                 sdp_m_line_index: Some(0),
                 username_fragment: None,
             };
-            let mut relay = Relay::candidate(self.peer.clone(), Some(&init));
-            relay
-                .fields
-                .insert("pc".into(), Value::String(self.pc.clone()));
+            let relay = Relay::candidate(self.peer.clone(), Some(&init)).with_pc(self.pc.clone());
             self.signals.push_back(relay);
         }
         self.drain(now);
@@ -370,10 +366,7 @@ impl Session {
     }
 
     fn queue_sdp(&mut self, kind: RelayKind, sdp: String) {
-        let mut relay = Relay::sdp(kind, self.peer.clone(), sdp);
-        relay
-            .fields
-            .insert("pc".into(), Value::String(self.pc.clone()));
+        let relay = Relay::sdp(kind, self.peer.clone(), sdp).with_pc(self.pc.clone());
         self.signals.push_back(relay);
     }
 
@@ -467,11 +460,6 @@ fn h264_pt(params: impl Iterator<Item = (Pt, str0m::format::CodecSpec)>) -> Opti
 
 fn duration_ticks(d: Duration, hz: u64) -> u64 {
     (d.as_nanos() * u128::from(hz) / 1_000_000_000) as u64
-}
-
-fn random_pc() -> String {
-    use rand::distr::{Alphanumeric, SampleString};
-    Alphanumeric.sample_string(&mut rand::rng(), 12)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //!
 //! str0m answers STUN for ICE itself but does not gather candidates; this is the few lines
 //! of the protocol gathering needs, rather than a dependency: a request with a random
-//! transaction id, and XOR-MAPPED-ADDRESS (or MAPPED-ADDRESS) read from the success response.
+//! transaction id (given by the caller), and XOR-MAPPED-ADDRESS (or MAPPED-ADDRESS) read from the success response.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -15,15 +15,14 @@ const HEADER_LEN: usize = 20;
 
 pub type TransactionId = [u8; 12];
 
-/// A Binding request with a fresh transaction id.
-pub fn binding_request() -> (TransactionId, [u8; HEADER_LEN]) {
-    let txid: TransactionId = rand::random();
+/// A Binding request with the caller's transaction id (random: the call core's seeded rng).
+pub fn binding_request(txid: TransactionId) -> [u8; HEADER_LEN] {
     let mut msg = [0u8; HEADER_LEN];
     msg[0..2].copy_from_slice(&BINDING_REQUEST.to_be_bytes());
     // Message length 0: no attributes.
     msg[4..8].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
     msg[8..20].copy_from_slice(&txid);
-    (txid, msg)
+    msg
 }
 
 /// The mapped address from a Binding success response to `txid`; None for anything else.
@@ -137,7 +136,8 @@ mod tests {
 
     #[test]
     fn request_layout() {
-        let (txid, req) = binding_request();
+        let txid = [7u8; 12];
+        let req = binding_request(txid);
         assert_eq!(&req[0..4], &[0, 1, 0, 0]);
         assert_eq!(&req[4..8], &MAGIC_COOKIE.to_be_bytes());
         assert_eq!(&req[8..], &txid);
@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn parses_xor_mapped_v4_and_v6() {
-        let (txid, _) = binding_request();
+        let txid = [1u8, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
         for addr in ["203.0.113.7:54321", "[2001:db8::42]:3478"] {
             let addr: SocketAddr = addr.parse().unwrap();
             assert_eq!(
@@ -157,8 +157,8 @@ mod tests {
 
     #[test]
     fn ignores_other_transactions_and_garbage() {
-        let (txid, _) = binding_request();
-        let (other, _) = binding_request();
+        let txid = [1u8; 12];
+        let other = [2u8; 12];
         let r = response(&other, "203.0.113.7:1".parse().unwrap());
         assert_eq!(parse_binding_success(&r, &txid), None);
         assert_eq!(parse_binding_success(&r[..10], &other), None);

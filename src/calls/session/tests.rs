@@ -96,7 +96,7 @@ fn new_box(polite: bool, pc: Option<String>, now: Instant) -> Session {
     let host = Candidate::host(BOX_ADDR.parse().unwrap(), "udp").unwrap();
     Session::new(
         PeerId("browser".into()),
-        pc,
+        pc.unwrap_or_else(|| "box-pc".into()),
         polite,
         &[host],
         500_000,
@@ -118,10 +118,7 @@ fn run(
     let mut tick = 0u64;
     while *now < end {
         while let Some(relay) = session.poll_signal() {
-            assert_eq!(
-                relay.fields.get("pc").and_then(|v| v.as_str()),
-                Some(session.pc())
-            );
+            assert_eq!(relay.pc(), Some(session.pc()));
             match relay.kind {
                 RelayKind::Offer => {
                     let offer = SdpOffer::from_sdp_string(relay.sdp_text().unwrap()).unwrap();

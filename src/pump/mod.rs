@@ -1,0 +1,156 @@
+//! The thin I/O pump around the call core: it owns the UDP sockets, the timer and the
+//! channels, feeds each input to `Calls` with the time, and carries its outputs out. No call
+//! logic lives here (that is `crate::calls`, tested without sockets).
+
+pub mod udp;
+
+use crate::calls::{Calls, CallsStatus, Datagram, EncoderControl, Output, RemoteAudioPacket};
+use crate::display::{EncoderStatus, Participant, Quality, StatusModel};
+use crate::media::{EncodedAudio, EncodedVideo};
+use crate::signaling::SignalEvent;
+use roombox_protocol::ClientMessage;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Where the pump reads its inputs and sends what the core decides.
+pub struct Wiring {
+    pub signal_in: mpsc::Receiver<SignalEvent>,
+    pub signal_out: mpsc::Sender<ClientMessage>,
+    pub udp_in: mpsc::Receiver<Datagram>,
+    pub video: broadcast::Receiver<Arc<EncodedVideo>>,
+    pub audio: broadcast::Receiver<Arc<EncodedAudio>>,
+    /// New (min, max) video bitrate bounds from the settings page.
+    pub limits: watch::Receiver<(u32, u32)>,
+    pub encoder: watch::Sender<EncoderControl>,
+    pub remote_audio: mpsc::Sender<RemoteAudioPacket>,
+    pub status: watch::Sender<StatusModel>,
+    /// The H.264 encoder in use, for the status (the media threads set it).
+    pub encoder_name: Arc<Mutex<&'static str>>,
+}
+
+/// Runs the calls until `stop`, then closes them.
+pub async fn run(
+    mut calls: Calls,
+    sockets: Vec<Arc<UdpSocket>>,
+    mut io: Wiring,
+    stop: CancellationToken,
+) {
+    let (stun_tx, mut stun_rx) = mpsc::channel::<SocketAddr>(4);
+    loop {
+        let deadline = calls.poll_timeout();
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            ev = io.signal_in.recv() => match ev {
+                Some(ev) => calls.handle_signal(ev, Instant::now()),
+                None => break,
+            },
+            Some(d) = io.udp_in.recv() => calls.handle_datagram(&d, Instant::now()),
+            Some(server) = stun_rx.recv() => calls.handle_stun_server(server, Instant::now()),
+            frame = io.video.recv() => match frame {
+                Ok(f) => calls.send_video(&f, Instant::now()),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::debug!("the pump fell {n} video frames behind; asking for a keyframe");
+                    calls.video_frames_lost(Instant::now());
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            frame = io.audio.recv() => match frame {
+                Ok(f) => calls.send_audio(&f, Instant::now()),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = tokio::time::sleep_until(deadline.into()) => calls.handle_timeout(Instant::now()),
+            Ok(()) = io.limits.changed() => {
+                let (min_bps, max_bps) = *io.limits.borrow_and_update();
+                calls.set_bitrate_bounds(min_bps, max_bps, Instant::now());
+            }
+        }
+        carry_out(&mut calls, &sockets, &io, &stun_tx);
+    }
+    calls.close(Instant::now());
+    carry_out(&mut calls, &sockets, &io, &stun_tx);
+}
+
+fn carry_out(
+    calls: &mut Calls,
+    sockets: &[Arc<UdpSocket>],
+    io: &Wiring,
+    stun: &mpsc::Sender<SocketAddr>,
+) {
+    while let Some(out) = calls.poll_output() {
+        match out {
+            Output::Transmit(t) => {
+                let socket = sockets
+                    .iter()
+                    .find(|s| s.local_addr().ok() == Some(t.source));
+                // UDP send on loopback or a LAN does not block for long; a full buffer drops.
+                if let Some(Err(e)) = socket.map(|s| s.try_send_to(&t.contents, t.destination)) {
+                    tracing::trace!("UDP send to {}: {e}", t.destination);
+                }
+            }
+            Output::Signal(m) => {
+                if io.signal_out.try_send(m).is_err() {
+                    tracing::debug!("signaling is down; a message to a peer is lost");
+                }
+            }
+            Output::LookUpStun { host, port } => look_up_stun(host, port, stun.clone()),
+            Output::Encoder(c) => {
+                io.encoder.send_replace(c);
+            }
+            Output::Status(s) => publish_status(&s, io),
+            Output::RemoteAudio(p) => {
+                let _ = io.remote_audio.try_send(p);
+            }
+        }
+    }
+}
+
+/// Resolves the STUN server off the pump's loop (DNS may hang); the address comes back on
+/// `found` and goes to the core.
+fn look_up_stun(host: String, port: u16, found: mpsc::Sender<SocketAddr>) {
+    tokio::spawn(async move {
+        let lookup = tokio::time::timeout(
+            Duration::from_secs(3),
+            tokio::net::lookup_host((host.as_str(), port)),
+        )
+        .await;
+        match lookup {
+            Ok(Ok(mut addrs)) => {
+                if let Some(server) = addrs.find(SocketAddr::is_ipv4) {
+                    let _ = found.send(server).await;
+                }
+            }
+            _ => tracing::info!(%host, "STUN server not found; offering host candidates only"),
+        }
+    });
+}
+
+/// The calls' status into the model of the HDMI-out screen and the settings page.
+fn publish_status(s: &CallsStatus, io: &Wiring) {
+    let participants: Vec<Participant> = s
+        .peers
+        .iter()
+        .map(|p| Participant {
+            name: p.name.clone(),
+            state: p.state,
+            quality: Quality::from_rtt(p.rtt),
+        })
+        .collect();
+    let encoder = (s.viewers > 0).then(|| EncoderStatus {
+        name: (*io.encoder_name.lock().unwrap_or_else(|p| p.into_inner())).into(),
+        kbps: s.kbps,
+        fps: s.fps,
+    });
+    io.status.send_if_modified(|m| {
+        let changed =
+            m.participants != participants || m.encoder != encoder || m.signaling != s.signaling;
+        m.participants = participants;
+        m.encoder = encoder;
+        m.signaling = s.signaling;
+        changed
+    });
+}
