@@ -8,23 +8,13 @@
 //!
 //! Run with: `cargo run --release --example capture_bench [-- FRAMES]` (default 300 a size)
 
-// The media modules live in the `roombox` binary; the example compiles the same files.
-#[path = "../src/media/mod.rs"]
-mod media;
-
-// The V4L2 slate draws text with the display module's font.
-#[allow(dead_code)]
-#[path = "../src/display"]
-mod display {
-    pub mod text;
-}
-
 use std::time::{Duration, Instant};
 
 use media::openh264::{OpenH264Config, OpenH264Encoder};
 use media::testsrc::TestPattern;
 use media::v4l2::convert::{Converter, PixelLayout, SourceFormat};
 use media::{FramePool, H264Encoder, VideoFrame, VideoSource};
+use roombox::media;
 
 const WARMUP: usize = 10;
 /// Distinct captured buffers cycled through (moving content without a huge working set).

@@ -3,21 +3,12 @@
 //!
 //! Run with: `cargo run --release --example encode_bench [-- FRAMES]` (default 300 frames a size)
 
-// The media modules live in the `roombox` binary; the example compiles the same files.
-#[path = "../src/media/mod.rs"]
-mod media;
-// The V4L2 slate draws its text with the status screen's font helper.
-#[allow(dead_code)]
-#[path = "../src/display"]
-mod display {
-    pub mod text;
-}
-
 use std::time::{Duration, Instant};
 
 use media::openh264::{OpenH264Config, OpenH264Encoder};
 use media::testsrc::TestPattern;
 use media::{FramePool, H264Encoder, VideoSource};
+use roombox::media;
 
 const WARMUP: usize = 10;
 

@@ -69,5 +69,5 @@ echo "cross-arm64: $(qemu-aarch64-static "$bin" --version) runs under qemu-aarch
   "$(LD_TRACE_LOADED_OBJECTS=1 qemu-aarch64-static "$bin" | awk '{print $1}' | tr '\n' ' ')"
 
 start=$SECONDS
-"$cargo" test "${args[@]}" --bins
+"$cargo" test "${args[@]}" --lib --bins
 echo "cross-arm64: unit tests under qemu-aarch64-static in $((SECONDS - start)) s"

@@ -1,23 +1,12 @@
 //! `roombox`: the conference-room box, an always-on WebRTC peer in a room.
 //!
-//! main.rs holds the command line, logging and wiring only; each concern has its module.
-
-mod calls;
-mod config;
-mod devices;
-mod display;
-mod fanout;
-mod media;
-mod pipeline;
-mod pump;
-mod record;
-mod service;
-mod signaling;
-mod web;
+//! main.rs holds the command line, logging and wiring only; each concern has its module in the
+//! library (lib.rs).
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use config::Settings;
+use roombox::config::Settings;
+use roombox::{devices, display, pipeline, record, web};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -309,5 +298,5 @@ async fn demo(
 
 /// Resolves on SIGTERM or Ctrl-C.
 async fn shutdown() {
-    roombox_signal::shutdown_signal().await
+    roombox_signal::shutdown_signal().await;
 }

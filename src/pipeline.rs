@@ -331,7 +331,7 @@ impl Media {
         if let Some(mic) = mic {
             let (stop, audio) = (stop.clone(), links.audio.clone());
             threads.push(spawn("audio-in", move || {
-                capture_audio(mic, audio_in, &audio, &stop)
+                capture_audio(mic, audio_in, &audio, &stop);
             }));
         }
         Media {
@@ -379,7 +379,10 @@ struct Mailbox {
 
 impl Mailbox {
     fn put(&self, frame: VideoFrame) {
-        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self
+            .slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(old) = slot.0.replace(frame) {
             slot.1 += 1;
             old.recycle(&self.pool);
@@ -388,16 +391,22 @@ impl Mailbox {
     }
 
     fn take(&self, wait: Duration) -> Option<VideoFrame> {
-        let slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = self
+            .slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (mut slot, _) = self
             .ready
             .wait_timeout_while(slot, wait, |s| s.0.is_none())
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         slot.0.take()
     }
 
     fn dropped(&self) -> u64 {
-        self.slot.lock().unwrap_or_else(|p| p.into_inner()).1
+        self.slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .1
     }
 
     fn wake(&self) {

@@ -203,7 +203,7 @@ where
             frame = tokio::time::timeout(SILENCE_LIMIT, stream.next()) => {
                 let text = match frame {
                     Err(_) => { tracing::warn!("signaling server silent; reconnecting"); return lost(joined) }
-                    Ok(None | Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return lost(joined),
+                    Ok(None | Some(Err(_) | Ok(Message::Close(_)))) => return lost(joined),
                     Ok(Some(Ok(Message::Text(t)))) => t,
                     Ok(Some(Ok(_))) => continue, // pings are answered by tungstenite
                 };

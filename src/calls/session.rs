@@ -214,7 +214,7 @@ impl Session {
                 self.drain(now);
             }
             Err(e) => {
-                tracing::debug!(peer = %self.peer, "skipping candidate {:?}: {e}", init.candidate)
+                tracing::debug!(peer = %self.peer, "skipping candidate {:?}: {e}", init.candidate);
             }
         }
     }
@@ -317,7 +317,7 @@ impl Session {
         let Some(pt) = writer
             .payload_params()
             .find(|p| p.spec().codec == Codec::Opus)
-            .map(|p| p.pt())
+            .map(str0m::format::PayloadParams::pt)
         else {
             return;
         };

@@ -236,7 +236,11 @@ impl Browser {
         let Some(writer) = self.rtc.writer(mid) else {
             return;
         };
-        let Some(pt) = writer.payload_params().next().map(|p| p.pt()) else {
+        let Some(pt) = writer
+            .payload_params()
+            .next()
+            .map(str0m::format::PayloadParams::pt)
+        else {
             return;
         };
         self.audio_n += 1;

@@ -93,7 +93,7 @@ fn decode_qr(fb: &MemoryFramebuffer) -> Vec<String> {
         fb.height() as usize,
         |x, y| {
             let p = fb.pixel(x as u32, y as u32);
-            ((p.r() as u32 * 3 + p.g() as u32 * 6 + p.b() as u32) / 10) as u8
+            ((u32::from(p.r()) * 3 + u32::from(p.g()) * 6 + u32::from(p.b())) / 10) as u8
         },
     );
     img.detect_grids()

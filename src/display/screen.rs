@@ -44,7 +44,7 @@ impl Backend for Kms {
         Kms::present(self, frame)
     }
     fn release(&mut self) {
-        Kms::release(self)
+        Kms::release(self);
     }
 }
 

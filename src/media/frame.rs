@@ -92,7 +92,9 @@ impl FramePool {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
         // A panic while holding this lock cannot leave the Vec inconsistent, so poison is moot.
-        self.stock.lock().unwrap_or_else(|e| e.into_inner())
+        self.stock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -172,7 +172,7 @@ impl JitterBuffer {
             State::Idle => return Playout::Empty,
             State::Buffering { since } => match since {
                 Some(t) if now.saturating_duration_since(t) >= self.target => {
-                    self.state = State::Playing
+                    self.state = State::Playing;
                 }
                 _ => return Playout::Empty,
             },

@@ -3,10 +3,7 @@
 //!
 //! Threads: every blocking source (`VideoSource`, `AudioSource`) and sink (`AudioSink`) runs
 //! on its own thread; sources pace themselves in real time on an absolute schedule. The jitter
-//! buffer and mixer are pure (time passed in), so the driver decides the 20 ms tick.
-
-// Until the pipeline in main uses every part.
-#![allow(dead_code, unused_imports)]
+//! buffer and mixer are pure (time passed in), so the playout thread decides the 20 ms tick.
 
 pub mod alsa;
 pub mod encoded;
@@ -29,13 +26,9 @@ pub mod v4l2m2m;
 pub mod y4m;
 
 pub use encoded::{EncodedAudio, EncodedVideo};
-pub use frame::{FramePool, VideoFrame, AUDIO_FRAME, AUDIO_RATE};
-pub use h264::{EncodeError, EncodedFrame, H264Encoder};
-pub use jitter::{JitterBuffer, Playout};
+pub use frame::{FramePool, VideoFrame, AUDIO_FRAME};
+pub use h264::{EncodeError, H264Encoder};
 pub use mixer::RemoteAudio;
-pub use openh264::{OpenH264Config, OpenH264Encoder};
-pub use opus::{OpusDecoder, OpusEncoder, OpusError};
-pub use sink::{AudioOutput, AudioSink, SinkError};
-pub use source::{
-    AudioInput, AudioSource, SourceError, SpecError, VideoInput, VideoOptions, VideoSource,
-};
+pub use opus::OpusEncoder;
+pub use sink::AudioSink;
+pub use source::{AudioInput, AudioSource, VideoInput, VideoOptions, VideoSource};

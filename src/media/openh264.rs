@@ -17,7 +17,7 @@ use openh264_sys2::{
     SPATIAL_LAYER_ALL,
 };
 
-use super::frame::{i420_len, VideoFrame};
+use super::frame::VideoFrame;
 use super::h264::{EncodeError, EncodedFrame, H264Encoder};
 
 const NAME: &str = "openh264";
@@ -320,6 +320,7 @@ impl H264Encoder for OpenH264Encoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::frame::i420_len;
     use crate::media::h264::{nal, nal_type, nal_units};
     use crate::media::source::VideoSource;
     use crate::media::testsrc::{decode_frame_code, TestPattern};

@@ -46,15 +46,6 @@ impl OpusEncoder {
         })
     }
 
-    /// Encodes one frame into `out`; returns the packet length.
-    pub fn encode_into(
-        &mut self,
-        pcm: &[i16; AUDIO_FRAME],
-        out: &mut [u8],
-    ) -> Result<usize, OpusError> {
-        self.inner.encode(pcm, out).map_err(OpusError::Encoder)
-    }
-
     /// Encodes one frame into a new exact-size packet (handed on to the peers).
     pub fn encode(&mut self, pcm: &[i16; AUDIO_FRAME]) -> Result<Vec<u8>, OpusError> {
         let n = self
@@ -76,13 +67,6 @@ impl OpusEncoder {
     pub fn lookahead(&mut self) -> Result<u16, OpusError> {
         let n = self.inner.get_lookahead().map_err(OpusError::Encoder)?;
         Ok(u16::try_from(n).unwrap_or(0))
-    }
-
-    /// Tells the encoder the loss it should protect against with FEC (0-100).
-    pub fn set_packet_loss_percent(&mut self, percent: u8) -> Result<(), OpusError> {
-        self.inner
-            .set_packet_loss_perc(i32::from(percent.min(100)))
-            .map_err(OpusError::Encoder)
     }
 }
 

@@ -65,16 +65,8 @@ pub enum SourceError {
     BadSize { width: u32, height: u32 },
     #[error("frame rate {0} is not supported ({lo} to {hi})", lo = super::limits::FPS.start(), hi = super::limits::FPS.end())]
     BadFrameRate(u32),
-    #[error("ALSA capture device {device:?}: {source}")]
-    Alsa {
-        device: String,
-        #[source]
-        source: alsa::Error,
-    },
     #[error("ALSA capture device {device:?}: {reason}")]
     AlsaConfig { device: String, reason: String },
-    #[error("{0} is not supported yet")]
-    NotYetSupported(String),
     #[error("V4L2 capture: {0}")]
     V4l2(String),
 }
@@ -266,7 +258,7 @@ mod tests {
             320,
             180,
             "Board Room",
-            super::super::v4l2::NoPicture::DeviceMissing,
+            super::super::v4l2::signal::NoPicture::DeviceMissing,
         );
         assert_eq!(frame.data, slate);
     }

@@ -141,7 +141,11 @@ fn publish_status(s: &CallsStatus, io: &Wiring) {
         })
         .collect();
     let encoder = (s.viewers > 0).then(|| EncoderStatus {
-        name: (*io.encoder_name.lock().unwrap_or_else(|p| p.into_inner())).into(),
+        name: (*io
+            .encoder_name
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+        .into(),
         kbps: s.kbps,
         fps: s.fps,
     });

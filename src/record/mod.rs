@@ -184,7 +184,7 @@ pub fn record(rec: &Recording) -> anyhow::Result<Report> {
                     Some(n) => Limit::Frames(n),
                     None => Limit::Time(length),
                 };
-                capture_video(source, start, limit, frames_tx, &counters, &stop)
+                capture_video(source, start, limit, frames_tx, &counters, &stop);
             })?
     };
     let encode_thread = {
@@ -197,7 +197,7 @@ pub fn record(rec: &Recording) -> anyhow::Result<Report> {
                     Some(_) => Clock::Pts,
                     None => Clock::Captured(start),
                 };
-                encode_video(encoder, clock, frames, tx, &counters, &pool)
+                encode_video(encoder, clock, frames, tx, &counters, &pool);
             })?
     };
     let audio_pre_skip = match mic {
@@ -272,7 +272,7 @@ pub fn record(rec: &Recording) -> anyhow::Result<Report> {
     let summary = counters
         .audio_summary
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
     Ok(Report {
         frames_offered: counters.offered.load(Relaxed),
@@ -438,7 +438,7 @@ fn capture_audio(
     *counters
         .audio_summary
         .lock()
-        .unwrap_or_else(|p| p.into_inner()) = mic.summary();
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = mic.summary();
 }
 
 #[cfg(test)]

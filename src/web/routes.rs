@@ -87,7 +87,10 @@ fn with_cookie(mut res: Response, cookie: &str) -> Response {
 impl AppState {
     fn session(&self, headers: &HeaderMap) -> Option<(String, auth::Session)> {
         let token = auth::session_cookie(headers)?;
-        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sessions = self
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let s = sessions.get(&token, Instant::now())?;
         Some((token, s))
     }
@@ -97,7 +100,10 @@ impl AppState {
     }
 
     fn new_session(&self, admin: bool) -> (String, auth::Session) {
-        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sessions = self
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         let token = sessions.create(admin, now);
         let s = sessions.get(&token, now).expect("just created");
@@ -256,7 +262,7 @@ fn log_in(state: &AppState, old_token: &str) -> Response {
     state
         .sessions
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .remove(old_token);
     let (token, _) = state.new_session(true);
     with_cookie(see_other("/"), &auth::session_cookie_header(&token))
@@ -320,7 +326,7 @@ async fn check_password(
         state
             .throttle
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .check(ip, Instant::now())
     };
     check(state).map_err(locked)?;
@@ -328,7 +334,10 @@ async fn check_password(
     let ok = tokio::task::spawn_blocking(move || st.password.verify(&password))
         .await
         .unwrap_or(false);
-    let mut throttle = state.throttle.lock().unwrap_or_else(|p| p.into_inner());
+    let mut throttle = state
+        .throttle
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if ok {
         throttle.succeeded(ip);
         return Ok(());
@@ -349,7 +358,7 @@ async fn logout(State(state): Shared, headers: HeaderMap, Form(f): Posted) -> Re
     state
         .sessions
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .remove(&token);
     with_cookie(see_other("/login"), &auth::clear_cookie_header())
 }
@@ -440,7 +449,7 @@ async fn change_password(
     state
         .sessions
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .remove_all_except(&token);
     see_other("/?done=password")
 }

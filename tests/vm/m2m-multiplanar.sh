@@ -4,7 +4,7 @@
 # (about 20 s). scripts/test.sh runs it after tests/vm/suite.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-tests_bin=$(cargo test --locked --bin roombox --no-run --message-format=json 2>/dev/null |
+tests_bin=$(cargo test --locked --lib --no-run --message-format=json 2>/dev/null |
   sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n1)
 [ -x "$tests_bin" ] || { echo "m2m-multiplanar: no unit-test binary found" >&2; exit 1; }
 bash tests/vm/run.sh --timeout 300 --modprobe "vicodec multiplanar=1" -- \

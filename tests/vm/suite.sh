@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 filter=${1:-}
 
 cargo build --locked --bin roombox
-tests_bin=$(cargo test --locked --bin roombox --no-run --message-format=json 2>/dev/null |
+tests_bin=$(cargo test --locked --lib --no-run --message-format=json 2>/dev/null |
   sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n1)
 [ -x "$tests_bin" ] || { echo "vm suite: no unit-test binary found" >&2; exit 1; }
 rm -rf target/vm/artifacts && mkdir -p target/vm/artifacts

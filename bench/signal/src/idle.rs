@@ -192,7 +192,7 @@ async fn hold(
     loop {
         tokio::select! {
             m = ws.next() => match m {
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 Some(Ok(_)) => {}
             },
             _ = tick.tick(), if heartbeat.is_some() => {

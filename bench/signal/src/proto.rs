@@ -106,7 +106,7 @@ impl Target {
                                 id: name.to_owned(),
                             })
                         }
-                        Some("ERROR") | Some("ID-TAKEN") => bail!("refused: {text}"),
+                        Some("ERROR" | "ID-TAKEN") => bail!("refused: {text}"),
                         _ => continue,
                     }
                 }

@@ -107,7 +107,7 @@ fn tone_packets() -> anyhow::Result<Vec<Arc<[u8]>>> {
     for frame in 0..50 {
         let pcm: Vec<i16> = (0..960)
             .map(|i| {
-                let t = (frame * 960 + i) as f64 / 48_000.0;
+                let t = f64::from(frame * 960 + i) / 48_000.0;
                 (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16
             })
             .collect();

@@ -308,7 +308,7 @@ impl Peer {
         let added = self
             .rtc
             .add_local_candidate(candidate)
-            .map(|c| c.to_sdp_string())
+            .map(str0m::Candidate::to_sdp_string)
             .ok_or_else(|| anyhow!("str0m refused the host candidate {}", self.local))?;
         let mut change = self.rtc.sdp_api();
         self.audio_mid = Some(change.add_media(
@@ -442,7 +442,7 @@ impl Peer {
         let Some(pt) = writer
             .payload_params()
             .find(|p| p.spec().codec == Codec::Opus)
-            .map(|p| p.pt())
+            .map(str0m::format::PayloadParams::pt)
         else {
             return;
         };

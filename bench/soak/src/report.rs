@@ -382,7 +382,9 @@ mod tests {
 
     #[test]
     fn slope_of_a_line() {
-        let pts: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, 3.0 * i as f64 + 1.0)).collect();
+        let pts: Vec<(f64, f64)> = (0..10)
+            .map(|i| (f64::from(i), 3.0 * f64::from(i) + 1.0))
+            .collect();
         assert!((slope(&pts).unwrap() - 3.0).abs() < 1e-9);
         assert_eq!(slope(&[(1.0, 1.0)]), None);
         assert_eq!(slope(&[(1.0, 1.0), (1.0, 2.0)]), None);

@@ -71,7 +71,7 @@ impl Shared {
         // A panic while holding the lock would be a bug in rooms.rs; the table stays usable.
         self.rooms
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -119,7 +119,7 @@ pub async fn shutdown_signal() {
             }
             Err(e) => {
                 tracing::error!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await
+                std::future::pending::<()>().await;
             }
         }
     };

@@ -95,6 +95,9 @@ impl Outbox {
 
     fn queue(&self) -> MutexGuard<'_, VecDeque<Utf8Bytes>> {
         // Pushing and popping cannot leave the deque inconsistent, so poison is moot.
-        self.inner.queue.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -59,7 +59,7 @@ impl Browser {
                 }
                 Output::Transmit(t) => {
                     self.outbox
-                        .push((t.source, t.destination, t.contents.into()))
+                        .push((t.source, t.destination, t.contents.into()));
                 }
                 Output::Event(Event::Connected) => self.connected = true,
                 Output::Event(Event::MediaAdded(m)) if m.kind == MediaKind::Audio => {

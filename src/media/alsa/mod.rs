@@ -10,6 +10,5 @@ mod device;
 mod playback;
 mod watch;
 
-pub use capture::{AlsaCapture, CAPTURE_TIMING};
-pub use playback::{AlsaPlayback, PLAYBACK_TIMING};
-pub use watch::StreamStats;
+pub use capture::AlsaCapture;
+pub use playback::AlsaPlayback;

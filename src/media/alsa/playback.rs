@@ -36,7 +36,7 @@ impl PlaybackStream {
         let device =
             device::open(name, Direction::Playback, PLAYBACK_TIMING).map_err(|e| e.to_string())?;
         {
-            let start = (device.rate * START_MS / 1000) as i64;
+            let start = i64::from(device.rate * START_MS / 1000);
             let start = start.min((device.buffer - device.period) as i64);
             let sw_fail = |e: alsa::Error| format!("cannot set the start threshold: {e}");
             let sw = device.pcm.sw_params_current().map_err(sw_fail)?;

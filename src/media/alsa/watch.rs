@@ -85,10 +85,6 @@ impl Watch {
         self.frames_since_try = 0;
     }
 
-    pub fn is_absent(&self) -> bool {
-        self.absent.is_some()
-    }
-
     /// While absent: waits for the next 20 ms slot; true when it is time to try reopening.
     pub fn absent_tick(&mut self) -> bool {
         if let Some((since, given)) = &mut self.absent {

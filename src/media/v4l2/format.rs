@@ -43,7 +43,10 @@ pub fn negotiate(dev: &Device, want: Wanted) -> Result<Negotiated, CaptureError>
         .filter(|l| offered.contains(&PixelFormat::from(&l.fourcc())))
         .collect();
     if usable.is_empty() {
-        let names: Vec<String> = offered.iter().map(|f| f.to_string()).collect();
+        let names: Vec<String> = offered
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         return Err(CaptureError::Unsupported {
             path: path.to_owned(),
             reason: format!(

@@ -42,5 +42,3 @@ pub fn video_nodes(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 mod vivid_tests;
 
 pub use capture::V4l2Capture;
-pub use convert::PixelLayout;
-pub use signal::NoPicture;

@@ -10,7 +10,7 @@ use v4l2r::bindings as b;
 
 use super::device::{DeviceError, EncoderDevice, FourCc};
 use super::session::{CodecSetup, Control, Session};
-use crate::media::frame::{i420_len, VideoFrame};
+use crate::media::frame::VideoFrame;
 use crate::media::h264::{nal, nal_type, nal_units, EncodeError, EncodedFrame, H264Encoder};
 
 pub const NAME: &str = "v4l2m2m";

@@ -21,7 +21,7 @@ mod h264_tests;
 #[cfg(test)]
 mod vicodec_tests;
 
-pub use device::{DeviceError, DeviceInfo, EncoderDevice};
+pub use device::EncoderDevice;
 pub use h264::{V4l2H264Config, V4l2H264Encoder, H264};
 pub use kernel::{find_encoders, KernelDevice};
 

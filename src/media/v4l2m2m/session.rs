@@ -103,7 +103,7 @@ impl<D: EncoderDevice> Session<D> {
         let layout = self.layout;
         self.device
             .queue_raw(timestamp, QUEUE_TIMEOUT, &mut |dst| {
-                write_frame(frame, &layout, dst)
+                write_frame(frame, &layout, dst);
             })?;
         self.in_flight
             .push_back((timestamp, frame.pts, frame.captured_at));
