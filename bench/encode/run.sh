@@ -178,12 +178,13 @@ fi
 sweep="$work/sweep.tsv"
 : >"$sweep"
 if [ "${SWEEP:-1}" != 0 ]; then
-  testbin=$(cd "$root" && cargo test --release --locked --bin roombox --no-run --message-format=json 2>/dev/null |
+  testbin=$(cd "$root" && cargo test --release --locked --lib --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "roombox" and m["profile"]["test"] and m.get("executable"):
         print(m["executable"])')
+  [ -x "$testbin" ] || { echo "no library test binary" >&2; exit 1; }
   for input in "${inputs[@]}"; do
     dir="$work/sweep-$input"
     mkdir -p "$dir"

@@ -19,14 +19,16 @@ variants.sort(key=lambda v: order.index(v) if v in order else len(order))
 
 
 def cpu_ms(r):
-    return (float(r["user_s"]) + float(r["sys_s"])) * 1000 / max(1, int(r["frames"]))
+    # Per source frame: a held (unchanged, not re-encoded) frame counts as a frame shown.
+    return (float(r["user_s"]) + float(r["sys_s"])) * 1000 / max(int(r["frames"]), frames_asked)
 
 
 def spread(xs, fmt):
     return f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))}-{fmt.format(max(xs))})"
 
 
-print(f"CPU is user+sys of the whole process per frame written; median (min-max) over "
+print(f"CPU is user+sys of the whole process per frame (written, or held: the box's frames "
+      f"column counts the ones it coded); median (min-max) over "
       f"{max(int(r['round']) for r in rows)} rounds. Ratio: the variant's CPU per frame / that of "
       f"GStreamer's openh264 with the same pacing (paced variants: gst-openh264-paced; the others: "
       f"gst-openh264) in the same round. Quality from round 1, first {frames_asked} frames, aligned "

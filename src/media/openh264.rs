@@ -77,7 +77,8 @@ const WATCH_FRAMES: u32 = 90;
 /// The unchanged-frame check: a copy of the last frame (when kept) and what the encoder made of
 /// it. A frame equal to the one before is not encoded once the encoder has settled (its last
 /// frame of this picture coded no change, so another would code no change either); at most
-/// `fps` frames in a row are held, and a keyframe request always encodes.
+/// `fps` frames in a row are held, a keyframe request always encodes, and the periodic IDR
+/// comes every `gop_frames` frames shown, held or not.
 #[derive(Debug, Default)]
 struct Unchanged {
     /// The last frame's samples, when kept (`kept`).
@@ -88,6 +89,9 @@ struct Unchanged {
     settled: bool,
     /// Frames held in a row.
     held: u32,
+    /// Frames (coded or held) since the last IDR: held frames do not advance openh264's own
+    /// IDR period, so the period is kept here, in frames shown.
+    since_idr: u32,
     /// Frames since the last identical pair (saturating).
     since_equal: u32,
     frames: u32,
@@ -244,6 +248,11 @@ impl H264Encoder for OpenH264Encoder {
         super::h264::check_frame(frame)?;
         let (w, h) = (frame.width, frame.height);
         let same = self.config.hold_unchanged && self.unchanged.same(frame);
+        self.unchanged.since_idr = self.unchanged.since_idr.saturating_add(1);
+        let idr_due = self.config.hold_unchanged
+            && self.config.gop_frames > 0
+            && self.unchanged.since_idr >= self.config.gop_frames;
+        let force_keyframe = force_keyframe || idr_due;
         if same
             && self.unchanged.settled
             && !force_keyframe
@@ -295,6 +304,9 @@ impl H264Encoder for OpenH264Encoder {
         let mut data = Vec::with_capacity(len);
         stream.write_vec(&mut data);
         self.unchanged.settled = same && !keyframe && len <= SETTLED_BYTES;
+        if keyframe {
+            self.unchanged.since_idr = 0;
+        }
         Ok(Some(EncodedFrame {
             data,
             keyframe,
@@ -566,6 +578,26 @@ mod tests {
                 assert!(w[0].2 <= SETTLED_BYTES && !w[0].1, "{w:?} in {sent:?}");
             }
         }
+    }
+
+    #[test]
+    fn periodic_idr_on_a_held_picture() {
+        let mut enc = OpenH264Encoder::new(OpenH264Config {
+            gop_frames: 30,
+            skip_frames: false,
+            ..Default::default()
+        })
+        .expect("encoder");
+        let mut coded = 0;
+        let keyframes: Vec<u32> = (0..70u32)
+            .filter(|&i| {
+                let out = enc.encode(&still_frame(i, 230), false).expect("encode");
+                coded += u32::from(out.is_some());
+                out.is_some_and(|o| o.keyframe)
+            })
+            .collect();
+        assert_eq!(keyframes, [0, 30, 60]);
+        assert!(coded < 50, "{coded} of 70 coded");
     }
 
     #[test]
