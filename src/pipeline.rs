@@ -9,11 +9,12 @@ use crate::config::Settings;
 use crate::display::{HdmiIn, SignalingState, StatusModel, StatusScreen};
 use crate::fanout::KeyframeGate;
 use crate::media::encoder::{EncoderChoice, EncoderParams};
+use crate::media::mailbox::Mailbox;
 use crate::media::sink::AudioOutput;
 use crate::media::source::InputState;
 use crate::media::{
-    AudioInput, AudioSink, AudioSource, EncodedAudio, EncodedVideo, FramePool, H264Encoder,
-    OpusEncoder, RemoteAudio, VideoFrame, VideoInput, VideoOptions, VideoSource, AUDIO_FRAME,
+    AudioInput, AudioSink, AudioSource, EncodedAudio, EncodedVideo, H264Encoder, OpusEncoder,
+    RemoteAudio, VideoInput, VideoOptions, VideoSource, AUDIO_FRAME,
 };
 use crate::pump::{self, udp};
 use crate::signaling::{self, SignalingConfig};
@@ -21,7 +22,7 @@ use anyhow::Context;
 use roombox_protocol::RoomName;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Condvar, Mutex};
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -365,53 +366,6 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
         .name(name.into())
         .spawn(f)
         .expect("the OS lets us start a thread")
-}
-
-/// The latest captured frame. Capture never waits for the encoder: a frame the encoder has
-/// not taken yet is replaced (and counted), so latency never queues up.
-#[derive(Default)]
-struct Mailbox {
-    slot: Mutex<(Option<VideoFrame>, u64)>,
-    ready: Condvar,
-    /// Frame buffers go back here once encoded or replaced, so capture stops allocating.
-    pool: FramePool,
-}
-
-impl Mailbox {
-    fn put(&self, frame: VideoFrame) {
-        let mut slot = self
-            .slot
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(old) = slot.0.replace(frame) {
-            slot.1 += 1;
-            old.recycle(&self.pool);
-        }
-        self.ready.notify_one();
-    }
-
-    fn take(&self, wait: Duration) -> Option<VideoFrame> {
-        let slot = self
-            .slot
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (mut slot, _) = self
-            .ready
-            .wait_timeout_while(slot, wait, |s| s.0.is_none())
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        slot.0.take()
-    }
-
-    fn dropped(&self) -> u64 {
-        self.slot
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .1
-    }
-
-    fn wake(&self) {
-        self.ready.notify_all();
-    }
 }
 
 /// The devices and encoder of one media run, opened before its threads start.

@@ -12,6 +12,7 @@ pub mod frame;
 pub mod h264;
 pub mod jitter;
 pub mod limits;
+pub mod mailbox;
 pub mod mixer;
 pub mod openh264;
 pub mod openh264_simd;

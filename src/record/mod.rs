@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::media::mailbox::Mailbox;
 use crate::media::{
-    AudioInput, FramePool, H264Encoder, OpusEncoder, VideoFrame, VideoInput, VideoSource,
-    AUDIO_FRAME,
+    AudioInput, FramePool, H264Encoder, OpusEncoder, VideoInput, VideoSource, AUDIO_FRAME,
 };
 use mkv::{AudioTrack, MkvWriter, VideoTrack};
 
@@ -48,7 +48,8 @@ pub struct Recording {
 pub struct Report {
     /// Frames the video source delivered within the recording's time.
     pub frames_offered: u64,
-    /// Frames dropped because the encoder was still busy with earlier ones.
+    /// Frames replaced by a newer one while the encoder was still busy: the latest frame wins,
+    /// as in the box (they share `media::mailbox`).
     pub dropped_behind: u64,
     /// Frames the encoder did not code: an unchanged picture held (openh264 holds a still
     /// picture once it has coded it fully; the file shows the same picture), rate control, or
@@ -87,8 +88,8 @@ impl std::fmt::Display for Report {
 /// The recording bitrate: the box's upper limit, so the file shows what viewers see at best.
 const VIDEO_BPS: u32 = 2_500_000;
 const OPUS_BPS: u32 = 64_000;
-/// Frames waiting for the encoder before the newest is dropped (about 130 ms at 30 fps).
-const ENCODE_QUEUE: usize = 4;
+/// Frame buffers in circulation: the source's, the mailbox's, the encoder's and a spare.
+const POOLED_FRAMES: usize = 4;
 /// How long after the end a stuck source is waited for before the file is closed anyway.
 const GRACE: Duration = Duration::from_secs(3);
 
@@ -156,7 +157,7 @@ pub fn record(rec: &Recording) -> anyhow::Result<Report> {
         "frames: a fixed frame count needs --audio-in none"
     );
     anyhow::ensure!(rec.frames != Some(0), "frames: must be at least 1");
-    let pool = FramePool::new(ENCODE_QUEUE + 2);
+    let pool = FramePool::new(POOLED_FRAMES);
     let source = open_video(rec, &pool).with_context(|| format!("video source {}", rec.video))?;
     tracing::info!(name = %rec.name, "recording {} from {}", rec.out.display(), source.describe());
     let mic = rec
@@ -173,10 +174,10 @@ pub fn record(rec: &Recording) -> anyhow::Result<Report> {
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters::default());
     let (packets_tx, packets) = mpsc::channel::<Packet>();
-    let (frames_tx, frames) = mpsc::sync_channel::<VideoFrame>(ENCODE_QUEUE);
+    let mailbox = Arc::new(Mailbox::with_pool(pool.clone()));
 
     let video_thread = {
-        let (stop, counters) = (stop.clone(), counters.clone());
+        let (stop, counters, mailbox) = (stop.clone(), counters.clone(), mailbox.clone());
         std::thread::Builder::new()
             .name("record-video".into())
             .spawn(move || {
@@ -184,11 +185,12 @@ pub fn record(rec: &Recording) -> anyhow::Result<Report> {
                     Some(n) => Limit::Frames(n),
                     None => Limit::Time(length),
                 };
-                capture_video(source, start, limit, frames_tx, &counters, &stop);
+                capture_video(source, start, limit, &mailbox, &counters, &stop);
+                mailbox.finish();
             })?
     };
     let encode_thread = {
-        let (tx, counters, pool) = (packets_tx.clone(), counters.clone(), pool.clone());
+        let (tx, counters, mailbox) = (packets_tx.clone(), counters.clone(), mailbox.clone());
         std::thread::Builder::new()
             .name("record-encode".into())
             .spawn(move || {
@@ -197,7 +199,7 @@ pub fn record(rec: &Recording) -> anyhow::Result<Report> {
                     Some(_) => Clock::Pts,
                     None => Clock::Captured(start),
                 };
-                encode_video(encoder, clock, frames, tx, &counters, &pool);
+                encode_video(encoder, clock, &mailbox, &tx, &counters);
             })?
     };
     let audio_pre_skip = match mic {
@@ -276,7 +278,7 @@ pub fn record(rec: &Recording) -> anyhow::Result<Report> {
         .take();
     Ok(Report {
         frames_offered: counters.offered.load(Relaxed),
-        dropped_behind: counters.dropped_behind.load(Relaxed),
+        dropped_behind: mailbox.dropped(),
         dropped_by_encoder: counters.dropped_by_encoder.load(Relaxed),
         frames_written,
         audio_packets,
@@ -289,7 +291,6 @@ pub fn record(rec: &Recording) -> anyhow::Result<Report> {
 #[derive(Default)]
 struct Counters {
     offered: AtomicU64,
-    dropped_behind: AtomicU64,
     dropped_by_encoder: AtomicU64,
     audio_summary: std::sync::Mutex<Option<String>>,
 }
@@ -316,13 +317,14 @@ enum Clock {
     Pts,
 }
 
-/// Hands frames to the encoder without ever waiting for it: a frame that finds the queue
-/// full is dropped and counted, as in the box. With a frame count, the encoder is waited for.
+/// Hands frames to the encoder through the box's mailbox without ever waiting for it (a frame
+/// the encoder has not taken is replaced and counted). With a frame count, the encoder is
+/// waited for instead, so nothing is lost.
 fn capture_video(
     mut source: Box<dyn crate::media::VideoSource>,
     start: Instant,
     limit: Limit,
-    frames: mpsc::SyncSender<VideoFrame>,
+    mailbox: &Mailbox,
     counters: &Counters,
     stop: &AtomicBool,
 ) {
@@ -345,15 +347,11 @@ fn capture_video(
                     return;
                 }
                 counters.offered.fetch_add(1, Relaxed);
-                if let Err(mpsc::TrySendError::Full(_)) = frames.try_send(frame) {
-                    counters.dropped_behind.fetch_add(1, Relaxed);
-                }
+                mailbox.put(frame);
             }
             Limit::Frames(_) => {
                 counters.offered.fetch_add(1, Relaxed);
-                if frames.send(frame).is_err() {
-                    return;
-                }
+                mailbox.put_waiting(frame);
             }
         }
     }
@@ -362,13 +360,15 @@ fn capture_video(
 fn encode_video(
     mut encoder: Box<dyn H264Encoder>,
     clock: Clock,
-    frames: mpsc::Receiver<VideoFrame>,
-    out: mpsc::Sender<Packet>,
+    mailbox: &Mailbox,
+    out: &mpsc::Sender<Packet>,
     counters: &Counters,
-    pool: &FramePool,
 ) {
     let mut first = true;
-    for frame in frames {
+    while !mailbox.is_done() {
+        let Some(frame) = mailbox.take(Duration::from_millis(200)) else {
+            continue;
+        };
         let at = match clock {
             Clock::Captured(start) => since(start, frame.captured_at),
             Clock::Pts => frame.pts,
@@ -376,7 +376,7 @@ fn encode_video(
         let ms = at.as_millis() as u64;
         let size = (frame.width, frame.height);
         let result = encoder.encode(&frame, first);
-        frame.recycle(pool);
+        frame.recycle(&mailbox.pool);
         match result {
             Ok(Some(encoded)) => {
                 first = false;
