@@ -21,6 +21,9 @@ sleep 0.5
 "$ROOMBOX_BIN" record --video v4l2:$dev --audio-in alsa:plughw:CARD=Loopback,DEV=1 \
   --fps 10 --seconds 14 --name "Board Room" --encoder openh264 --out "$out" >"$log" 2>&1 &
 rec=$!
+# The timings change comes 5 s into the recording itself, however long the recorder took to
+# start on a loaded machine (the encoder keeps only the latest frame, as in the box).
+for _ in $(seq 300); do grep -q 'H.264\|encoder: ' "$log" 2>/dev/null && break; sleep 0.1; done
 sleep 5
 ctl -c dv_timings=2 # 720x480p59: a source-change event, the stream restarts at the new size
 sleep 3
