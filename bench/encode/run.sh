@@ -106,21 +106,21 @@ if [ -n "${ONLY:-}" ]; then IFS=, read -r -a variants <<<"$ONLY"; fi
 
 frames_in() { ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$1"; }
 
-# PSNR (average, dB) and SSIM (All) of the first $FRAMES frames against the source, aligned by
-# frame number (the box's Matroska timestamps are capture times, so pts are not compared). An
-# output with fewer frames (the box holding an unchanged picture) is first put back on the 30 fps
-# grid by its timestamps, each held frame shown again, as a player does.
-quality() { # out input frames-written
-  local grid=""
-  [ "$3" -lt "$FRAMES" ] && grid="fps=30:start_time=0,"
+# PSNR (average, dB) and SSIM (All) against the source, aligned by frame number (the box's
+# Matroska timestamps are capture times, so pts are not compared), over the first N frames.
+# An output where the box held unchanged pictures (grid=1) is first put back on the 30 fps grid
+# by its timestamps, each held frame shown again, as a player does.
+quality() { # out input N grid
+  local g=""
+  [ "$4" = 1 ] && g="fps=30:start_time=0,"
   ffmpeg -v info -nostats -i "$1" -i "$work/$2.y4m" -lavfi \
-    "[0:v]${grid}trim=end_frame=$FRAMES,settb=1/30,setpts=N,split[a0][a1];[1:v]trim=end_frame=$FRAMES,settb=1/30,setpts=N,split[b0][b1];[a0][b0]psnr;[a1][b1]ssim" \
+    "[0:v]${g}trim=end_frame=$3,settb=1/30,setpts=N,split[a0][a1];[1:v]trim=end_frame=$3,settb=1/30,setpts=N,split[b0][b1];[a0][b0]psnr;[a1][b1]ssim" \
     -f null - 2>&1 | awk '/PSNR y:/ {for(i=1;i<=NF;i++) if($i ~ /^average:/){split($i,a,":"); p=a[2]}}
       /SSIM Y:/ {for(i=1;i<=NF;i++) if($i ~ /^All:/){split($i,a,":"); s=a[2]}} END {print p, s}'
 }
 
 results="$work/results.tsv"
-echo -e "round\tinput\tvariant\tuser_s\tsys_s\tmaxrss_kb\twall_s\tframes\tbytes\tpsnr\tssim" >"$results"
+echo -e "round\tinput\tvariant\tuser_s\tsys_s\tmaxrss_kb\twall_s\tframes\tbytes\tpsnr\tssim\tdropped" >"$results"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 loads=()
 for r in $(seq 1 "$rounds"); do
@@ -135,10 +135,19 @@ for r in $(seq 1 "$rounds"); do
       read -r user sys rss wall <"$work/time"
       frames=$(frames_in "$out")
       bytes=$(stat -c %s "$out")
+      # The box's report: frames it dropped because the encoder was behind (a paced run on a
+      # loaded machine) and frames the encoder did not code (held). A dropped frame shifts the
+      # alignment by number, so that run gets no quality; a held one is shown again.
+      dropped=$(sed -n 's/.* dropped (\([0-9]*\) while the encoder was busy.*/\1/p' "$work/$input.$v.log")
+      held=$(sed -n 's/.* busy, \([0-9]*\) by the encoder.*/\1/p' "$work/$input.$v.log")
+      dropped=${dropped:-0}
+      n=$FRAMES grid=0
+      [ "${held:-0}" -gt 0 ] && grid=1
+      [ "$grid" = 0 ] && [ "$frames" -lt "$FRAMES" ] && n=$frames # a paced run that fell behind the clock
       q="- -"
-      [ "$r" = 1 ] && q="$(quality "$out" "$input" "$frames")"
+      [ "$r" = 1 ] && [ "$dropped" = 0 ] && q="$(quality "$out" "$input" "$n" "$grid")"
       read -r psnr ssim <<<"$q"
-      echo -e "$r\t$input\t$v\t$user\t$sys\t$rss\t$wall\t$frames\t$bytes\t$psnr\t$ssim" | tee -a "$results"
+      echo -e "$r\t$input\t$v\t$user\t$sys\t$rss\t$wall\t$frames\t$bytes\t$psnr\t$ssim\t$dropped" | tee -a "$results"
       [ "$r" = 1 ] || rm -f "$out"
     done
   done
@@ -194,7 +203,8 @@ for l in sys.stdin:
     for name in $(cut -f2 "$dir/runs.tsv" | sort -u); do
       f="$dir/$name.h264"
       [ -f "$f" ] || f="$dir/$name.y4m"
-      read -r psnr ssim <<<"$(quality "$f" "$input" "$FRAMES")"
+      # Every frame is there (a decoded y4m repeats the held ones): aligned by number.
+      read -r psnr ssim <<<"$(quality "$f" "$input" "$FRAMES" 0)"
       awk -v n="$name" -v p="$psnr" -v s="$ssim" -F'\t' '$2 == n {print $0 "\t" p "\t" s}' "$dir/runs.tsv" >>"$sweep"
       rm -f "$dir/$name.y4m"
     done
