@@ -1,5 +1,5 @@
 //! Refuses to build the box without openh264's SIMD: openh264-sys2 quietly builds plain C (2-3x
-//! the CPU) when nasm is missing on x86-64. src/media/openh264_simd.rs turns that into a link
+//! the CPU) when nasm is missing on x86-64. src/encode/openh264_simd.rs turns that into a link
 //! error; this says what to install before the build gets there.
 
 fn main() {

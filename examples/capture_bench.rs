@@ -10,11 +10,12 @@
 
 use std::time::{Duration, Instant};
 
-use media::openh264::{OpenH264Config, OpenH264Encoder};
-use media::testsrc::TestPattern;
-use media::v4l2::convert::{Converter, PixelLayout, SourceFormat};
-use media::{FramePool, H264Encoder, VideoFrame, VideoSource};
-use roombox::media;
+use roombox::capture::testsrc::TestPattern;
+use roombox::capture::v4l2::convert::{Converter, PixelLayout, SourceFormat};
+use roombox::capture::VideoSource;
+use roombox::encode::h264::H264Encoder;
+use roombox::encode::openh264::{OpenH264Config, OpenH264Encoder};
+use roombox::media::{FramePool, VideoFrame};
 
 const WARMUP: usize = 10;
 /// Distinct captured buffers cycled through (moving content without a huge working set).
@@ -98,7 +99,7 @@ fn run(
     let (mut convert, mut encode, mut total) = (vec![], vec![], vec![]);
     for i in 0..WARMUP + frames {
         let t0 = Instant::now();
-        let mut data = pool.take(media::frame::i420_len(width, height));
+        let mut data = pool.take(roombox::media::frame::i420_len(width, height));
         converter.convert(&captured[i % DISTINCT], &mut data)?;
         let frame = VideoFrame {
             width,

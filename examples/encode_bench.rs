@@ -5,10 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use media::openh264::{OpenH264Config, OpenH264Encoder};
-use media::testsrc::TestPattern;
-use media::{FramePool, H264Encoder, VideoSource};
-use roombox::media;
+use roombox::capture::testsrc::TestPattern;
+use roombox::capture::VideoSource;
+use roombox::encode::h264::H264Encoder;
+use roombox::encode::openh264::{OpenH264Config, OpenH264Encoder};
+use roombox::media::FramePool;
 
 const WARMUP: usize = 10;
 

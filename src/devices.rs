@@ -100,14 +100,14 @@ pub fn discover() -> Inventory {
 }
 
 fn video_devices() -> Vec<VideoDevice> {
-    crate::media::v4l2::video_nodes(std::path::Path::new("/dev"))
+    crate::capture::v4l2::video_nodes(std::path::Path::new("/dev"))
         .iter()
         .filter_map(|path| video_device(path))
         .collect()
 }
 
 fn video_device(path: &std::path::Path) -> Option<VideoDevice> {
-    use crate::media::v4l2;
+    use crate::capture::v4l2;
     use v4l2r::ioctl::{self, Capabilities};
     let file = std::fs::File::open(path).ok()?;
     let cap: ioctl::Capability = ioctl::querycap(&file).ok()?;

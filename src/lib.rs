@@ -2,10 +2,13 @@
 //! binary (main.rs) is its command line, and tests, examples and benchmarks use the same code.
 //! docs/architecture.md draws the flow between these modules.
 
+pub mod audio;
 pub mod calls;
+pub mod capture;
 pub mod config;
 pub mod devices;
 pub mod display;
+pub mod encode;
 pub mod fanout;
 pub mod media;
 pub mod pipeline;

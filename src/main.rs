@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use roombox::config::Settings;
+use roombox::config::{Settings, SettingsText};
 use roombox::{devices, display, pipeline, record, web};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -135,8 +135,8 @@ struct RecordArgs {
 
 impl RecordArgs {
     fn recording(self) -> anyhow::Result<record::Recording> {
-        let d = Settings::default();
-        let s = Settings {
+        let d = SettingsText::default();
+        let s = SettingsText {
             video: self.video,
             audio_in: self.audio_in,
             width: self.width.unwrap_or(d.width),
@@ -146,21 +146,18 @@ impl RecordArgs {
             encoder: self.encoder,
             ..d
         };
-        s.validate()?;
+        let s = s.parse()?;
         anyhow::ensure!(self.seconds > 0, "seconds: must be at least 1");
         Ok(record::Recording {
-            video: s.video.parse().context("video")?,
-            audio: s.audio_in.parse().context("audio_in")?,
+            video: s.video,
+            audio: s.audio_in,
             seconds: self.seconds,
             out: self.out,
             width: s.width,
             height: s.height,
             fps: s.fps,
             name: s.name,
-            encoder: s
-                .encoder
-                .parse()
-                .map_err(|e: String| anyhow::anyhow!("encoder: {e}"))?,
+            encoder: s.encoder,
             frames: self.frames,
         })
     }
@@ -169,13 +166,13 @@ impl RecordArgs {
 impl RunArgs {
     fn settings(&self) -> anyhow::Result<Settings> {
         let mut s = if self.config.exists() {
-            Settings::load(&self.config)?
+            SettingsText::read(&self.config)?
         } else {
             tracing::warn!(
                 "{} does not exist: every setting has its default (the settings page creates it)",
                 self.config.display()
             );
-            Settings::default()
+            SettingsText::default()
         };
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = &self.$field { s.$field = v.clone(); } )* };
@@ -185,8 +182,7 @@ impl RunArgs {
             min_kbps, max_kbps
         );
         s.ice_loopback |= self.ice_loopback;
-        s.validate()?;
-        Ok(s)
+        Ok(s.parse()?)
     }
 }
 
@@ -204,8 +200,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Run(args) => {
             let settings = args.settings()?;
             let listen = match &args.web {
-                Some(l) => l.clone(),
-                None => settings.web_listen.parse().map_err(anyhow::Error::msg)?,
+                Some(l) => *l,
+                None => settings.web_listen,
             };
             let web = web::WebConfig {
                 listen,
@@ -265,14 +261,14 @@ async fn demo(
         .await
         .with_context(|| format!("cannot listen on {listen} (is another demo running?)"))?;
     let addr = listener.local_addr()?;
-    let settings = Settings {
+    let settings = SettingsText {
         signal_url: format!("http://{addr}"),
         room: room.clone(),
         audio_out,
         ice_loopback,
-        ..Settings::default()
-    };
-    settings.validate()?;
+        ..SettingsText::default()
+    }
+    .parse()?;
     let stop = tokio_util::sync::CancellationToken::new();
     let server_stop = stop.clone();
     let server = tokio::spawn(roombox_signal::serve(

@@ -4,22 +4,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::audio::{AudioInput, AudioOutput, AudioSink, AudioSource, OpusEncoder, RemoteAudio};
 use crate::calls::{Calls, CallsConfig, EncoderControl, RemoteAudioPacket};
+use crate::capture::{InputState, VideoInput, VideoOptions, VideoSource};
 use crate::config::Settings;
 use crate::display::{HdmiIn, SignalingState, StatusModel, StatusScreen};
+use crate::encode::h264::H264Encoder;
+use crate::encode::EncoderParams;
 use crate::fanout::KeyframeGate;
-use crate::media::encoder::{EncoderChoice, EncoderParams};
 use crate::media::mailbox::Mailbox;
-use crate::media::sink::AudioOutput;
-use crate::media::source::InputState;
-use crate::media::{
-    AudioInput, AudioSink, AudioSource, EncodedAudio, EncodedVideo, H264Encoder, OpusEncoder,
-    RemoteAudio, VideoInput, VideoOptions, VideoSource, AUDIO_FRAME,
-};
+use crate::media::{EncodedAudio, EncodedVideo, AUDIO_FRAME};
 use crate::pump::{self, udp};
 use crate::signaling::{self, SignalingConfig};
 use anyhow::Context;
-use roombox_protocol::RoomName;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -97,14 +94,14 @@ pub async fn run_box(
     let cancel = CancellationToken::new();
     let (events_tx, events_rx) = mpsc::channel(64);
     let (out_tx, out_rx) = mpsc::channel(256);
-    let (signaling_tx, signaling_rx) = watch::channel(signaling_config(&current)?);
+    let (signaling_tx, signaling_rx) = watch::channel(signaling_config(&current));
     let signaling = tokio::spawn(signaling::run(
         signaling_rx,
         events_tx,
         out_rx,
         cancel.clone(),
     ));
-    let (limits_tx, limits_rx) = watch::channel(bitrate_limits(&current));
+    let (limits_tx, limits_rx) = watch::channel(current.bitrate_bounds());
     let local_addrs = sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
     let calls = Calls::new(
         CallsConfig {
@@ -133,7 +130,7 @@ pub async fn run_box(
     // service: READY=1 once encoder and pump have turned, STATUS=, WATCHDOG=1 while healthy.
     let supervise = crate::service::supervise(
         health.clone(),
-        current.room.clone(),
+        current.room.to_string(),
         links.control.clone(),
         cancel.clone(),
     );
@@ -147,11 +144,8 @@ pub async fn run_box(
             _ = &mut shutdown => break,
             Ok(()) = settings.changed() => {
                 let new = settings.borrow_and_update().clone();
-                signaling_tx.send_if_modified(|c| {
-                    let next = signaling_config(&new).unwrap_or_else(|_| c.clone());
-                    std::mem::replace(c, next) != *c
-                });
-                limits_tx.send_if_modified(|l| std::mem::replace(l, bitrate_limits(&new)) != *l);
+                signaling_tx.send_if_modified(|c| std::mem::replace(c, signaling_config(&new)) != *c);
+                limits_tx.send_if_modified(|l| std::mem::replace(l, new.bitrate_bounds()) != *l);
                 status_tx.send_modify(|m| describe_settings(m, &new));
                 let restart = media_settings(&new) != media_settings(&current);
                 current = new;
@@ -197,20 +191,16 @@ pub async fn run_box(
     Ok(())
 }
 
-fn signaling_config(s: &Settings) -> anyhow::Result<SignalingConfig> {
-    Ok(SignalingConfig {
+fn signaling_config(s: &Settings) -> SignalingConfig {
+    SignalingConfig {
         url: s.signal_url.clone(),
-        room: RoomName::parse(&s.room).context("room")?,
-        name: s.name.trim().to_owned(),
-    })
-}
-
-fn bitrate_limits(s: &Settings) -> (u32, u32) {
-    (s.min_kbps * 1000, s.max_kbps * 1000)
+        room: s.room.clone(),
+        name: s.name.clone(),
+    }
 }
 
 /// What only a restart of the media threads can change.
-fn media_settings(s: &Settings) -> (&str, &str, &str, u32, u32, u32) {
+fn media_settings(s: &Settings) -> (&VideoInput, &AudioInput, &AudioOutput, u32, u32, u32) {
     (
         &s.video,
         &s.audio_in,
@@ -223,11 +213,11 @@ fn media_settings(s: &Settings) -> (&str, &str, &str, u32, u32, u32) {
 
 /// The parts of the status model that come from the settings.
 fn describe_settings(m: &mut StatusModel, s: &Settings) {
-    m.room = s.room.clone();
-    m.box_name = s.name.trim().to_owned();
-    m.video_device = s.video.clone();
-    m.hdmi_in = match s.video.parse() {
-        Ok(VideoInput::Test) => HdmiIn::signal(s.width, s.height, s.fps.into()),
+    m.room = s.room.to_string();
+    m.box_name = s.name.clone();
+    m.video_device = s.video.to_string();
+    m.hdmi_in = match s.video {
+        VideoInput::Test => HdmiIn::signal(s.width, s.height, s.fps.into()),
         // A capture input reports its own state from the capture thread (`hdmi_status`).
         _ => HdmiIn::NoDevice,
     };
@@ -256,16 +246,16 @@ impl Media {
     }
 
     fn open(settings: &Settings) -> anyhow::Result<OpenDevices> {
-        let video_in: VideoInput = settings.video.parse().context("video")?;
-        let audio_in: AudioInput = settings.audio_in.parse().context("audio_in")?;
-        let audio_out: AudioOutput = settings.audio_out.parse().context("audio_out")?;
-        let encoder_choice: EncoderChoice = settings
-            .encoder
-            .parse()
-            .map_err(|m| anyhow::anyhow!("encoder: {m}"))?;
+        let Settings {
+            video: video_in,
+            audio_in,
+            audio_out,
+            encoder: encoder_choice,
+            ..
+        } = settings;
         // A wrong `encoder` fails here with its name; `auto` logs its choice and why.
-        let encoder = crate::media::encoder::open(
-            &encoder_choice,
+        let encoder = crate::encode::open(
+            encoder_choice,
             EncoderParams::new(settings.fps, settings.max_kbps * 1000),
         )
         .with_context(|| format!("encoder {encoder_choice}"))?;
@@ -303,9 +293,12 @@ impl Media {
         remote_rx: mpsc::Receiver<RemoteAudioPacket>,
     ) -> Media {
         // Parsed by `open` already.
-        let video_in: VideoInput = settings.video.parse().expect("parsed in open");
-        let audio_in: AudioInput = settings.audio_in.parse().expect("parsed in open");
-        let audio_out: AudioOutput = settings.audio_out.parse().expect("parsed in open");
+        let Settings {
+            video: video_in,
+            audio_in,
+            audio_out,
+            ..
+        } = settings;
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = vec![
             spawn("capture", {
@@ -324,13 +317,13 @@ impl Media {
         let playout = std::thread::Builder::new()
             .name("playout".into())
             .spawn({
-                let stop = stop.clone();
+                let (stop, audio_out) = (stop.clone(), audio_out.clone());
                 let paced_by_device = matches!(audio_out, AudioOutput::Alsa(_));
                 move || play_remote_audio(speaker, audio_out, paced_by_device, remote_rx, &stop)
             })
             .expect("the OS lets us start a thread");
         if let Some(mic) = mic {
-            let (stop, audio) = (stop.clone(), links.audio.clone());
+            let (stop, audio, audio_in) = (stop.clone(), links.audio.clone(), audio_in.clone());
             threads.push(spawn("audio-in", move || {
                 capture_audio(mic, audio_in, &audio, &stop);
             }));
@@ -384,7 +377,7 @@ fn video_options(settings: &Settings) -> VideoOptions {
         width: settings.width,
         height: settings.height,
         fps: settings.fps,
-        box_name: settings.name.trim().to_owned(),
+        box_name: settings.name.clone(),
     }
 }
 

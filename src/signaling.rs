@@ -4,6 +4,7 @@
 //! reconnects with exponential backoff and jitter, and rejoins with its previous id and token
 //! so that peers' existing calls carry on (docs/protocol.md, "Resume").
 
+use crate::config::SignalUrl;
 use futures_util::{SinkExt, StreamExt};
 use roombox_protocol::{
     ClientMessage, Join, PeerId, PeerInfo, PeerKind, Relay, Resume, RoomName, ServerMessage,
@@ -30,40 +31,13 @@ pub enum SignalEvent {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignalingConfig {
-    /// `ws://`, `wss://`, `http://` or `https://` URL of the server (`/ws` is added if no path).
-    pub url: String,
+    pub url: SignalUrl,
     pub room: RoomName,
     pub name: String,
 }
 
 /// The server pings every few seconds; this long without any frame means the link is dead.
 const SILENCE_LIMIT: Duration = Duration::from_secs(20);
-
-/// Turns what a user types into the WebSocket URL: http(s) becomes ws(s), and a bare host
-/// gets the `/ws` path.
-pub fn websocket_url(url: &str) -> Result<String, String> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-        format!("signal URL {url:?} has no scheme (ws://, wss://, http:// or https://)")
-    })?;
-    let scheme = match scheme {
-        "ws" | "http" => "ws",
-        "wss" | "https" => "wss",
-        other => {
-            return Err(format!(
-                "signal URL scheme {other:?} is not ws, wss, http or https"
-            ))
-        }
-    };
-    let (host, path) = match rest.find('/') {
-        Some(i) if i + 1 < rest.len() => (&rest[..i], &rest[i..]),
-        Some(i) => (&rest[..i], "/ws"),
-        None => (rest, "/ws"),
-    };
-    if host.is_empty() {
-        return Err(format!("signal URL {url:?} has no host"));
-    }
-    Ok(format!("{scheme}://{host}{path}"))
-}
 
 /// How a connected session ended.
 enum Ended {
@@ -85,16 +59,7 @@ pub async fn run(
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(15));
     loop {
         let config = configs.borrow_and_update().clone();
-        let url = match websocket_url(&config.url) {
-            Ok(url) => url,
-            Err(e) => {
-                tracing::error!("{e}");
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    Ok(()) = configs.changed() => continue,
-                }
-            }
-        };
+        let url = config.url.websocket().to_owned();
         match tokio::time::timeout(
             Duration::from_secs(10),
             tokio_tungstenite::connect_async(&url),
@@ -273,24 +238,6 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn websocket_urls() {
-        assert_eq!(
-            websocket_url("http://127.0.0.1:8080").unwrap(),
-            "ws://127.0.0.1:8080/ws"
-        );
-        assert_eq!(
-            websocket_url("https://x.onrender.com/").unwrap(),
-            "wss://x.onrender.com/ws"
-        );
-        assert_eq!(
-            websocket_url("ws://h:1/custom/ws").unwrap(),
-            "ws://h:1/custom/ws"
-        );
-        assert!(websocket_url("ftp://h").unwrap_err().contains("ftp"));
-        assert!(websocket_url("localhost:8080").is_err());
-    }
 
     #[test]
     fn backoff_grows_caps_and_resets() {

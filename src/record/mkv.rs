@@ -10,7 +10,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use super::ebml::{
     put_bytes, put_float, put_id, put_master, put_size, put_str, put_uint, put_uint8, UNKNOWN_SIZE,
 };
-use crate::media::h264::{nal, nal_type, nal_units};
+use crate::encode::h264::{nal, nal_type, nal_units};
 
 mod id {
     pub const EBML: u32 = 0x1a45dfa3;

@@ -17,10 +17,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::audio::{AudioInput, OpusEncoder};
+use crate::capture::{VideoInput, VideoSource};
+use crate::encode::h264::H264Encoder;
 use crate::media::mailbox::Mailbox;
-use crate::media::{
-    AudioInput, FramePool, H264Encoder, OpusEncoder, VideoInput, VideoSource, AUDIO_FRAME,
-};
+use crate::media::{FramePool, AUDIO_FRAME};
 use mkv::{AudioTrack, MkvWriter, VideoTrack};
 
 /// What to record.
@@ -36,7 +37,7 @@ pub struct Recording {
     /// The box's name, for the "no signal" slate of a V4L2 input.
     pub name: String,
     /// Which H.264 encoder, as the box's `encoder` setting.
-    pub encoder: crate::media::encoder::EncoderChoice,
+    pub encoder: crate::encode::EncoderChoice,
     /// Benchmark mode: write exactly this many video frames, taking them from a y4m file or the
     /// test pattern as fast as the encoder goes (no pacing, nothing dropped, timestamps from
     /// the source's frame times); `seconds` is then ignored. Needs no audio input.
@@ -95,15 +96,15 @@ const GRACE: Duration = Duration::from_secs(3);
 
 /// The H.264 encoder the box would use (its `encoder` setting), and its name for the report.
 fn open_encoder(
-    choice: &crate::media::encoder::EncoderChoice,
+    choice: &crate::encode::EncoderChoice,
     fps: u32,
 ) -> anyhow::Result<(Box<dyn H264Encoder>, String)> {
-    let params = crate::media::encoder::EncoderParams {
+    let params = crate::encode::EncoderParams {
         // Every frame the source gives is written: no rate-control skipping in a recording.
         skip_frames: false,
-        ..crate::media::encoder::EncoderParams::new(fps, VIDEO_BPS)
+        ..crate::encode::EncoderParams::new(fps, VIDEO_BPS)
     };
-    let opened = crate::media::encoder::open(choice, params)?;
+    let opened = crate::encode::open(choice, params)?;
     tracing::info!("{opened}");
     Ok((opened.encoder, opened.description))
 }
@@ -123,7 +124,7 @@ enum Packet {
 
 /// Opens the video source: as the box does, or unpaced for a fixed frame count.
 fn open_video(rec: &Recording, pool: &FramePool) -> anyhow::Result<Box<dyn VideoSource>> {
-    use crate::media::{testsrc::TestPattern, y4m::Y4mFile};
+    use crate::capture::{testsrc::TestPattern, y4m::Y4mFile};
     let source: Box<dyn VideoSource> = match (&rec.video, rec.frames) {
         (VideoInput::Y4m(path), Some(_)) => {
             Box::new(Y4mFile::open(path)?.unpaced().with_pool(pool.clone()))
@@ -137,7 +138,7 @@ fn open_video(rec: &Recording, pool: &FramePool) -> anyhow::Result<Box<dyn Video
             anyhow::bail!("frames: a capture device cannot go faster than real time")
         }
         _ => rec.video.open(
-            &crate::media::source::VideoOptions {
+            &crate::capture::VideoOptions {
                 width: rec.width,
                 height: rec.height,
                 fps: rec.fps,
@@ -321,7 +322,7 @@ enum Clock {
 /// the encoder has not taken is replaced and counted). With a frame count, the encoder is
 /// waited for instead, so nothing is lost.
 fn capture_video(
-    mut source: Box<dyn crate::media::VideoSource>,
+    mut source: Box<dyn crate::capture::VideoSource>,
     start: Instant,
     limit: Limit,
     mailbox: &Mailbox,
@@ -400,7 +401,7 @@ fn encode_video(
 
 /// Audio timestamps follow the sample count from the first frame, so they do not jitter.
 fn capture_audio(
-    mut mic: Box<dyn crate::media::AudioSource>,
+    mut mic: Box<dyn crate::audio::AudioSource>,
     mut opus: OpusEncoder,
     start: Instant,
     length: Duration,
@@ -468,7 +469,7 @@ mod tests {
             height: 48,
             fps: 30,
             name: "test".into(),
-            encoder: crate::media::encoder::EncoderChoice::OpenH264,
+            encoder: crate::encode::EncoderChoice::OpenH264,
             frames: Some(45),
         };
         let begun = Instant::now();

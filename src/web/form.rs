@@ -1,7 +1,7 @@
 //! The settings form: the values it shows, the device choices it offers, and turning what was
 //! posted back into `Settings`, every error naming its field.
 
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, Settings, SettingsText};
 use crate::devices::Inventory;
 use std::collections::HashMap;
 
@@ -22,18 +22,19 @@ pub const FIELDS: &[(&str, &str)] = &[
 
 /// The text of every field as the form shows it.
 pub fn values_of(s: &Settings) -> HashMap<String, String> {
+    let s = s.text();
     let pairs = [
-        ("signal_url", s.signal_url.clone()),
-        ("room", s.room.clone()),
-        ("name", s.name.clone()),
-        ("video", s.video.clone()),
+        ("signal_url", s.signal_url),
+        ("room", s.room),
+        ("name", s.name),
+        ("video", s.video),
         ("width", s.width.to_string()),
         ("height", s.height.to_string()),
         ("fps", s.fps.to_string()),
         ("min_kbps", s.min_kbps.to_string()),
         ("max_kbps", s.max_kbps.to_string()),
-        ("audio_in", s.audio_in.clone()),
-        ("audio_out", s.audio_out.clone()),
+        ("audio_in", s.audio_in),
+        ("audio_out", s.audio_out),
     ];
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
@@ -68,11 +69,11 @@ impl Choices {
         let mut audio_out: Options = vec![("none".into(), "None".into())];
         audio_out.extend(alsa(&inv.audio_playback));
         for (list, value) in [
-            (&mut video, &current.video),
-            (&mut audio_in, &current.audio_in),
-            (&mut audio_out, &current.audio_out),
+            (&mut video, current.video.to_string()),
+            (&mut audio_in, current.audio_in.to_string()),
+            (&mut audio_out, current.audio_out.to_string()),
         ] {
-            if !list.iter().any(|(v, _)| v == value) {
+            if !list.iter().any(|(v, _)| *v == value) {
                 list.push((value.clone(), format!("{value} (configured)")));
             }
         }
@@ -108,7 +109,8 @@ fn bad(field: &str, message: impl Into<String>) -> ConfigError {
 
 /// The posted form as new settings: keys the form does not have (`ice_loopback`,
 /// `web_listen`) keep their current values; a device must be one the page offered (a page
-/// must not point the box at arbitrary files with `y4m:` or `wav:`); then `validate`.
+/// must not point the box at arbitrary files with `y4m:` or `wav:`); then every value is
+/// parsed and checked.
 pub fn parse(
     posted: &HashMap<String, String>,
     current: &Settings,
@@ -137,7 +139,7 @@ pub fn parse(
             ))
         }
     };
-    let s = Settings {
+    let s = SettingsText {
         signal_url: text("signal_url")?,
         room: text("room")?,
         name: text("name")?,
@@ -149,10 +151,9 @@ pub fn parse(
         max_kbps: number("max_kbps")?,
         audio_in: choice("audio_in")?,
         audio_out: choice("audio_out")?,
-        ..current.clone()
+        ..current.text()
     };
-    s.validate()?;
-    Ok(s)
+    s.parse()
 }
 
 #[cfg(test)]
@@ -216,7 +217,7 @@ mod tests {
             audio_playback: vec![],
         };
         let current = Settings {
-            audio_out: "wav:/tmp/x.wav".into(),
+            audio_out: crate::config::AudioOutput::Wav("/tmp/x.wav".into()),
             ..Settings::default()
         };
         let choices = Choices::new(&inv, &current);
@@ -224,8 +225,8 @@ mod tests {
         form.insert("video".into(), "v4l2:/dev/video0".into());
         form.insert("audio_in".into(), "alsa:hw:CARD=Loopback,DEV=1".into());
         let s = parse(&form, &current, &choices).unwrap();
-        assert_eq!(s.video, "v4l2:/dev/video0");
-        assert_eq!(s.audio_out, "wav:/tmp/x.wav");
+        assert_eq!(s.video.to_string(), "v4l2:/dev/video0");
+        assert_eq!(s.audio_out.to_string(), "wav:/tmp/x.wav");
         assert!(s.ice_loopback == current.ice_loopback && s.web_listen == current.web_listen);
     }
 }

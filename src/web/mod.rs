@@ -16,28 +16,10 @@ use crate::display::StatusModel;
 use anyhow::Context;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
-/// Where the page listens: an address, or `off`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Listen {
-    Off,
-    Addr(SocketAddr),
-}
-
-impl FromStr for Listen {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s == "off" {
-            return Ok(Listen::Off);
-        }
-        s.parse()
-            .map(Listen::Addr)
-            .map_err(|_| format!("{s:?} is not ADDRESS:PORT (e.g. 0.0.0.0:80) or off"))
-    }
-}
+pub use crate::config::Listen;
 
 pub struct WebConfig {
     pub listen: Listen,

@@ -389,8 +389,11 @@ async fn a_bad_setting_is_refused_naming_the_field_and_the_old_config_is_kept() 
     let r = p.send(post("/settings", Some(&admin), &pairs(&good))).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     assert_eq!(r.location.as_deref(), Some("/?done=saved"));
-    assert_eq!(p.settings.borrow().room, "board-room");
-    assert_eq!(Settings::load(&p.config_path).unwrap().room, "board-room");
+    assert_eq!(p.settings.borrow().room.as_str(), "board-room");
+    assert_eq!(
+        Settings::load(&p.config_path).unwrap().room.as_str(),
+        "board-room"
+    );
 
     // The same change from another site, with the admin's cookie riding along, is refused.
     let (csrf, values) = p.settings_form(&admin).await;
@@ -405,7 +408,7 @@ async fn a_bad_setting_is_refused_naming_the_field_and_the_old_config_is_kept() 
     let mut r = post("/settings", Some(&admin), &forged);
     r.origin = Some("http://attacker.example");
     assert_eq!(p.send(r).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(p.settings.borrow().room, "board-room");
+    assert_eq!(p.settings.borrow().room.as_str(), "board-room");
 }
 
 #[tokio::test]

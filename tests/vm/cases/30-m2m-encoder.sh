@@ -1,4 +1,4 @@
-# The V4L2 M2M encoder session (src/media/v4l2m2m) against vicodec, a real stateful encoder
+# The V4L2 M2M encoder session (src/encode/v4l2m2m) against vicodec, a real stateful encoder
 # driver (FWHT): frames in and coded frames out, a size change mid-stream, drain, and refusal of
 # nodes that are not encoders, on vicodec's single-planar API (its default; the multi-planar
 # one, which the Pi's bcm2835-codec uses, needs vicodec loaded with multiplanar=1 at boot:

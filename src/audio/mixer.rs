@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use super::frame::AUDIO_FRAME;
 use super::jitter::{JitterBuffer, JitterStats, Playout};
 use super::opus::{OpusDecoder, OpusError};
+use crate::media::frame::AUDIO_FRAME;
 
 /// Above this level (about -2.5 dBFS) the sum is compressed instead of hard-clipped.
 const KNEE: f32 = 24_576.0;
@@ -132,8 +132,8 @@ static SILENCE: [i16; AUDIO_FRAME] = [0; AUDIO_FRAME];
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::opus::OpusEncoder;
-    use crate::media::tone::Tone;
+    use crate::audio::opus::OpusEncoder;
+    use crate::audio::tone::Tone;
     use std::time::Duration;
 
     #[test]

@@ -9,8 +9,8 @@ use v4l2r::bindings as b;
 use super::device::{FourCc, RawKind};
 use super::fake_bcm2835::{Behaviour, Call, FakeBcm2835, Log};
 use super::h264::{level_for, V4l2H264Config, V4l2H264Encoder};
+use crate::encode::h264::{nal, nal_type, nal_units, EncodeError, H264Encoder};
 use crate::media::frame::{i420_len, VideoFrame};
-use crate::media::h264::{nal, nal_type, nal_units, EncodeError, H264Encoder};
 
 fn encoder(behaviour: Behaviour, gop: u32) -> (V4l2H264Encoder<FakeBcm2835>, Arc<Mutex<Log>>) {
     let log = Arc::new(Mutex::new(Log::default()));

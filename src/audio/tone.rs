@@ -3,9 +3,10 @@
 
 use std::f64::consts::TAU;
 
-use super::frame::{AUDIO_FRAME, AUDIO_RATE};
-use super::pace::Pacer;
-use super::source::{AudioSource, SourceError};
+use super::source::AudioSource;
+use crate::media::frame::{AUDIO_FRAME, AUDIO_RATE};
+use crate::media::pace::Pacer;
+use crate::media::SourceError;
 
 /// Frequency of the steady tone.
 pub const TONE_HZ: f64 = 440.0;

@@ -21,9 +21,10 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::frame::{i420_len, FramePool, VideoFrame};
-use super::pace::Pacer;
-use super::source::{SourceError, VideoSource};
+use super::source::VideoSource;
+use crate::media::frame::{i420_len, FramePool, VideoFrame};
+use crate::media::pace::Pacer;
+use crate::media::SourceError;
 
 /// Bits in the frame code.
 pub const CODE_BITS: u32 = 24;
@@ -51,10 +52,10 @@ pub struct TestPattern {
 impl TestPattern {
     /// A test pattern of `width x height` at `fps`, paced in real time from now.
     pub fn new(width: u32, height: u32, fps: u32) -> Result<Self, SourceError> {
-        if !super::limits::size_ok(width, height) {
+        if !crate::config::limits::size_ok(width, height) {
             return Err(SourceError::BadSize { width, height });
         }
-        if !super::limits::fps_ok(fps) {
+        if !crate::config::limits::fps_ok(fps) {
             return Err(SourceError::BadFrameRate(fps));
         }
         let pacer = Pacer::new(fps, 1, true);

@@ -7,8 +7,8 @@ use alsa::Direction;
 use super::convert::{to_i16, upmix, RateConverter};
 use super::device::{self, classify, Device, Timing, Trouble};
 use super::watch::{StreamStats, Watch};
+use crate::audio::sink::{AudioSink, SinkError};
 use crate::media::frame::{AUDIO_FRAME, AUDIO_RATE};
-use crate::media::sink::{AudioSink, SinkError};
 
 /// Playback period 10 ms (the device wakes the writer twice per frame) and a 60 ms buffer:
 /// the mixer writes whole 20 ms frames, so the fill swings between 40 and 60 ms and the

@@ -15,8 +15,9 @@ use super::format::{negotiate, Negotiated, Wanted};
 use super::signal::NoPicture;
 use super::slate::SlateCache;
 use super::stream::{Ready, Stream};
+use crate::capture::{InputState, VideoOptions, VideoSource};
 use crate::media::frame::{i420_len, FramePool, VideoFrame};
-use crate::media::source::{InputState, SourceError, VideoOptions, VideoSource};
+use crate::media::SourceError;
 use std::time::{Duration, Instant};
 
 /// How often a source without a picture is looked at again.

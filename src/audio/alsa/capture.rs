@@ -7,8 +7,9 @@ use alsa::Direction;
 use super::convert::{downmix, to_i16, RateConverter};
 use super::device::{self, classify, Device, Timing, Trouble};
 use super::watch::{StreamStats, Watch};
+use crate::audio::AudioSource;
 use crate::media::frame::{AUDIO_FRAME, AUDIO_RATE};
-use crate::media::source::{AudioSource, SourceError};
+use crate::media::SourceError;
 
 /// Capture period 10 ms: data reaches us at most 10 ms after it was sampled, and each 20 ms
 /// frame is two periods. The buffer (200 ms) costs no latency on capture (we read as soon as

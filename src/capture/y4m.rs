@@ -7,9 +7,10 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::Instant;
 
-use super::frame::{i420_len, FramePool, VideoFrame};
-use super::pace::Pacer;
-use super::source::{SourceError, VideoSource};
+use super::source::VideoSource;
+use crate::media::frame::{i420_len, FramePool, VideoFrame};
+use crate::media::pace::Pacer;
+use crate::media::SourceError;
 
 /// Longest header or FRAME line accepted (real ones are well under 100 bytes).
 const MAX_LINE: u64 = 4096;

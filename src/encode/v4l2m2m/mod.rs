@@ -29,7 +29,7 @@ pub use kernel::{find_encoders, KernelDevice};
 pub fn open_h264(
     path: &std::path::Path,
     config: V4l2H264Config,
-) -> Result<V4l2H264Encoder<KernelDevice>, crate::media::EncodeError> {
+) -> Result<V4l2H264Encoder<KernelDevice>, crate::encode::h264::EncodeError> {
     let path = path.to_owned();
     V4l2H264Encoder::new(config, Box::new(move || KernelDevice::open(&path)))
 }

@@ -11,8 +11,8 @@ use v4l2r::bindings as b;
 use super::device::{EncoderDevice, FourCc};
 use super::kernel::{find_encoders, KernelDevice};
 use super::session::{CodecSetup, Control, Session};
-use crate::media::source::VideoSource;
-use crate::media::testsrc::TestPattern;
+use crate::capture::testsrc::TestPattern;
+use crate::capture::VideoSource;
 
 const FWHT: FourCc = FourCc::from_fourcc(b"FWHT");
 const WAIT: Duration = Duration::from_secs(5);

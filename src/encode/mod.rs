@@ -1,53 +1,21 @@
-//! Which H.264 encoder the box uses: the `encoder` setting (`auto`, `openh264` or
-//! `v4l2:/dev/videoN`) and the one place that opens it, for `roombox run` and `roombox record`.
+//! H.264 encoding: the encoders (openh264 in software, a V4L2 memory-to-memory node such as the
+//! Pi's bcm2835-codec), what they share (`h264`), and the one place that opens the one the
+//! `encoder` setting names (`auto`, `openh264` or `v4l2:/dev/videoN`), for `roombox run` and
+//! `roombox record`.
 //! `auto` takes the first V4L2 memory-to-memory node that encodes H.264 (the Pi's
 //! bcm2835-codec) and falls back to openh264, saying why.
 
+pub mod h264;
+pub mod openh264;
+pub mod openh264_simd;
+pub mod v4l2m2m;
+
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use super::h264::{EncodeError, H264Encoder};
-use super::openh264::{OpenH264Config, OpenH264Encoder};
-use super::v4l2m2m::{self, EncoderDevice as _, V4l2H264Config, V4l2H264Encoder};
-
-/// The `encoder` setting.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum EncoderChoice {
-    /// The hardware encoder when there is one, else openh264.
-    #[default]
-    Auto,
-    OpenH264,
-    /// A V4L2 M2M encoder node, e.g. /dev/video11.
-    V4l2(PathBuf),
-}
-
-/// What `encoder` accepts, for error messages.
-pub const CHOICES: &str = "auto, openh264 or v4l2:/dev/videoN";
-
-impl FromStr for EncoderChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(EncoderChoice::Auto),
-            "openh264" => Ok(EncoderChoice::OpenH264),
-            _ => match s.strip_prefix("v4l2:") {
-                Some(p) if p.starts_with('/') => Ok(EncoderChoice::V4l2(p.into())),
-                Some(_) => Err(format!("{s:?}: v4l2: needs an absolute device path")),
-                None => Err(format!("{s:?} is not one of {CHOICES}")),
-            },
-        }
-    }
-}
-
-impl std::fmt::Display for EncoderChoice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EncoderChoice::Auto => f.write_str("auto"),
-            EncoderChoice::OpenH264 => f.write_str("openh264"),
-            EncoderChoice::V4l2(p) => write!(f, "v4l2:{}", p.display()),
-        }
-    }
-}
+pub use crate::config::EncoderChoice;
+use h264::{EncodeError, H264Encoder};
+use openh264::{OpenH264Config, OpenH264Encoder};
+use v4l2m2m::{EncoderDevice as _, V4l2H264Config, V4l2H264Encoder};
 
 /// What every encoder is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +119,7 @@ fn hardware(enc: V4l2H264Encoder<v4l2m2m::KernelDevice>, reason: String) -> Open
 }
 
 fn openh264(p: EncoderParams, reason: String) -> Result<Opened, EncodeError> {
-    tracing::info!("{}", super::openh264_simd::describe());
+    tracing::info!("{}", openh264_simd::describe());
     let enc = OpenH264Encoder::new(OpenH264Config {
         fps: p.fps,
         bitrate_bps: p.bitrate_bps,
@@ -169,21 +137,8 @@ fn openh264(p: EncoderParams, reason: String) -> Result<Opened, EncodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::source::VideoSource;
-    use crate::media::testsrc::TestPattern;
-
-    #[test]
-    fn parses_and_prints_the_setting() {
-        for s in ["auto", "openh264", "v4l2:/dev/video11"] {
-            assert_eq!(s.parse::<EncoderChoice>().unwrap().to_string(), s);
-        }
-        assert!("x264"
-            .parse::<EncoderChoice>()
-            .unwrap_err()
-            .contains(CHOICES));
-        assert!("v4l2:video11".parse::<EncoderChoice>().is_err());
-        assert_eq!(EncoderChoice::default(), EncoderChoice::Auto);
-    }
+    use crate::capture::testsrc::TestPattern;
+    use crate::capture::VideoSource;
 
     /// A directory with no video nodes at all, and one whose `video0` is not a device.
     #[test]

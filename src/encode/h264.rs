@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::frame::VideoFrame;
+use crate::media::frame::VideoFrame;
 
 /// One encoded access unit.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ pub fn check_frame(frame: &VideoFrame) -> Result<(), EncodeError> {
         || h % 2 != 0
         || w == 0
         || h == 0
-        || frame.data.len() != super::frame::i420_len(w, h)
+        || frame.data.len() != crate::media::frame::i420_len(w, h)
     {
         return Err(EncodeError::BadFrame {
             width: w,

@@ -4,7 +4,7 @@
 
 use opus::{Application, Bitrate, Channels};
 
-use super::frame::{AUDIO_FRAME, AUDIO_RATE};
+use crate::media::frame::{AUDIO_FRAME, AUDIO_RATE};
 
 /// Largest packet we produce (RFC 6716 allows 1275 bytes a frame).
 const MAX_PACKET: usize = 1500;
@@ -133,7 +133,7 @@ impl OpusDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::tone::{Tone, TONE_HZ};
+    use crate::audio::tone::{Tone, TONE_HZ};
 
     /// Normalised correlation of `s` with a sine at `hz` (best over phase), 0..1.
     fn tone_strength(s: &[i16], hz: f64) -> f64 {

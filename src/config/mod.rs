@@ -1,11 +1,16 @@
-//! The box's settings: a TOML file, defaults for every key, and validation that names the
-//! field at fault. Command-line flags override the file. Every key is documented with its
-//! default in docs/configuration.md.
+//! The box's settings: a TOML file, defaults for every key, parsed once into typed values
+//! (`values`) with an error that names the field at fault. Command-line flags override the
+//! file. Every key is documented with its default in docs/configuration.md. Nothing here
+//! depends on the rest of the box: the stages depend on the config.
 //!
 //! Saving is atomic: a power cut at any moment leaves either the old file or the new one, never
 //! a mix (temp file in the same directory, fsync, rename over, fsync the directory).
 
-use crate::media::limits;
+pub mod limits;
+mod values;
+
+pub use values::*;
+
 use roombox_protocol::{RoomName, MAX_NAME_CHARS};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -24,37 +29,30 @@ pub const SECRET_MODE: u32 = 0o600;
 const SAVED_HEADER: &str = "# roombox settings, written by the box. Every key and its default: \
 docs/configuration.md\n\n";
 
+/// The settings as text: what the config file, the command line and the settings page write.
+/// [`SettingsText::parse`] turns it into [`Settings`], once, naming the field at fault.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    /// The signaling server (http(s):// or ws(s)://).
+pub struct SettingsText {
     pub signal_url: String,
     pub room: String,
-    /// How the box appears to people in the room.
     pub name: String,
-    /// `test`, `y4m:PATH` or `v4l2:DEVICE`.
     pub video: String,
-    /// `test`, `alsa:DEVICE` or `none`.
     pub audio_in: String,
-    /// `alsa:DEVICE`, `wav:PATH` or `none`.
     pub audio_out: String,
     pub width: u32,
     pub height: u32,
     pub fps: u32,
-    /// The H.264 encoder: `auto`, `openh264` or `v4l2:/dev/videoN`.
     pub encoder: String,
-    /// Bounds of the video bitrate; the encoder follows the slowest viewer between them.
     pub min_kbps: u32,
     pub max_kbps: u32,
-    /// Offer loopback candidates too (for tests on one machine).
     pub ice_loopback: bool,
-    /// Where the settings page listens (`off` for none); read at start.
     pub web_listen: String,
 }
 
-impl Default for Settings {
+impl Default for SettingsText {
     fn default() -> Self {
-        Settings {
+        SettingsText {
             signal_url: "http://127.0.0.1:8080".into(),
             room: "demo".into(),
             name: "Room box".into(),
@@ -73,6 +71,41 @@ impl Default for Settings {
     }
 }
 
+/// The box's settings, parsed and checked: what every part of the box works from. Made by
+/// [`SettingsText::parse`] (or [`Settings::load`]); [`Settings::text`] gives the text back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The signaling server.
+    pub signal_url: SignalUrl,
+    pub room: RoomName,
+    /// How the box appears to people in the room (trimmed).
+    pub name: String,
+    pub video: VideoInput,
+    pub audio_in: AudioInput,
+    pub audio_out: AudioOutput,
+    /// Even, within [`limits::WIDTH`] and [`limits::HEIGHT`].
+    pub width: u32,
+    pub height: u32,
+    /// Within [`limits::FPS`].
+    pub fps: u32,
+    pub encoder: EncoderChoice,
+    /// Bounds of the video bitrate; the encoder follows the slowest viewer between them.
+    pub min_kbps: u32,
+    pub max_kbps: u32,
+    /// Offer loopback candidates too (for tests on one machine).
+    pub ice_loopback: bool,
+    /// Where the settings page listens; read at start.
+    pub web_listen: Listen,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        SettingsText::default()
+            .parse()
+            .expect("the defaults are valid settings")
+    }
+}
+
 /// A setting that cannot be used, and why.
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("{field}: {message}")]
@@ -88,88 +121,69 @@ fn bad(field: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-impl Settings {
-    /// Reads a TOML file; missing keys take their defaults.
-    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+impl SettingsText {
+    /// Reads a TOML file; missing keys take their defaults. Nothing is checked but the syntax
+    /// and the key names: command-line flags may still override a value before [`parse`].
+    ///
+    /// [`parse`]: SettingsText::parse
+    pub fn read(path: &Path) -> Result<SettingsText, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| bad("config", format!("cannot read {}: {e}", path.display())))?;
-        let settings: Settings = toml::from_str(&text).map_err(|e| {
+        toml::from_str(&text).map_err(|e| {
             let field = e.message().split('`').nth(1).unwrap_or("config").to_owned();
             bad(&field, format!("{} ({})", e.message(), path.display()))
-        })?;
-        settings.validate()?;
-        Ok(settings)
+        })
     }
 
-    /// Validates, then replaces the file at `path` atomically. An existing file keeps its mode
-    /// (an operator's 0600 or 0640 stays so); a new one gets [`CONFIG_MODE`]. On any error the
-    /// old file is untouched.
-    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
-        self.validate()?;
-        let body = toml::to_string_pretty(self)
-            .map_err(|e| bad("config", format!("cannot serialize the settings: {e}")))?;
-        write_atomically(
-            path,
-            format!("{SAVED_HEADER}{body}").as_bytes(),
-            CONFIG_MODE,
-        )
-    }
-
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        crate::signaling::websocket_url(&self.signal_url).map_err(|m| bad("signal_url", m))?;
-        if RoomName::parse(&self.room).is_none() {
-            return Err(bad("room", "must be 1 to 64 of A-Z a-z 0-9 _ -"));
-        }
-        let name_chars = self.name.trim().chars().count();
+    /// Every value parsed and checked against its limits; the first that fails is named.
+    pub fn parse(&self) -> Result<Settings, ConfigError> {
+        let signal_url = self.signal_url.parse().map_err(|m| bad("signal_url", m))?;
+        let room = RoomName::parse(&self.room)
+            .ok_or_else(|| bad("room", "must be 1 to 64 of A-Z a-z 0-9 _ -"))?;
+        let name = self.name.trim();
+        let name_chars = name.chars().count();
         if name_chars == 0 || name_chars > MAX_NAME_CHARS {
             return Err(bad(
                 "name",
                 format!("must be 1 to {MAX_NAME_CHARS} characters"),
             ));
         }
-        let even_in =
-            |v: u32, range: &std::ops::RangeInclusive<u32>| v % 2 == 0 && range.contains(&v);
-        if !even_in(self.width, &limits::WIDTH) {
-            return Err(bad(
-                "width",
-                format!(
-                    "must be an even number of pixels from {} to {}",
-                    limits::WIDTH.start(),
-                    limits::WIDTH.end()
-                ),
-            ));
-        }
-        if !even_in(self.height, &limits::HEIGHT) {
-            return Err(bad(
-                "height",
-                format!(
-                    "must be an even number of pixels from {} to {}",
-                    limits::HEIGHT.start(),
-                    limits::HEIGHT.end()
-                ),
-            ));
-        }
-        self.video
-            .parse::<crate::media::VideoInput>()
-            .map_err(|e| bad("video", e.to_string()))?;
-        self.audio_in
-            .parse::<crate::media::AudioInput>()
-            .map_err(|e| bad("audio_in", e.to_string()))?;
-        self.audio_out
-            .parse::<crate::media::sink::AudioOutput>()
-            .map_err(|e| bad("audio_out", e.to_string()))?;
-        self.web_listen
-            .parse::<crate::web::Listen>()
-            .map_err(|e| bad("web_listen", e))?;
+        let even_in = |field: &str, v: u32, range: &std::ops::RangeInclusive<u32>| {
+            if v % 2 == 0 && range.contains(&v) {
+                Ok(v)
+            } else {
+                Err(bad(
+                    field,
+                    format!(
+                        "must be an even number of pixels from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                ))
+            }
+        };
+        let width = even_in("width", self.width, &limits::WIDTH)?;
+        let height = even_in("height", self.height, &limits::HEIGHT)?;
+        let video = self
+            .video
+            .parse()
+            .map_err(|e: SpecError| bad("video", e.to_string()))?;
+        let audio_in = self
+            .audio_in
+            .parse()
+            .map_err(|e: SpecError| bad("audio_in", e.to_string()))?;
+        let audio_out = self
+            .audio_out
+            .parse()
+            .map_err(|e: SpecError| bad("audio_out", e.to_string()))?;
+        let web_listen = self.web_listen.parse().map_err(|m| bad("web_listen", m))?;
         if !limits::fps_ok(self.fps) {
             return Err(bad(
                 "fps",
                 format!("must be {} to {}", limits::FPS.start(), limits::FPS.end()),
             ));
         }
-        self.encoder
-            .parse::<crate::media::encoder::EncoderChoice>()
-            .map_err(|m| bad("encoder", m))?;
+        let encoder = self.encoder.parse().map_err(|m| bad("encoder", m))?;
         if !(50..=50_000).contains(&self.min_kbps) {
             return Err(bad("min_kbps", "must be 50 to 50000"));
         }
@@ -179,7 +193,67 @@ impl Settings {
                 "must be at least min_kbps and at most 50000",
             ));
         }
-        Ok(())
+        Ok(Settings {
+            signal_url,
+            room,
+            name: name.to_owned(),
+            video,
+            audio_in,
+            audio_out,
+            width,
+            height,
+            fps: self.fps,
+            encoder,
+            min_kbps: self.min_kbps,
+            max_kbps: self.max_kbps,
+            ice_loopback: self.ice_loopback,
+            web_listen,
+        })
+    }
+}
+
+impl Settings {
+    /// Reads and parses a TOML file; missing keys take their defaults.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        SettingsText::read(path)?.parse()
+    }
+
+    /// The settings as text again: each value prints as it was written.
+    pub fn text(&self) -> SettingsText {
+        SettingsText {
+            signal_url: self.signal_url.to_string(),
+            room: self.room.to_string(),
+            name: self.name.clone(),
+            video: self.video.to_string(),
+            audio_in: self.audio_in.to_string(),
+            audio_out: self.audio_out.to_string(),
+            width: self.width,
+            height: self.height,
+            fps: self.fps,
+            encoder: self.encoder.to_string(),
+            min_kbps: self.min_kbps,
+            max_kbps: self.max_kbps,
+            ice_loopback: self.ice_loopback,
+            web_listen: self.web_listen.to_string(),
+        }
+    }
+
+    /// Replaces the file at `path` atomically. An existing file keeps its mode (an operator's
+    /// 0600 or 0640 stays so); a new one gets [`CONFIG_MODE`]. On any error the old file is
+    /// untouched.
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        let body = toml::to_string_pretty(&self.text())
+            .map_err(|e| bad("config", format!("cannot serialize the settings: {e}")))?;
+        write_atomically(
+            path,
+            format!("{SAVED_HEADER}{body}").as_bytes(),
+            CONFIG_MODE,
+        )
+    }
+
+    /// The bitrate bounds in bit/s.
+    pub fn bitrate_bounds(&self) -> (u32, u32) {
+        (self.min_kbps * 1000, self.max_kbps * 1000)
     }
 }
 
@@ -275,37 +349,39 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
-        Settings::default().validate().unwrap();
+        let s = Settings::default();
+        assert_eq!(s.text(), SettingsText::default());
+        assert_eq!(s.text().parse().unwrap(), s);
     }
 
     #[test]
     fn errors_name_the_field() {
-        let s = Settings {
+        let s = SettingsText {
             room: "a b".into(),
-            ..Settings::default()
+            ..SettingsText::default()
         };
-        assert_eq!(s.validate().unwrap_err().field, "room");
-        let s = Settings {
+        assert_eq!(s.parse().unwrap_err().field, "room");
+        let s = SettingsText {
             width: 1281,
-            ..Settings::default()
+            ..SettingsText::default()
         };
-        assert_eq!(s.validate().unwrap_err().field, "width");
-        let s = Settings {
+        assert_eq!(s.parse().unwrap_err().field, "width");
+        let s = SettingsText {
             min_kbps: 900,
             max_kbps: 800,
-            ..Settings::default()
+            ..SettingsText::default()
         };
-        assert_eq!(s.validate().unwrap_err().field, "max_kbps");
-        let s = Settings {
+        assert_eq!(s.parse().unwrap_err().field, "max_kbps");
+        let s = SettingsText {
             signal_url: "localhost".into(),
-            ..Settings::default()
+            ..SettingsText::default()
         };
-        assert_eq!(s.validate().unwrap_err().field, "signal_url");
-        let s = Settings {
+        assert_eq!(s.parse().unwrap_err().field, "signal_url");
+        let s = SettingsText {
             encoder: "x264".into(),
-            ..Settings::default()
+            ..SettingsText::default()
         };
-        assert_eq!(s.validate().unwrap_err().field, "encoder");
+        assert_eq!(s.parse().unwrap_err().field, "encoder");
     }
 
     #[test]
@@ -359,7 +435,7 @@ mod tests {
     fn save_then_load_round_trips() {
         let dir = TempDir::new("roundtrip");
         let path = dir.0.join("roombox.toml");
-        let s = Settings {
+        let s = SettingsText {
             signal_url: "wss://signal.example/".into(),
             room: "board-room".into(),
             name: "Board \"room\" box".into(),
@@ -374,13 +450,15 @@ mod tests {
             max_kbps: 4000,
             ice_loopback: true,
             web_listen: "127.0.0.1:8081".into(),
-        };
+        }
+        .parse()
+        .unwrap();
         s.save(&path).unwrap();
         assert_eq!(Settings::load(&path).unwrap(), s);
         assert_eq!(mode_of(&path), CONFIG_MODE);
         // Saving again replaces the file and leaves no temp file behind.
         let t = Settings {
-            room: "other".into(),
+            room: RoomName::parse("other").unwrap(),
             ..s
         };
         t.save(&path).unwrap();
@@ -407,11 +485,14 @@ mod tests {
         let path = dir.0.join("roombox.toml");
         let old = "# hand-written\nroom = \"kitchen\"\n";
         std::fs::write(&path, old).unwrap();
-        let bad = Settings {
+        let bad = SettingsText {
             fps: 0,
-            ..Settings::default()
+            ..SettingsText::default()
         };
-        assert_eq!(bad.save(&path).unwrap_err().field, "fps");
+        assert_eq!(bad.parse().unwrap_err().field, "fps");
+        // A save that cannot write (its directory is gone) leaves nothing either.
+        let gone = dir.0.join("gone").join("roombox.toml");
+        assert_eq!(Settings::default().save(&gone).unwrap_err().field, "config");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), old);
         assert_eq!(entries(&dir.0), ["roombox.toml"]);
     }
@@ -421,7 +502,7 @@ mod tests {
         let dir = TempDir::new("crash");
         let path = dir.0.join("roombox.toml");
         let good = Settings {
-            room: "before".into(),
+            room: RoomName::parse("before").unwrap(),
             ..Settings::default()
         };
         good.save(&path).unwrap();
@@ -431,7 +512,7 @@ mod tests {
         assert_eq!(Settings::load(&path).unwrap(), good);
         // The next save works despite the leftover and sweeps it up.
         let next = Settings {
-            room: "after".into(),
+            room: RoomName::parse("after").unwrap(),
             ..Settings::default()
         };
         next.save(&path).unwrap();
@@ -455,11 +536,11 @@ mod tests {
     /// key is documented; so neither can drift from the code.
     #[test]
     fn the_shipped_example_and_the_docs_cover_every_key() {
-        let example = include_str!("../systemd/roombox.toml");
-        let docs = include_str!("../docs/configuration.md");
-        let parsed: Settings = toml::from_str(example).expect("the example parses");
-        assert_eq!(parsed, Settings::default());
-        let defaults = toml::to_string(&Settings::default()).unwrap();
+        let example = include_str!("../../systemd/roombox.toml");
+        let docs = include_str!("../../docs/configuration.md");
+        let parsed: SettingsText = toml::from_str(example).expect("the example parses");
+        assert_eq!(parsed, SettingsText::default());
+        let defaults = toml::to_string(&SettingsText::default()).unwrap();
         for line in defaults.lines() {
             let key = line.split(" = ").next().unwrap();
             assert!(

@@ -1,15 +1,13 @@
 //! Where the mixed remote voices go: `alsa:DEVICE` (the room speaker), `wav:PATH` (a WAV file
 //! that stays valid at every moment, even if the process is killed), or `none`.
 
-use std::fmt;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
-use super::frame::{AUDIO_FRAME, AUDIO_RATE};
-use super::source::SpecError;
+pub use crate::config::AudioOutput;
+use crate::media::{AUDIO_FRAME, AUDIO_RATE};
 
 /// A consumer of 20 ms mono frames at 48 kHz. ALSA blocks and so paces its caller; the others
 /// return at once and the caller paces itself.
@@ -29,40 +27,6 @@ pub enum SinkError {
     },
     #[error("ALSA playback device {device:?}: {reason}")]
     Alsa { device: String, reason: String },
-}
-
-/// Where the room hears remote participants: `alsa:DEVICE` | `wav:PATH` | `none`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AudioOutput {
-    Alsa(String),
-    Wav(PathBuf),
-    None,
-}
-
-impl FromStr for AudioOutput {
-    type Err = SpecError;
-    fn from_str(s: &str) -> Result<Self, SpecError> {
-        match s.split_once(':') {
-            None if s == "none" => Ok(Self::None),
-            Some(("alsa", dev)) if !dev.is_empty() => Ok(Self::Alsa(dev.to_owned())),
-            Some(("wav", path)) if !path.is_empty() => Ok(Self::Wav(path.into())),
-            _ => Err(SpecError {
-                what: "audio output",
-                given: s.to_owned(),
-                expected: "alsa:DEVICE, wav:PATH or none",
-            }),
-        }
-    }
-}
-
-impl fmt::Display for AudioOutput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Alsa(d) => write!(f, "alsa:{d}"),
-            Self::Wav(p) => write!(f, "wav:{}", p.display()),
-            Self::None => f.write_str("none"),
-        }
-    }
 }
 
 impl AudioOutput {

@@ -433,7 +433,7 @@ impl EncoderDevice for KernelDevice {
 /// Every /dev/video* node under `dir` that is a stateful encoder able to produce `coded`,
 /// in node order, and why each other node was passed over.
 pub fn find_encoders(dir: &Path, coded: FourCc) -> (Vec<KernelDevice>, Vec<String>) {
-    let nodes = crate::media::v4l2::video_nodes(dir);
+    let nodes = crate::capture::v4l2::video_nodes(dir);
     let (mut found, mut passed) = (Vec::new(), Vec::new());
     for path in nodes {
         match KernelDevice::open(&path) {

@@ -10,8 +10,8 @@ use v4l2r::bindings as b;
 
 use super::device::{DeviceError, EncoderDevice, FourCc};
 use super::session::{CodecSetup, Control, Session};
+use crate::encode::h264::{nal, nal_type, nal_units, EncodeError, EncodedFrame, H264Encoder};
 use crate::media::frame::VideoFrame;
-use crate::media::h264::{nal, nal_type, nal_units, EncodeError, EncodedFrame, H264Encoder};
 
 pub const NAME: &str = "v4l2m2m";
 /// The coded format this encoder asks for.
@@ -363,7 +363,7 @@ impl<D: EncoderDevice> H264Encoder for V4l2H264Encoder<D> {
         frame: &VideoFrame,
         force_keyframe: bool,
     ) -> Result<Option<EncodedFrame>, EncodeError> {
-        crate::media::h264::check_frame(frame)?;
+        crate::encode::h264::check_frame(frame)?;
         let (w, h) = (frame.width, frame.height);
         if self.session.is_none() && self.retry_at.is_some_and(|t| Instant::now() < t) {
             return Ok(None);

@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::frame::AUDIO_FRAME_DURATION;
+use crate::media::frame::AUDIO_FRAME_DURATION;
 
 /// Packets the buffer can hold (1.28 s of 20 ms frames).
 pub const SLOTS: usize = 64;

@@ -17,8 +17,8 @@ use openh264_sys2::{
     SPATIAL_LAYER_ALL,
 };
 
-use super::frame::VideoFrame;
 use super::h264::{EncodeError, EncodedFrame, H264Encoder};
+use crate::media::frame::VideoFrame;
 
 const NAME: &str = "openh264";
 
@@ -332,10 +332,10 @@ impl H264Encoder for OpenH264Encoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::testsrc::{decode_frame_code, TestPattern};
+    use crate::capture::VideoSource;
+    use crate::encode::h264::{nal, nal_type, nal_units};
     use crate::media::frame::i420_len;
-    use crate::media::h264::{nal, nal_type, nal_units};
-    use crate::media::source::VideoSource;
-    use crate::media::testsrc::{decode_frame_code, TestPattern};
     use openh264::decoder::Decoder;
     use openh264::formats::YUVSource;
 
@@ -650,7 +650,7 @@ mod tests {
     #[test]
     #[ignore = "a benchmark: bench/encode/run.sh runs it"]
     fn settings_sweep() {
-        use crate::media::y4m::Y4mFile;
+        use crate::capture::y4m::Y4mFile;
         let Ok(path) = std::env::var("ROOMBOX_SWEEP_Y4M") else {
             return;
         };
