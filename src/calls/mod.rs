@@ -18,6 +18,8 @@ pub mod stun;
 mod sim;
 #[cfg(test)]
 mod sim_tests;
+#[cfg(any(test, feature = "web-client-peer"))]
+pub mod web_client;
 
 use crate::display::{PeerState, SignalingState};
 use crate::fanout::BitratePolicy;

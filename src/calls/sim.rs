@@ -4,24 +4,17 @@
 //! of our own between them that can lose, delay and reorder datagrams. Everything random
 //! comes from one seed, so a run replays exactly: `World::transcript` is the record.
 
+use super::web_client::{Seen, WebClientPeer};
 use super::{Calls, CallsConfig, Datagram, EncoderControl, Output};
 use crate::media::{EncodedAudio, EncodedVideo};
 use crate::signaling::SignalEvent;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use roombox_protocol::{
-    ClientMessage, IceCandidateInit, PeerId, PeerInfo, PeerKind, Relay, RelayKind, RoomName,
-    Welcome,
-};
+use roombox_protocol::{ClientMessage, PeerId, PeerInfo, PeerKind, Relay, RoomName, Welcome};
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Rtc};
 
 pub const BOX_ID: &str = "box";
 const BOX_ADDR: &str = "10.0.0.1:5000";
@@ -72,180 +65,21 @@ impl Ord for InFlight {
     }
 }
 
-/// A browser tab running the web client, played by str0m.
+/// A browser tab running the web client ([`WebClientPeer`]), at an address of its own.
 pub struct Browser {
     pub id: PeerId,
     pub name: String,
     addr: SocketAddr,
-    rtc: Rtc,
-    /// The current connection to the box and its id.
-    pc: String,
-    pending: Option<SdpPendingOffer>,
-    audio_mid: Option<Mid>,
-    video_mid: Option<Mid>,
-    pub connected: bool,
+    peer: WebClientPeer,
     /// Silent: the tab froze or the laptop was closed (no datagrams in or out).
     pub silent: bool,
-    pub video_frames: usize,
-    /// The first video frame it got was a keyframe (a decoder can start from it).
-    pub first_frame_was_keyframe: Option<bool>,
-    pub keyframes: usize,
-    pub audio_packets: usize,
-    timeout: Instant,
-    audio_n: u64,
 }
 
-impl Browser {
-    fn new(id: &str, addr: SocketAddr, pc: String, now: Instant) -> Browser {
-        let mut rtc = Rtc::builder()
-            .clear_codecs()
-            .enable_opus(true, false)
-            .enable_h264(true)
-            .build(now);
-        rtc.add_local_candidate(Candidate::host(addr, "udp").expect("a host candidate"));
-        Browser {
-            id: PeerId(id.into()),
-            name: format!("Person {id}"),
-            addr,
-            rtc,
-            pc,
-            pending: None,
-            audio_mid: None,
-            video_mid: None,
-            connected: false,
-            silent: false,
-            video_frames: 0,
-            first_frame_was_keyframe: None,
-            keyframes: 0,
-            audio_packets: 0,
-            timeout: now,
-            audio_n: 0,
-        }
-    }
-
-    fn relay(&self, kind: RelayKind, sdp: String) -> Relay {
-        Relay::sdp(kind, PeerId(BOX_ID.into()), sdp).with_pc(self.pc.clone())
-    }
-
-    /// As a newcomer with a microphone: offers audio (the box adds its video).
-    fn offer(&mut self) -> Relay {
-        let mut api = self.rtc.sdp_api();
-        self.audio_mid =
-            Some(api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None));
-        let (offer, pending) = api.apply().expect("an offer");
-        self.pending = Some(pending);
-        self.relay(RelayKind::Offer, offer.to_sdp_string())
-    }
-
-    /// An ICE restart from the browser side (its network changed): a new offer, same `pc`.
-    fn restart_ice(&mut self) -> Relay {
-        let mut api = self.rtc.sdp_api();
-        api.ice_restart(true);
-        let (offer, pending) = api.apply().expect("an ICE restart offer");
-        self.pending = Some(pending);
-        self.relay(RelayKind::Offer, offer.to_sdp_string())
-    }
-
-    fn handle_relay(&mut self, r: &Relay) -> Option<Relay> {
-        match r.kind {
-            RelayKind::Offer => {
-                // Perfect negotiation: the smaller id is polite. On glare the impolite side
-                // ignores the offer, the polite one rolls its own back (accept_offer does).
-                let polite = self.id.0.as_str() < BOX_ID;
-                if self.pending.is_some() && !polite {
-                    return None;
-                }
-                self.pending = None;
-                // Taking an offer for another connection: the web client adopts its id.
-                self.pc = r.pc().unwrap_or_default().to_owned();
-                let offer = SdpOffer::from_sdp_string(r.sdp_text()?).ok()?;
-                let answer = self.rtc.sdp_api().accept_offer(offer).ok()?;
-                Some(self.relay(RelayKind::Answer, answer.to_sdp_string()))
-            }
-            RelayKind::Answer => {
-                if r.pc() != Some(self.pc.as_str()) {
-                    return None;
-                }
-                let answer = SdpAnswer::from_sdp_string(r.sdp_text()?).ok()?;
-                let pending = self.pending.take()?;
-                self.rtc.sdp_api().accept_answer(pending, answer).ok()?;
-                None
-            }
-            RelayKind::IceCandidate => {
-                if let Ok(Some(IceCandidateInit { candidate, .. })) = r.ice_candidate() {
-                    if let Ok(c) = Candidate::from_sdp_string(&candidate) {
-                        self.rtc.add_remote_candidate(c);
-                    }
-                }
-                None
-            }
-        }
-    }
-
-    /// Drains the Rtc: datagrams go to `net`, events are counted.
-    fn drain(&mut self, net: &mut Vec<Datagram>, transcript: &mut Vec<String>) {
-        loop {
-            match self.rtc.poll_output() {
-                Ok(str0m::Output::Timeout(t)) => {
-                    self.timeout = t;
-                    return;
-                }
-                Ok(str0m::Output::Transmit(t)) => net.push(Datagram {
-                    source: t.source,
-                    destination: t.destination,
-                    contents: t.contents.into(),
-                }),
-                Ok(str0m::Output::Event(e)) => match e {
-                    Event::Connected => {
-                        self.connected = true;
-                        transcript.push(format!("{} connected", self.id));
-                    }
-                    Event::MediaAdded(m) => match m.kind {
-                        MediaKind::Audio => {
-                            self.audio_mid.get_or_insert(m.mid);
-                        }
-                        MediaKind::Video => {
-                            self.video_mid.get_or_insert(m.mid);
-                        }
-                    },
-                    Event::MediaData(d) if d.params.spec().codec == Codec::H264 => {
-                        let key = is_keyframe(&d.data);
-                        self.first_frame_was_keyframe.get_or_insert(key);
-                        self.video_frames += 1;
-                        self.keyframes += usize::from(key);
-                    }
-                    Event::MediaData(_) => self.audio_packets += 1,
-                    _ => {}
-                },
-                Err(e) => panic!("browser {}: {e}", self.id),
-            }
-        }
-    }
-
-    /// Asks the box for a keyframe, as a decoder that lost its place does (PLI).
-    fn request_keyframe(&mut self) {
-        if let Some(mid) = self.video_mid {
-            if let Some(mut w) = self.rtc.writer(mid) {
-                let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
-            }
-        }
-    }
-
-    fn write_audio(&mut self, now: Instant) {
-        let Some(mid) = self.audio_mid else { return };
-        let Some(writer) = self.rtc.writer(mid) else {
-            return;
-        };
-        let Some(pt) = writer
-            .payload_params()
-            .next()
-            .map(str0m::format::PayloadParams::pt)
-        else {
-            return;
-        };
-        self.audio_n += 1;
-        let time = MediaTime::new(self.audio_n * 960, Frequency::FORTY_EIGHT_KHZ);
-        let _ = writer.write(pt, now, time, vec![0xf8u8, 0xff, 0xfe]);
+/// The tests read the peer's counters through the tab.
+impl std::ops::Deref for Browser {
+    type Target = WebClientPeer;
+    fn deref(&self) -> &WebClientPeer {
+        &self.peer
     }
 }
 
@@ -267,14 +101,6 @@ impl Calls {
     pub fn pc_of(&self, peer: &PeerId) -> Option<&str> {
         self.peers.get(peer).map(|p| p.session.pc())
     }
-}
-
-/// An H.264 access unit that starts with an SPS or an IDR slice.
-fn is_keyframe(annex_b: &[u8]) -> bool {
-    annex_b
-        .windows(4)
-        .filter(|w| w[..3] == [0, 0, 1])
-        .any(|w| matches!(w[3] & 0x1f, 5 | 7))
 }
 
 /// The encoder as the call core sees it: keyframes when asked (and every `gop` frames).
@@ -421,7 +247,13 @@ impl World {
         self.tabs_opened += 1;
         let addr = SocketAddr::from(([10, 0, 1, self.tabs_opened], 40000));
         let pc = format!("{id}-pc{}", self.rng.random::<u16>());
-        let mut b = Browser::new(id, addr, pc, self.now);
+        let mut b = Browser {
+            id: PeerId(id.into()),
+            name: format!("Person {id}"),
+            addr,
+            peer: WebClientPeer::new(PeerId(id.into()), PeerId(BOX_ID.into()), addr, pc, self.now),
+            silent: false,
+        };
         self.transcript.push(format!("{id} joins"));
         if self.box_joined {
             let info = PeerInfo {
@@ -431,9 +263,11 @@ impl World {
             };
             self.calls
                 .handle_signal(SignalEvent::PeerJoined(info), self.now);
-            let offer = b.offer();
+            let offer = b.peer.offer(false);
             self.browsers.insert(id.into(), b);
-            self.relay_to_box(offer, id);
+            for relay in offer {
+                self.relay_to_box(relay, id);
+            }
         } else {
             self.browsers.insert(id.into(), b);
         }
@@ -452,15 +286,27 @@ impl World {
     /// Glare: `id` (in the room before the box) makes an offer that is still on its way when
     /// the box joins and offers to it; the browser's offer reaches the box after.
     pub fn box_joins_in_glare_with(&mut self, id: &str) {
-        let offer = self.browsers.get_mut(id).expect("a browser").offer();
+        let offer = self
+            .browsers
+            .get_mut(id)
+            .expect("a browser")
+            .peer
+            .offer(false);
         self.transcript
             .push(format!("{id} offers while the box joins"));
         self.box_joins();
-        self.relay_to_box(offer, id);
+        for relay in offer {
+            self.relay_to_box(relay, id);
+        }
     }
 
     pub fn browser_restarts_ice(&mut self, id: &str) {
-        let offer = self.browsers.get_mut(id).expect("a browser").restart_ice();
+        let offer = self
+            .browsers
+            .get_mut(id)
+            .expect("a browser")
+            .peer
+            .restart_ice();
         self.transcript.push(format!("{id} restarts ICE"));
         self.relay_to_box(offer, id);
     }
@@ -469,6 +315,7 @@ impl World {
         self.browsers
             .get_mut(id)
             .expect("a browser")
+            .peer
             .request_keyframe();
         self.pump_browser(id);
     }
@@ -499,7 +346,7 @@ impl World {
                     self.transcript
                         .push(format!("box -> {to} {}", r.kind.as_str()));
                     let reply = match self.browsers.get_mut(&to) {
-                        Some(b) => b.handle_relay(&r),
+                        Some(b) => b.peer.handle_relay(&r).ok().flatten(),
                         None => continue,
                     };
                     self.pump_browser(&to);
@@ -539,15 +386,25 @@ impl World {
     }
 
     fn pump_browser(&mut self, id: &str) {
-        let mut out = Vec::new();
-        if let Some(b) = self.browsers.get_mut(id) {
-            b.drain(&mut out, &mut self.transcript);
-            if b.silent {
-                out.clear();
-            }
+        let Some(b) = self.browsers.get_mut(id) else {
+            return;
+        };
+        let (sent, seen) = b
+            .peer
+            .poll()
+            .unwrap_or_else(|e| panic!("browser {id}: {e}"));
+        if seen.contains(&Seen::Connected) {
+            self.transcript.push(format!("{id} connected"));
         }
-        for d in out {
-            self.send(d);
+        if b.silent {
+            return;
+        }
+        for d in sent {
+            self.send(Datagram {
+                source: d.source,
+                destination: d.destination,
+                contents: d.contents,
+            });
         }
     }
 
@@ -587,20 +444,7 @@ impl World {
         if b.silent {
             return;
         }
-        if let Ok(contents) = (&d.contents[..]).try_into() {
-            let input = Input::Receive(
-                self.now,
-                Receive {
-                    proto: Protocol::Udp,
-                    source: d.source,
-                    destination: d.destination,
-                    contents,
-                },
-            );
-            if b.rtc.accepts(&input) {
-                let _ = b.rtc.handle_input(input);
-            }
-        }
+        b.peer.handle_datagram(d.source, &d.contents, self.now);
         self.pump_browser(&id);
     }
 
@@ -614,7 +458,7 @@ impl World {
                 .min(self.next_video)
                 .min(self.next_audio);
             for b in self.browsers.values() {
-                next = next.min(b.timeout);
+                next = next.min(b.timeout());
             }
             if let Some(f) = self.in_flight.peek() {
                 next = next.min(f.at);
@@ -631,8 +475,8 @@ impl World {
             let ids: Vec<String> = self.browsers.keys().cloned().collect();
             for id in &ids {
                 let b = self.browsers.get_mut(id).expect("listed");
-                if b.timeout <= self.now {
-                    let _ = b.rtc.handle_input(Input::Timeout(self.now));
+                if b.timeout() <= self.now {
+                    b.peer.handle_timeout(self.now);
                     self.pump_browser(id);
                 }
             }
@@ -655,7 +499,7 @@ impl World {
                 for id in &ids {
                     let b = self.browsers.get_mut(id).expect("listed");
                     if b.connected && !b.silent {
-                        b.write_audio(self.now);
+                        b.peer.write_audio(&[0xf8, 0xff, 0xfe], self.now);
                     }
                     self.pump_browser(id);
                 }
