@@ -29,12 +29,16 @@ pub struct Sent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seen {
     Connected,
-    /// An H.264 access unit (Annex B) and whether it starts a decoder (SPS or IDR).
+    /// An H.264 access unit (Annex B), on which m-line, and whether it starts a decoder (SPS
+    /// or IDR).
     Video {
+        mid: Mid,
         data: std::sync::Arc<[u8]>,
         keyframe: bool,
     },
-    Audio,
+    Audio {
+        mid: Mid,
+    },
 }
 
 /// Something the box sent that the web client would not take.
@@ -106,6 +110,21 @@ impl WebClientPeer {
 
     pub fn local(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The audio and video m-lines: those of our offer, else the first the box added.
+    pub fn mids(&self) -> (Option<Mid>, Option<Mid>) {
+        (self.audio_mid, self.video_mid)
+    }
+
+    /// Our offer awaits the box's answer.
+    pub fn offer_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// As a closing tab: RTCP BYE and DTLS close_notify (then [`poll`](Self::poll) them out).
+    pub fn close(&mut self) -> Result<(), Refused> {
+        self.rtc.close().map_err(rtc)
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is due.
@@ -262,13 +281,14 @@ impl WebClientPeer {
                         self.video_frames += 1;
                         self.keyframes += usize::from(keyframe);
                         seen.push(Seen::Video {
+                            mid: d.mid,
                             data: d.data,
                             keyframe,
                         });
                     }
-                    Event::MediaData(_) => {
+                    Event::MediaData(d) => {
                         self.audio_packets += 1;
-                        seen.push(Seen::Audio);
+                        seen.push(Seen::Audio { mid: d.mid });
                     }
                     _ => {}
                 },

@@ -2,24 +2,20 @@
 //! and video (receive) to the box, answer its renegotiation if it makes one, trickle ICE, wait
 //! for the connection and the first media from the box, then go.
 //!
-//! The `Rtc` is driven by hand in one task, keeping str0m's single-mutation invariant: after
-//! every mutation (`sdp_api`, `handle_input`, `writer`, `add_remote_candidate`, `close`) the
-//! output is drained to its `Timeout` before anything else happens.
+//! The WebRTC side is the box's own `WebClientPeer` (the web client's protocol played by str0m,
+//! as in the box's simulation tests), driven here in one task over a real UDP socket: after
+//! every input its output is drained to its timeout before anything else happens.
 
 use anyhow::{anyhow, bail, Context};
 use futures_util::{SinkExt, StreamExt};
+use roombox::calls::web_client::{Seen, WebClientPeer};
 use roombox_protocol::{
-    ClientMessage, ErrorCode, IceCandidateInit, Join, PeerId, PeerKind, Relay, RelayKind, RoomName,
-    ServerMessage,
+    ClientMessage, ErrorCode, Join, PeerId, PeerKind, Relay, RelayKind, RoomName, ServerMessage,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc};
+use str0m::media::Mid;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -125,10 +121,9 @@ pub async fn run_cycle(cfg: &CycleConfig, name: &str, leave: LeaveMode) -> anyho
 
     let socket = UdpSocket::bind("127.0.0.1:0").await.context("UDP bind")?;
     let local = socket.local_addr()?;
-    let mut peer = Peer::new(box_id.clone(), local, cfg.expect_size)?;
+    let mut peer = Peer::new(welcome.id.clone(), box_id.clone(), local, cfg.expect_size)?;
 
-    let mut outbox = Vec::new();
-    peer.start(&mut outbox)?;
+    let mut outbox = peer.start();
     peer.drain(&socket)?;
     for m in outbox.drain(..) {
         send(&mut ws, &m).await?;
@@ -138,7 +133,7 @@ pub async fn run_cycle(cfg: &CycleConfig, name: &str, leave: LeaveMode) -> anyho
     audio_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut buf = vec![0u8; 2048];
     while !peer.done() {
-        let deadline = peer.next_timeout;
+        let deadline = peer.web.timeout();
         tokio::select! {
             frame = ws.next() => {
                 let text = match frame {
@@ -160,10 +155,10 @@ pub async fn run_cycle(cfg: &CycleConfig, name: &str, leave: LeaveMode) -> anyho
             }
             r = socket.recv_from(&mut buf) => {
                 let (n, source) = r.context("UDP receive")?;
-                peer.handle_datagram(source, &buf[..n])?;
+                peer.web.handle_datagram(source, &buf[..n], Instant::now());
             }
             _ = tokio::time::sleep_until(deadline.into()) => {
-                peer.handle_timeout()?;
+                peer.web.handle_timeout(Instant::now());
             }
             _ = audio_tick.tick(), if peer.connected.is_some() => {
                 peer.write_audio(&cfg.audio);
@@ -183,10 +178,10 @@ pub async fn run_cycle(cfg: &CycleConfig, name: &str, leave: LeaveMode) -> anyho
         height: video.1,
         video_frames: peer.video_frames,
         audio_packets: peer.audio_packets,
-        renegotiations: peer.renegotiations,
+        renegotiations: u32::try_from(peer.web.renegotiations).unwrap_or(u32::MAX),
         room_full_retries,
-        video_on_offered_mid: peer.first_video_mid == peer.video_mid,
-        audio_on_offered_mid: peer.first_audio_mid == peer.audio_mid,
+        video_on_offered_mid: peer.first_video_mid == peer.offered.1,
+        audio_on_offered_mid: peer.first_audio_mid == peer.offered.0,
         leave,
     };
 
@@ -196,7 +191,7 @@ pub async fn run_cycle(cfg: &CycleConfig, name: &str, leave: LeaveMode) -> anyho
             ws.close(None).await.ok();
         }
         LeaveMode::Close => {
-            peer.rtc.close().context("Rtc::close")?;
+            peer.web.close().context("Rtc::close")?;
             peer.drain(&socket)?;
             send(&mut ws, &ClientMessage::Leave).await?;
             ws.close(None).await.ok();
@@ -233,16 +228,11 @@ async fn next_message(ws: &mut Ws) -> anyhow::Result<ServerMessage> {
     }
 }
 
-/// The WebRTC side of one cycle.
+/// The WebRTC side of one cycle: the web client's peer, plus what the soak checks of it.
 struct Peer {
-    box_id: PeerId,
-    rtc: Rtc,
-    local: SocketAddr,
-    pc: String,
-    pending: Option<SdpPendingOffer>,
-    audio_mid: Option<Mid>,
-    video_mid: Option<Mid>,
-    next_timeout: Instant,
+    web: WebClientPeer,
+    /// The audio and video m-lines of our offer.
+    offered: (Option<Mid>, Option<Mid>),
     decoder: openh264::decoder::Decoder,
     expect_size: Option<(usize, usize)>,
     connected: Option<Instant>,
@@ -250,9 +240,8 @@ struct Peer {
     video: Option<(usize, usize)>,
     video_frames: u32,
     audio_packets: u32,
-    renegotiations: u32,
     last_pli: Option<Instant>,
-    audio_sent: u64,
+    audio_sent: usize,
     first_video_mid: Option<Mid>,
     first_audio_mid: Option<Mid>,
     /// A failure found while draining (a picture of the wrong size).
@@ -261,34 +250,21 @@ struct Peer {
 
 impl Peer {
     fn new(
+        id: PeerId,
         box_id: PeerId,
         local: SocketAddr,
         expect_size: Option<(usize, usize)>,
     ) -> anyhow::Result<Peer> {
-        let now = Instant::now();
-        // As a browser: Opus and H.264, the default RTP header extensions, TWCC, NACK.
-        let rtc = Rtc::builder()
-            .clear_codecs()
-            .enable_opus(true, false)
-            .enable_h264(true)
-            .set_stats_interval(Some(Duration::from_secs(1)))
-            .build(now);
+        let web = WebClientPeer::new(id, box_id, local, random_pc(), Instant::now());
         Ok(Peer {
-            box_id,
-            rtc,
-            local,
-            pc: random_pc(),
-            pending: None,
-            audio_mid: None,
-            video_mid: None,
-            next_timeout: now,
+            web,
+            offered: (None, None),
             decoder: openh264::decoder::Decoder::new().context("H.264 decoder")?,
             expect_size,
             connected: None,
             video: None,
             video_frames: 0,
             audio_packets: 0,
-            renegotiations: 0,
             last_pli: None,
             audio_sent: 0,
             first_video_mid: None,
@@ -301,40 +277,18 @@ impl Peer {
         self.connected.is_some() && self.video.is_some() && self.audio_packets > 0
     }
 
-    /// Adds our host candidate, makes the offer and trickles the candidate (as browsers do,
-    /// even though it is in the SDP too), then end of candidates.
-    fn start(&mut self, outbox: &mut Vec<ClientMessage>) -> anyhow::Result<()> {
-        let candidate = Candidate::host(self.local, "udp").context("host candidate")?;
-        let added = self
-            .rtc
-            .add_local_candidate(candidate)
-            .map(str0m::Candidate::to_sdp_string)
-            .ok_or_else(|| anyhow!("str0m refused the host candidate {}", self.local))?;
-        let mut change = self.rtc.sdp_api();
-        self.audio_mid = Some(change.add_media(
-            MediaKind::Audio,
-            Direction::SendRecv,
-            Some("soak".into()),
-            Some("mic".into()),
-            None,
-        ));
-        self.video_mid =
-            Some(change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None));
-        let (offer, pending) = change.apply().ok_or_else(|| anyhow!("no offer to make"))?;
-        self.pending = Some(pending);
+    /// The offer (audio both ways, video to receive), our host candidate trickled (as browsers
+    /// do, though it is in the SDP too), then the end of candidates.
+    fn start(&mut self) -> Vec<ClientMessage> {
+        let relays = self.web.offer(true);
+        self.offered = self.web.mids();
         if std::env::var_os("SOAK_DUMP_SDP").is_some() {
-            eprintln!("soak: our offer:\n{offer}");
+            eprintln!(
+                "soak: our offer:\n{}",
+                relays[0].sdp_text().unwrap_or_default()
+            );
         }
-        outbox.push(self.sdp(RelayKind::Offer, offer.to_sdp_string()));
-        let init = IceCandidateInit {
-            candidate: added,
-            sdp_mid: self.audio_mid.map(|m| m.to_string()),
-            sdp_m_line_index: Some(0),
-            username_fragment: None,
-        };
-        outbox.push(self.candidate(Some(&init)));
-        outbox.push(self.candidate(None));
-        Ok(())
+        relays.into_iter().map(ClientMessage::Relay).collect()
     }
 
     fn handle_relay(
@@ -343,130 +297,50 @@ impl Peer {
         outbox: &mut Vec<ClientMessage>,
     ) -> anyhow::Result<()> {
         let pc = relay.pc().unwrap_or("");
-        if pc != self.pc {
-            // docs/protocol.md: answers and candidates for another connection are dropped. An
-            // offer with another pc would be the box starting a connection of its own, which
-            // it never does to a newcomer.
-            if relay.kind == RelayKind::Offer {
+        if relay.kind == RelayKind::Offer {
+            // The box never starts a connection of its own to a newcomer, and it answers
+            // before it renegotiates, so there is no glare here.
+            if pc != self.web.pc() {
                 bail!(
                     "the box offered a new connection (pc {pc:?}, ours {:?})",
-                    self.pc
+                    self.web.pc()
                 );
             }
-            return Ok(());
-        }
-        match relay.kind {
-            RelayKind::Answer => {
-                let sdp = relay
-                    .sdp_text()
-                    .ok_or_else(|| anyhow!("answer without sdp"))?;
-                let Some(pending) = self.pending.take() else {
-                    bail!("an answer without an offer of ours");
-                };
-                if std::env::var_os("SOAK_DUMP_SDP").is_some() {
-                    eprintln!("soak: answer from the box:\n{sdp}");
-                }
-                let answer = SdpAnswer::from_sdp_string(sdp).context("the box's answer")?;
-                self.rtc
-                    .sdp_api()
-                    .accept_answer(pending, answer)
-                    .context("accept answer")?;
-            }
-            RelayKind::Offer => {
-                // Renegotiation by the box (it adds m-lines our offer lacked). We only ever
-                // offer once and the box answers before it offers, so there is no glare.
-                let sdp = relay
-                    .sdp_text()
-                    .ok_or_else(|| anyhow!("offer without sdp"))?;
-                if self.pending.take().is_some() {
-                    bail!("the box offered while our offer was pending");
-                }
-                if std::env::var_os("SOAK_DUMP_SDP").is_some() {
-                    eprintln!("soak: renegotiation offer from the box:\n{sdp}");
-                }
-                let offer = SdpOffer::from_sdp_string(sdp).context("the box's offer")?;
-                let answer = self
-                    .rtc
-                    .sdp_api()
-                    .accept_offer(offer)
-                    .context("accept offer")?;
-                self.renegotiations += 1;
-                outbox.push(self.sdp(RelayKind::Answer, answer.to_sdp_string()));
-            }
-            RelayKind::IceCandidate => {
-                let Some(init) = relay.ice_candidate().context("ice-candidate")? else {
-                    return Ok(()); // end of candidates
-                };
-                if init.candidate.is_empty() {
-                    return Ok(());
-                }
-                let c = Candidate::from_sdp_string(&init.candidate)
-                    .with_context(|| format!("the box's candidate {:?}", init.candidate))?;
-                self.rtc.add_remote_candidate(c);
+            if self.web.offer_pending() {
+                bail!("the box offered while our offer was pending");
             }
         }
+        if std::env::var_os("SOAK_DUMP_SDP").is_some() {
+            if let Some(sdp) = relay.sdp_text() {
+                eprintln!("soak: {} from the box:\n{sdp}", relay.kind.as_str());
+            }
+        }
+        let reply = self
+            .web
+            .handle_relay(relay)
+            .with_context(|| format!("the box's {}", relay.kind.as_str()))?;
+        outbox.extend(reply.map(ClientMessage::Relay));
         Ok(())
-    }
-
-    fn handle_datagram(&mut self, source: SocketAddr, contents: &[u8]) -> anyhow::Result<()> {
-        let Ok(contents) = contents.try_into() else {
-            return Ok(()); // not STUN, DTLS or RTP
-        };
-        let input = Input::Receive(
-            Instant::now(),
-            Receive {
-                proto: Protocol::Udp,
-                source,
-                destination: self.local,
-                contents,
-            },
-        );
-        if self.rtc.accepts(&input) {
-            self.rtc.handle_input(input).context("handle datagram")?;
-        }
-        Ok(())
-    }
-
-    fn handle_timeout(&mut self) -> anyhow::Result<()> {
-        self.rtc
-            .handle_input(Input::Timeout(Instant::now()))
-            .context("handle timeout")
     }
 
     /// One 20 ms Opus packet of the looped tone.
     fn write_audio(&mut self, packets: &[Arc<[u8]>]) {
-        let Some(mid) = self.audio_mid else { return };
-        let Some(writer) = self.rtc.writer(mid) else {
-            return;
-        };
-        let Some(pt) = writer
-            .payload_params()
-            .find(|p| p.spec().codec == Codec::Opus)
-            .map(str0m::format::PayloadParams::pt)
-        else {
-            return;
-        };
-        let packet = packets[(self.audio_sent % packets.len() as u64) as usize].clone();
-        let time = MediaTime::new(self.audio_sent * 960, Frequency::FORTY_EIGHT_KHZ);
+        let packet = &packets[self.audio_sent % packets.len()];
         self.audio_sent += 1;
-        // A write before the media is fully up is dropped by str0m; that is fine for a tone.
-        let _ = writer.write(pt, Instant::now(), time, packet);
+        // A write before the media is fully up is dropped; that is fine for a tone.
+        self.web.write_audio(packet, Instant::now());
     }
 
-    /// Drains the Rtc to its next timeout: datagrams go out on `socket`, events are handled.
+    /// Drains the peer to its next timeout: datagrams go out on `socket`, what it saw is
+    /// checked.
     fn drain(&mut self, socket: &UdpSocket) -> anyhow::Result<()> {
-        loop {
-            match self.rtc.poll_output().context("poll_output")? {
-                Output::Timeout(t) => {
-                    self.next_timeout = t;
-                    break;
-                }
-                Output::Transmit(t) => {
-                    // Loopback: a full send buffer drops, as UDP does.
-                    let _ = socket.try_send_to(&t.contents, t.destination);
-                }
-                Output::Event(e) => self.handle_event(e),
-            }
+        let (sent, seen) = self.web.poll().context("poll_output")?;
+        for d in sent {
+            // Loopback: a full send buffer drops, as UDP does.
+            let _ = socket.try_send_to(&d.contents, d.destination);
+        }
+        for s in seen {
+            self.handle_seen(s);
         }
         match self.failed.take() {
             Some(f) => Err(anyhow!(f)),
@@ -474,22 +348,22 @@ impl Peer {
         }
     }
 
-    fn handle_event(&mut self, event: Event) {
-        match event {
-            Event::Connected => {
+    fn handle_seen(&mut self, seen: Seen) {
+        match seen {
+            Seen::Connected => {
                 self.connected.get_or_insert_with(Instant::now);
             }
-            Event::MediaData(d) if d.params.spec().codec == Codec::Opus => {
+            Seen::Audio { mid } => {
                 self.audio_packets += 1;
-                self.first_audio_mid.get_or_insert(d.mid);
+                self.first_audio_mid.get_or_insert(mid);
             }
-            Event::MediaData(d) if d.params.spec().codec == Codec::H264 => {
+            Seen::Video { mid, data, .. } => {
                 self.video_frames += 1;
-                self.first_video_mid.get_or_insert(d.mid);
+                self.first_video_mid.get_or_insert(mid);
                 if self.video.is_some() {
                     return;
                 }
-                let size = match self.decoder.decode(&d.data) {
+                let size = match self.decoder.decode(&data) {
                     Ok(Some(picture)) => {
                         use openh264::formats::YUVSource;
                         Some(picture.dimensions())
@@ -506,15 +380,14 @@ impl Peer {
                         }
                         self.video = Some(size);
                     }
-                    None => self.ask_keyframe(d.mid),
+                    None => self.ask_keyframe(),
                 }
             }
-            _ => {}
         }
     }
 
     /// Nothing decodable yet: ask for a keyframe (PLI), at most once a second, as browsers do.
-    fn ask_keyframe(&mut self, mid: Mid) {
+    fn ask_keyframe(&mut self) {
         let now = Instant::now();
         if self
             .last_pli
@@ -523,17 +396,7 @@ impl Peer {
             return;
         }
         self.last_pli = Some(now);
-        if let Some(mut writer) = self.rtc.writer(mid) {
-            let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
-        }
-    }
-
-    fn sdp(&self, kind: RelayKind, sdp: String) -> ClientMessage {
-        ClientMessage::Relay(Relay::sdp(kind, self.box_id.clone(), sdp).with_pc(self.pc.clone()))
-    }
-
-    fn candidate(&self, init: Option<&IceCandidateInit>) -> ClientMessage {
-        ClientMessage::Relay(Relay::candidate(self.box_id.clone(), init).with_pc(self.pc.clone()))
+        self.web.request_keyframe();
     }
 }
 
