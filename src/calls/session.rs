@@ -311,14 +311,7 @@ impl Session {
         if !self.connected {
             return;
         }
-        let Some(writer) = self.rtc.writer(mid) else {
-            return;
-        };
-        let Some(pt) = writer
-            .payload_params()
-            .find(|p| p.spec().codec == Codec::Opus)
-            .map(str0m::format::PayloadParams::pt)
-        else {
+        let Some((writer, pt)) = opus_writer(&mut self.rtc, mid) else {
             return;
         };
         let time = MediaTime::new(duration_ticks(pts, 48_000), Frequency::FORTY_EIGHT_KHZ);
@@ -460,6 +453,16 @@ fn h264_pt(params: impl Iterator<Item = (Pt, str0m::format::CodecSpec)>) -> Opti
 
 fn duration_ticks(d: Duration, hz: u64) -> u64 {
     (d.as_nanos() * u128::from(hz) / 1_000_000_000) as u64
+}
+
+/// The writer of the audio m-line `mid` and its Opus payload type, once negotiated.
+pub(crate) fn opus_writer(rtc: &mut Rtc, mid: Mid) -> Option<(str0m::media::Writer<'_>, Pt)> {
+    let writer = rtc.writer(mid)?;
+    let pt = writer
+        .payload_params()
+        .find(|p| p.spec().codec == Codec::Opus)
+        .map(str0m::format::PayloadParams::pt)?;
+    Some((writer, pt))
 }
 
 #[cfg(test)]

@@ -308,14 +308,7 @@ impl WebClientPeer {
     /// The next 20 ms Opus packet from the microphone; dropped before the media is up.
     pub fn write_audio(&mut self, packet: &[u8], now: Instant) {
         let Some(mid) = self.audio_mid else { return };
-        let Some(writer) = self.rtc.writer(mid) else {
-            return;
-        };
-        let Some(pt) = writer
-            .payload_params()
-            .find(|p| p.spec().codec == Codec::Opus)
-            .map(str0m::format::PayloadParams::pt)
-        else {
+        let Some((writer, pt)) = super::session::opus_writer(&mut self.rtc, mid) else {
             return;
         };
         let time = MediaTime::new(self.audio_n * 960, Frequency::FORTY_EIGHT_KHZ);

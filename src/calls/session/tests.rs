@@ -90,6 +90,15 @@ fn run(
     notices
 }
 
+/// The box offers to a browser already in the room; both run for `until`.
+fn box_offers(now: &mut Instant, until: Duration, video: bool) -> (Session, WebClientPeer) {
+    let mut browser = web_client("elsewhere", *now);
+    let mut session = new_box(true, None, *now);
+    session.negotiate(*now).unwrap();
+    run(&mut session, &mut browser, now, until, video);
+    (session, browser)
+}
+
 #[test]
 fn answers_a_newcomer_adds_video_and_media_flows_both_ways() {
     let mut now = Instant::now();
@@ -149,22 +158,13 @@ fn an_offer_with_audio_and_video_is_answered_without_renegotiating() {
 #[test]
 fn offers_to_a_peer_already_in_the_room() {
     let mut now = Instant::now();
-    let mut browser = web_client("elsewhere", now);
-    let mut session = new_box(true, None, now);
-    session.negotiate(now).unwrap();
-    run(
-        &mut session,
-        &mut browser,
-        &mut now,
-        Duration::from_secs(3),
-        true,
-    );
+    let (session, browser) = box_offers(&mut now, Duration::from_secs(3), true);
     assert_eq!(
         browser.pc(),
         "box-pc",
         "the browser took the box's connection id"
     );
-    assert!(browser.connected);
+    assert!(browser.connected && session.is_connected());
     assert!(browser.video_frames > 10 && browser.audio_packets > 10);
 }
 
@@ -203,17 +203,8 @@ fn glare_impolite_box_keeps_its_offer_polite_box_yields() {
 #[test]
 fn a_new_viewer_gets_no_delta_frame_until_a_keyframe_unblocks_it() {
     let mut now = Instant::now();
-    let mut browser = web_client("elsewhere", now);
-    let mut session = new_box(true, None, now);
-    session.negotiate(now).unwrap();
     // Connected, audio flowing, no video yet: the encoder is mid-GOP for this viewer.
-    run(
-        &mut session,
-        &mut browser,
-        &mut now,
-        Duration::from_secs(2),
-        false,
-    );
+    let (mut session, mut browser) = box_offers(&mut now, Duration::from_secs(2), false);
     assert!(session.is_connected() && browser.connected);
     assert_eq!(browser.video_frames, 0);
 
