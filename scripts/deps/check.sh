@@ -49,6 +49,7 @@ check_test() {
     ffmpeg -v error -f lavfi -i testsrc2=size=64x48:rate=5 -frames:v 5 -c:v ffv1 t.mkv &&
     ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 t.mkv | grep -qx 5"
   probe "systemd-analyze" systemd-analyze --version
+  probe "coturn: turnserver and turnutils_uclient" bash -c 'command -v turnserver && command -v turnutils_uclient'
 }
 
 check_board() {
@@ -90,6 +91,24 @@ check_package() {
 check_image() {
   check_package
   probe "mkfs.vfat, mcopy, sfdisk, mkfs.ext4, debugfs, bmaptool" bash -c 'for c in mkfs.vfat mcopy sfdisk mkfs.ext4 debugfs bmaptool; do command -v $c >/dev/null || { echo "no $c"; exit 1; }; done'
+}
+
+check_bench() {
+  # bench/encode's pipelines on 5 small frames: a y4m file through y4mdec into openh264enc and
+  # x264enc, parsed and muxed into Matroska, and every frame read back.
+  probe "GStreamer: y4m through openh264enc and x264enc into Matroska" bash -c "cd '$work' &&
+    gst-launch-1.0 -q videotestsrc num-buffers=5 ! video/x-raw,format=I420,width=64,height=48,framerate=30/1 ! y4menc ! filesink location=g.y4m &&
+    for enc in 'openh264enc bitrate=200000 rate-control=bitrate multi-thread=1' 'x264enc speed-preset=ultrafast tune=zerolatency threads=1'; do
+      gst-launch-1.0 -q filesrc location=g.y4m ! y4mdec ! \$enc ! h264parse ! matroskamux ! filesink location=g.mkv &&
+      ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 g.mkv | grep -qx 5 || exit 1
+    done"
+  probe "ffmpeg's psnr and ssim filters" bash -c "ffmpeg -v info -nostats -f lavfi -i testsrc2=size=64x48:rate=5 \
+    -f lavfi -i testsrc2=size=64x48:rate=5 -lavfi '[0:v]split[a0][a1];[1:v]split[b0][b1];[a0][b0]psnr;[a1][b1]ssim' -frames:v 5 -f null - 2>&1 |
+    grep -q 'SSIM Y:'"
+  probe "valgrind --tool=callgrind counts instructions" bash -c "cd '$work' &&
+    valgrind --tool=callgrind --callgrind-out-file=cg.out /bin/true && grep -qE '^(totals|summary): *[0-9]+' cg.out"
+  probe "/usr/bin/time reports peak RSS" bash -c "/usr/bin/time -f %M -o '$work/time' true && grep -qE '^[0-9]+$' '$work/time'"
+  probe "free, lscpu, chrt" bash -c 'free -g >/dev/null && lscpu | grep -q "^Model name" && chrt --idle 0 true'
 }
 
 for stage in "$@"; do

@@ -106,12 +106,15 @@ impl Session {
                     self.outbox.clone(),
                     &self.shared.config.ice_servers,
                 )?;
-                let id = joined.welcome.id.clone();
+                let mut welcome = joined.welcome;
+                let id = welcome.id.clone();
+                if let Some(turn) = &self.shared.config.turn {
+                    let now = std::time::SystemTime::now();
+                    welcome.ice_servers.push(turn.credentials(&id, now));
+                }
                 tracing::info!(%room, peer = %id, resumed = joined.replaced, "joined");
                 self.joined = Some(id);
-                Ok(Some(
-                    ServerMessage::Welcome(joined.welcome).to_json().into(),
-                ))
+                Ok(Some(ServerMessage::Welcome(welcome).to_json().into()))
             }
             ClientMessage::Leave => {
                 let id = self.joined.take().ok_or_else(not_joined)?;

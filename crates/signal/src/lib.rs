@@ -9,9 +9,11 @@ mod metrics;
 mod outbox;
 mod ratelimit;
 mod rooms;
+mod turn;
 
 pub use ratelimit::RateConfig;
 pub use roombox_protocol as protocol;
+pub use turn::{TurnConfigError, TurnRest};
 
 use metrics::Metrics;
 use roombox_protocol::IceServer;
@@ -29,6 +31,8 @@ pub struct Config {
     pub max_peers: usize,
     /// Handed to every client in `welcome`.
     pub ice_servers: Vec<IceServer>,
+    /// TURN servers: every `welcome` gets credentials of its own for them (see `turn`).
+    pub turn: Option<TurnRest>,
     /// How often the server pings each socket; three silent intervals close it.
     pub ping_interval: Duration,
     pub rate: RateConfig,
@@ -39,6 +43,7 @@ impl Default for Config {
         Config {
             max_peers: 6,
             ice_servers: default_ice_servers(),
+            turn: None,
             ping_interval: Duration::from_secs(5),
             rate: RateConfig::default(),
         }

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use roombox_signal::{default_ice_servers, protocol::IceServer, Config, RateConfig};
+use roombox_signal::{default_ice_servers, protocol::IceServer, Config, RateConfig, TurnRest};
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -22,6 +22,16 @@ struct Args {
     /// Comma-separated ICE server URLs handed to clients ("" for none). Default: Google's public STUN.
     #[arg(long, env = "ROOMBOX_ICE_SERVERS")]
     ice_servers: Option<String>,
+    /// Shared secret of the TURN server (coturn's `static-auth-secret`): each client gets a
+    /// time-limited username and password made with it, never the secret. Needs --turn-urls.
+    #[arg(long, env = "ROOMBOX_TURN_SECRET", hide_env_values = true)]
+    turn_secret: Option<String>,
+    /// Comma-separated turn:/turns: URLs the credentials are for.
+    #[arg(long, env = "ROOMBOX_TURN_URLS")]
+    turn_urls: Option<String>,
+    /// Seconds a TURN credential stays valid (60 to 604800).
+    #[arg(long, env = "ROOMBOX_TURN_TTL", default_value_t = 86_400)]
+    turn_ttl: u64,
     /// Milliseconds between WebSocket pings; a socket silent for three is closed.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
     ping_interval_ms: u64,
@@ -60,9 +70,25 @@ async fn main() -> anyhow::Result<()> {
         None => default_ice_servers(),
         Some(list) => parse_ice_servers(&list)?,
     };
+    let turn = match (&args.turn_secret, &args.turn_urls) {
+        (None, None) => None,
+        (Some(secret), Some(urls)) => Some(TurnRest::new(
+            secret,
+            urls,
+            Duration::from_secs(args.turn_ttl),
+        )?),
+        (Some(_), None) => anyhow::bail!("--turn-secret needs --turn-urls"),
+        (None, Some(_)) => {
+            anyhow::bail!("--turn-urls needs --turn-secret (clients get credentials made with it)")
+        }
+    };
+    if let Some(t) = &turn {
+        tracing::info!("TURN: {t:?}");
+    }
     let config = Config {
         max_peers: args.max_peers.into(),
         ice_servers,
+        turn,
         ping_interval: Duration::from_millis(args.ping_interval_ms),
         rate: RateConfig {
             burst: args.rate_burst.max(1).into(),
