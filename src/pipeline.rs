@@ -77,12 +77,13 @@ pub async fn run_box(
     let mut media = Some(Media::start(&current, &links, &health, remote_rx).map_err(|(e, _)| e)?);
     let mut parked_remote = None; // the playout queue while a restart waits for a device
 
-    let ips = udp::candidate_addresses(current.ice_loopback);
-    anyhow::ensure!(
-        !ips.is_empty(),
-        "no network address to offer peers (no IPv4 interface up; --ice-loopback for tests)"
-    );
-    let (sockets, udp_rx) = udp::bind_all(&ips).await.context("binding UDP sockets")?;
+    let (mut sockets, udp_rx) = udp::Sockets::new(current.ice_loopback);
+    sockets.refresh().await;
+    if sockets.local_addrs().is_empty() {
+        // A box that booted before DHCP answered: it waits (the screen says so), the pump
+        // takes the address when it comes.
+        tracing::warn!("no network address yet: waiting for one (--ice-loopback for tests)");
+    }
 
     // The HDMI-out status screen: idle without a display, redrawn when the model changes.
     status_tx.send_modify(|m| {
@@ -102,7 +103,7 @@ pub async fn run_box(
         cancel.clone(),
     ));
     let (limits_tx, limits_rx) = watch::channel(current.bitrate_bounds());
-    let local_addrs = sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
+    let local_addrs = sockets.local_addrs();
     let calls = Calls::new(
         CallsConfig {
             min_bps: current.min_kbps * 1000,

@@ -12,7 +12,7 @@
 #   BOX_OLD=PATH   another roombox binary (e.g. an older commit's) measured beside this tree's
 #   BOX_OLD_UNPACED=1  BOX_OLD has `record --frames` too: measure it unpaced as well
 #   CALLGRIND=0    skip the instruction counts (slow: a few minutes)
-#   SWEEP=0        skip the encoder settings comparison (media::openh264::tests::settings_sweep)
+#   SWEEP=0        skip the encoder settings comparison (encode::openh264::tests::settings_sweep)
 #   ONLY=LIST      variants to run, comma-separated (default: all)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -20,31 +20,13 @@ root="$(cd "$here/../.." && pwd)"
 rounds="${1:-5}"
 work="${WORK:-/tmp/roombox-encode-bench}"
 mkdir -p "$work"
-export DEBIAN_FRONTEND=noninteractive
 BITRATE=2500000 # the box's recording bitrate (src/record: VIDEO_BPS)
 GOP=120         # the box's periodic IDR: 4 s at 30 fps (EncoderParams::new)
 FRAMES=300
 
-# --- tools -------------------------------------------------------------------------------------
-need=()
-command -v gst-launch-1.0 >/dev/null || need+=(gstreamer1.0-tools)
-for pair in y4mdec:gstreamer1.0-plugins-good matroskamux:gstreamer1.0-plugins-good \
-  h264parse:gstreamer1.0-plugins-bad openh264enc:gstreamer1.0-plugins-bad \
-  x264enc:gstreamer1.0-plugins-ugly filesrc:gstreamer1.0-plugins-base; do
-  command -v gst-inspect-1.0 >/dev/null && gst-inspect-1.0 "${pair%%:*}" >/dev/null 2>&1 ||
-    need+=("${pair#*:}")
-done
-command -v ffmpeg >/dev/null || need+=(ffmpeg)
-command -v valgrind >/dev/null || need+=(valgrind)
-[ -x /usr/bin/time ] || need+=(time)
-command -v nasm >/dev/null || need+=(nasm) # openh264's x86 assembly
-if [ ${#need[@]} -gt 0 ]; then
-  mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
-  echo "installing: ${need[*]}"
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends gstreamer1.0-plugins-base "${need[@]}" >/dev/null
-fi
-if [ -f "$root/scripts/deps/install.sh" ]; then bash "$root/scripts/deps/install.sh" build; else bash "$root/scripts/install-build-deps.sh"; fi >/dev/null
+# --- tools: the build and bench stages of scripts/deps/packages.txt, each probed ---------------
+bash "$root/scripts/deps/install.sh" build bench
+bash "$root/scripts/deps/check.sh" build bench
 
 # --- inputs: 300 frames of I420 at 30 fps ------------------------------------------------------
 # moving: ffmpeg's testsrc2 (moving shapes, gradients, a counter) with mild temporal noise, as a
@@ -141,11 +123,11 @@ for r in $(seq 1 "$rounds"); do
       dropped=$(sed -n 's/.* dropped (\([0-9]*\) while the encoder was busy.*/\1/p' "$work/$input.$v.log")
       held=$(sed -n 's/.* busy, \([0-9]*\) by the encoder.*/\1/p' "$work/$input.$v.log")
       dropped=${dropped:-0}
-      n=$FRAMES grid=0
+      qn=$FRAMES grid=0 # frames compared (not n: that is the variant count of the loop above)
       [ "${held:-0}" -gt 0 ] && grid=1
-      [ "$grid" = 0 ] && [ "$frames" -lt "$FRAMES" ] && n=$frames # a paced run that fell behind the clock
+      [ "$grid" = 0 ] && [ "$frames" -lt "$FRAMES" ] && qn=$frames # a paced run that fell behind the clock
       q="- -"
-      [ "$r" = 1 ] && [ "$dropped" = 0 ] && q="$(quality "$out" "$input" "$n" "$grid")"
+      [ "$r" = 1 ] && [ "$dropped" = 0 ] && q="$(quality "$out" "$input" "$qn" "$grid")"
       read -r psnr ssim <<<"$q"
       echo -e "$r\t$input\t$v\t$user\t$sys\t$rss\t$wall\t$frames\t$bytes\t$psnr\t$ssim\t$dropped" | tee -a "$results"
       [ "$r" = 1 ] || rm -f "$out"
@@ -182,7 +164,7 @@ if [ "${CALLGRIND:-1}" != 0 ]; then
 fi
 
 # --- settings: the box's own openh264 build with each OpenH264Config variant ------------------
-# The test media::openh264::tests::settings_sweep encodes the frames held in memory and times
+# The test encode::openh264::tests::settings_sweep encodes the frames held in memory and times
 # the encoding thread alone; quality as above.
 sweep="$work/sweep.tsv"
 : >"$sweep"
@@ -198,7 +180,7 @@ for l in sys.stdin:
     dir="$work/sweep-$input"
     mkdir -p "$dir"
     ROOMBOX_SWEEP_Y4M="$work/$input.y4m" ROOMBOX_SWEEP_OUT="$dir" ROOMBOX_SWEEP_ROUNDS="$rounds" \
-      "$testbin" --ignored --exact media::openh264::tests::settings_sweep --nocapture 2>/dev/null |
+      "$testbin" --ignored --exact encode::openh264::tests::settings_sweep --nocapture 2>/dev/null |
       awk -v i="$input" '$1 == "SWEEP" {print i "\t" $2 "\t" $3 "\t" $4 "\t" $5 "\t" $6}' >"$dir/runs.tsv"
     for name in $(cut -f2 "$dir/runs.tsv" | sort -u); do
       f="$dir/$name.h264"

@@ -72,7 +72,7 @@ if cg:
 rows = [line.split("\t") for line in open(sweep).read().splitlines() if line.strip()] if sweep else []
 if rows:
     print()
-    print("Encoder settings (the box's openh264 build, media::openh264::tests::settings_sweep): the "
+    print("Encoder settings (the box's openh264 build, encode::openh264::tests::settings_sweep): the "
           "encoding thread's CPU time per frame (frames in memory; /proc, 10 ms ticks), median "
           "(min-max) over the rounds; ratio to `medium` (the settings before) of the same round.")
     print()

@@ -136,6 +136,8 @@ pub struct Calls {
     host_candidates: Vec<Candidate>,
     srflx_candidates: Vec<Candidate>,
     stun_pending: Vec<(SocketAddr, SocketAddr, stun::TransactionId)>,
+    /// The STUN server's address once looked up: new local addresses ask it too.
+    stun_server: Option<SocketAddr>,
     bitrate: BitratePolicy,
     control: EncoderControl,
     /// When the last keyframe request went out and no keyframe has come since.
@@ -170,6 +172,7 @@ impl Calls {
             host_candidates,
             srflx_candidates: Vec::new(),
             stun_pending: Vec::new(),
+            stun_server: None,
             control,
             keyframe_asked: None,
             signaling: SignalingState::Reconnecting,
@@ -322,7 +325,62 @@ impl Calls {
     /// goes out from each non-loopback local address.
     pub fn handle_stun_server(&mut self, server: SocketAddr, now: Instant) {
         self.stun_pending.clear();
-        for local in self.config.local_addrs.clone() {
+        self.stun_server = Some(server);
+        self.ask_stun(server, &self.config.local_addrs.clone());
+        self.flush(now);
+    }
+
+    /// The addresses the pump has sockets on now (an interface came up, went down or changed
+    /// address). New addresses become host candidates (and ask the STUN server); the
+    /// candidates of gone ones are dropped; every call restarts ICE so it moves to a path that
+    /// works. No address at all leaves the calls waiting for one.
+    pub fn set_local_addrs(&mut self, mut addrs: Vec<SocketAddr>, now: Instant) {
+        addrs.sort();
+        addrs.dedup();
+        if addrs == self.config.local_addrs {
+            return;
+        }
+        let gone: Vec<SocketAddr> = (self.config.local_addrs.iter())
+            .filter(|a| !addrs.contains(a))
+            .copied()
+            .collect();
+        let new: Vec<SocketAddr> = (addrs.iter())
+            .filter(|a| !self.config.local_addrs.contains(a))
+            .copied()
+            .collect();
+        tracing::info!(?gone, ?new, "local addresses changed");
+        let mut removed: Vec<Candidate> = (self.host_candidates.iter())
+            .filter(|c| gone.contains(&c.addr()))
+            .cloned()
+            .collect();
+        removed.extend(
+            (self.srflx_candidates.iter())
+                .filter(|c| gone.contains(&c.local()))
+                .cloned(),
+        );
+        self.srflx_candidates.retain(|c| !gone.contains(&c.local()));
+        self.stun_pending
+            .retain(|(_, local, _)| !gone.contains(local));
+        let added: Vec<Candidate> = (new.iter())
+            .filter_map(|a| Candidate::host(*a, "udp").ok())
+            .collect();
+        self.host_candidates.retain(|c| !gone.contains(&c.addr()));
+        self.host_candidates.extend(added.iter().cloned());
+        self.config.local_addrs = addrs;
+        for (id, p) in &mut self.peers {
+            if let Err(e) = p.session.restart_ice(&added, &removed, now) {
+                tracing::warn!(peer = %id, "cannot restart ICE: {e}");
+            }
+        }
+        if let Some(server) = self.stun_server {
+            self.ask_stun(server, &new);
+        }
+        self.flush(now);
+    }
+
+    /// A STUN Binding request to `server` from each of `locals` of its family but loopback.
+    fn ask_stun(&mut self, server: SocketAddr, locals: &[SocketAddr]) {
+        for &local in locals {
             if local.ip().is_loopback() || local.is_ipv4() != server.is_ipv4() {
                 continue;
             }
@@ -335,7 +393,6 @@ impl Calls {
             }));
             self.stun_pending.push((server, local, txid));
         }
-        self.flush(now);
     }
 
     /// Encode once, send to every viewer. A viewer still waiting for a keyframe is held back
@@ -529,7 +586,12 @@ impl Calls {
             .collect();
         peers.sort_by(|a, b| a.name.cmp(&b.name));
         CallsStatus {
-            signaling: self.signaling,
+            // Without an address no call can connect, whatever the signaling does.
+            signaling: if self.config.local_addrs.is_empty() {
+                SignalingState::NoNetwork
+            } else {
+                self.signaling
+            },
             peers,
             viewers: self.control.viewers,
             kbps: self.status_kbps,

@@ -234,6 +234,43 @@ impl Session {
         self.drain(now);
     }
 
+    /// The box's addresses changed: candidates of addresses that went away are dropped, new
+    /// ones added, and ICE restarts (an offer with new credentials and the candidates we have
+    /// now), so the call moves to a path that works. With our offer already in flight the new
+    /// candidates are trickled instead, and the restart waits for the next change.
+    pub fn restart_ice(
+        &mut self,
+        added: &[Candidate],
+        removed: &[Candidate],
+        now: Instant,
+    ) -> Result<(), SessionError> {
+        for c in removed {
+            self.rtc.direct_api().invalidate_candidate(c);
+        }
+        if self.pending.is_some() {
+            for c in added {
+                self.add_local_candidate(c.clone(), now);
+            }
+            return Ok(());
+        }
+        for c in added {
+            self.rtc.add_local_candidate(c.clone());
+        }
+        let mut change = self.rtc.sdp_api();
+        change.ice_restart(true);
+        if let Some((offer, pending)) = change.apply() {
+            tracing::info!(peer = %self.peer, "local addresses changed: restarting ICE");
+            self.pending = Some(PendingOffer {
+                offer: pending,
+                audio: None,
+                video: None,
+            });
+            self.queue_sdp(RelayKind::Offer, offer.to_sdp_string());
+        }
+        self.drain(now);
+        Ok(())
+    }
+
     pub fn accepts(&self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) -> bool {
         match receive(source, destination, contents) {
             Some(r) => self.rtc.accepts(&Input::Receive(self.next_timeout, r)),

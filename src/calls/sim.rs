@@ -157,6 +157,8 @@ pub struct World {
     next_audio: Instant,
     /// The box is in the room (it has had its welcome).
     box_joined: bool,
+    /// The box's addresses: datagrams to others are lost, and it cannot send from others.
+    box_addrs: Vec<SocketAddr>,
     /// Signaling up: relays pass; down, they are lost (as with a dead WebSocket).
     pub signaling_up: bool,
     pub transcript: Vec<String>,
@@ -194,6 +196,7 @@ impl World {
             next_video: now,
             next_audio: now,
             box_joined: false,
+            box_addrs: vec![BOX_ADDR.parse().expect("an address")],
             signaling_up: true,
             transcript: Vec::new(),
         }
@@ -239,6 +242,15 @@ impl World {
         self.signaling_up = false;
         self.calls
             .handle_signal(SignalEvent::Disconnected, self.now);
+        self.after_box();
+    }
+
+    /// The box's address changes (DHCP gave it another, or it moved networks): packets to the
+    /// old one are lost from now on, and the core is told.
+    pub fn box_moves_to(&mut self, addr: SocketAddr) {
+        self.transcript.push(format!("box moves to {addr}"));
+        self.box_addrs = vec![addr];
+        self.calls.set_local_addrs(vec![addr], self.now);
         self.after_box();
     }
 
@@ -337,6 +349,8 @@ impl World {
     fn after_box(&mut self) {
         while let Some(out) = self.calls.poll_output() {
             match out {
+                // The pump has no socket for an address that went away.
+                Output::Transmit(d) if !self.box_addrs.contains(&d.source) => {}
                 Output::Transmit(d) => self.send(d),
                 Output::Signal(ClientMessage::Relay(r)) => {
                     if !self.signaling_up {
@@ -427,7 +441,7 @@ impl World {
     }
 
     fn deliver(&mut self, d: Datagram) {
-        if d.destination == BOX_ADDR.parse().expect("an address") {
+        if self.box_addrs.contains(&d.destination) {
             self.calls.handle_datagram(&d, self.now);
             self.after_box();
             return;

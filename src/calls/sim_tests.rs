@@ -1,6 +1,7 @@
 //! The call core on virtual time with browsers played by real str0m peers (calls/sim.rs):
 //! join and leave storms, glare both ways, reaping, keyframe gating and coalescing, the
-//! bitrate target, a signaling resume, an ICE restart, and replay from a seed.
+//! bitrate target, a signaling resume, an ICE restart, the box changing address, and replay
+//! from a seed.
 
 use super::sim::{Link, World};
 use super::GIVE_UP_AFTER;
@@ -280,4 +281,84 @@ fn the_same_seed_gives_the_same_transcript() {
     for _ in 0..3 {
         assert_eq!(scenario(42), a);
     }
+}
+
+#[test]
+fn the_box_moves_to_a_new_address_and_every_call_follows() {
+    let mut w = World::new(12);
+    w.link = LOSSY;
+    w.box_joins();
+    for id in ["p1", "p2", "p3"] {
+        w.browser_joins(id);
+    }
+    w.run_for(3 * SECOND);
+    assert!(w.all_watching());
+    let pcs: Vec<_> = ["p1", "p2", "p3"]
+        .iter()
+        .map(|id| w.calls.pc_of(&PeerId((*id).into())).unwrap().to_owned())
+        .collect();
+
+    w.box_moves_to("10.0.0.2:5000".parse().unwrap());
+    let before: Vec<usize> = ["p1", "p2", "p3"].iter().map(|id| frames(&w, id)).collect();
+    // Media resumes on the new address; how long it takes, in virtual time, is the figure.
+    let mut resumed_after = None;
+    for step in 1..=50 {
+        w.run_for(Duration::from_millis(100));
+        let now: Vec<usize> = ["p1", "p2", "p3"].iter().map(|id| frames(&w, id)).collect();
+        if now.iter().zip(&before).all(|(n, b)| *n > *b + 2) {
+            resumed_after = Some(Duration::from_millis(100 * step));
+            break;
+        }
+    }
+    let resumed_after = resumed_after.expect("every viewer decodes again within 5 s");
+    assert!(
+        resumed_after <= 2 * SECOND,
+        "resumed after {resumed_after:?}"
+    );
+    w.run_for(2 * SECOND);
+    assert!(w.all_watching());
+    assert_eq!(w.calls.peer_count(), 3, "no call was dropped");
+    for (id, pc) in ["p1", "p2", "p3"].iter().zip(&pcs) {
+        assert_eq!(
+            w.calls.pc_of(&PeerId((*id).into())),
+            Some(pc.as_str()),
+            "{id}: the same call"
+        );
+        assert!(
+            w.transcript
+                .iter()
+                .skip_while(|l| !l.starts_with("box moves"))
+                .any(|l| *l == format!("box -> {id} offer")),
+            "{id} got an ICE restart offer"
+        );
+    }
+}
+
+#[test]
+fn without_an_address_the_status_says_so_until_one_comes() {
+    use super::{Calls, CallsConfig, Output};
+    use crate::display::SignalingState;
+    let now = std::time::Instant::now();
+    let mut calls = Calls::new(
+        CallsConfig {
+            min_bps: 300_000,
+            max_bps: 2_500_000,
+            local_addrs: vec![],
+            seed: 1,
+        },
+        now,
+    );
+    let last_status = |calls: &mut Calls| {
+        let mut last = None;
+        while let Some(out) = calls.poll_output() {
+            if let Output::Status(s) = out {
+                last = Some(s.signaling);
+            }
+        }
+        last
+    };
+    calls.handle_timeout(now);
+    assert_eq!(last_status(&mut calls), Some(SignalingState::NoNetwork));
+    calls.set_local_addrs(vec!["10.0.0.5:5000".parse().unwrap()], now);
+    assert_eq!(last_status(&mut calls), Some(SignalingState::Reconnecting));
 }

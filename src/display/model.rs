@@ -24,6 +24,8 @@ pub struct StatusModel {
 pub enum SignalingState {
     Connected,
     Reconnecting,
+    /// The box has no network address: nobody can reach it until one appears.
+    NoNetwork,
     #[default]
     NotConfigured,
 }
@@ -77,6 +79,7 @@ impl SignalingState {
         match self {
             SignalingState::Connected => "online",
             SignalingState::Reconnecting => "reconnecting",
+            SignalingState::NoNetwork => "no network address",
             SignalingState::NotConfigured => "not configured",
         }
     }

@@ -210,7 +210,7 @@ fn dot<D: DrawTarget>(
 fn signaling_look(s: SignalingState) -> (Rgb888, &'static str) {
     let color = match s {
         SignalingState::Connected => GOOD,
-        SignalingState::Reconnecting => WARN,
+        SignalingState::Reconnecting | SignalingState::NoNetwork => WARN,
         SignalingState::NotConfigured => OFF,
     };
     (color, s.label())

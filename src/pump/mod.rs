@@ -1,6 +1,7 @@
-//! The thin I/O pump around the call core: it owns the UDP sockets, the timer and the
-//! channels, feeds each input to `Calls` with the time, and carries its outputs out. No call
-//! logic lives here (that is `crate::calls`, tested without sockets).
+//! The thin I/O pump around the call core: it owns the UDP sockets (following the machine's
+//! addresses), the timer and the channels, feeds each input to `Calls` with the time, and
+//! carries its outputs out. No call logic lives here (that is `crate::calls`, tested without
+//! sockets).
 
 pub mod udp;
 
@@ -12,14 +13,15 @@ use roombox_protocol::ClientMessage;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
+use udp::Sockets;
 
 /// Where the pump reads its inputs and sends what the core decides.
 pub struct Wiring {
     pub signal_in: mpsc::Receiver<SignalEvent>,
     pub signal_out: mpsc::Sender<ClientMessage>,
+    /// What the sockets receive.
     pub udp_in: mpsc::Receiver<Datagram>,
     pub video: broadcast::Receiver<Arc<EncodedVideo>>,
     pub audio: broadcast::Receiver<Arc<EncodedAudio>>,
@@ -32,14 +34,15 @@ pub struct Wiring {
     pub encoder_name: Arc<Mutex<&'static str>>,
 }
 
+/// How often the machine's addresses are looked at (getifaddrs: a few microseconds). Within
+/// this an address change reaches the calls, well inside ICE's 30 s before a call is given up.
+const ADDRESS_POLL: Duration = Duration::from_secs(2);
+
 /// Runs the calls until `stop`, then closes them.
-pub async fn run(
-    mut calls: Calls,
-    sockets: Vec<Arc<UdpSocket>>,
-    mut io: Wiring,
-    stop: CancellationToken,
-) {
+pub async fn run(mut calls: Calls, mut sockets: Sockets, mut io: Wiring, stop: CancellationToken) {
     let (stun_tx, mut stun_rx) = mpsc::channel::<SocketAddr>(4);
+    let mut addresses = tokio::time::interval(ADDRESS_POLL);
+    addresses.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let deadline = calls.poll_timeout();
         tokio::select! {
@@ -64,6 +67,11 @@ pub async fn run(
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             _ = tokio::time::sleep_until(deadline.into()) => calls.handle_timeout(Instant::now()),
+            _ = addresses.tick() => {
+                if sockets.refresh().await {
+                    calls.set_local_addrs(sockets.local_addrs(), Instant::now());
+                }
+            }
             Ok(()) = io.limits.changed() => {
                 let (min_bps, max_bps) = *io.limits.borrow_and_update();
                 calls.set_bitrate_bounds(min_bps, max_bps, Instant::now());
@@ -75,23 +83,11 @@ pub async fn run(
     carry_out(&mut calls, &sockets, &io, &stun_tx);
 }
 
-fn carry_out(
-    calls: &mut Calls,
-    sockets: &[Arc<UdpSocket>],
-    io: &Wiring,
-    stun: &mpsc::Sender<SocketAddr>,
-) {
+fn carry_out(calls: &mut Calls, sockets: &Sockets, io: &Wiring, stun: &mpsc::Sender<SocketAddr>) {
     while let Some(out) = calls.poll_output() {
         match out {
-            Output::Transmit(t) => {
-                let socket = sockets
-                    .iter()
-                    .find(|s| s.local_addr().ok() == Some(t.source));
-                // UDP send on loopback or a LAN does not block for long; a full buffer drops.
-                if let Some(Err(e)) = socket.map(|s| s.try_send_to(&t.contents, t.destination)) {
-                    tracing::trace!("UDP send to {}: {e}", t.destination);
-                }
-            }
+            // UDP send on loopback or a LAN does not block for long; a full buffer drops.
+            Output::Transmit(t) => sockets.send(t.source, t.destination, &t.contents),
             Output::Signal(m) => {
                 if io.signal_out.try_send(m).is_err() {
                     tracing::debug!("signaling is down; a message to a peer is lost");

@@ -19,12 +19,12 @@ const ANSI = /\x1b\[[0-9;]*m/g;
  * Start `roombox run` with the given flags. Its log (stdout and stderr, colours stripped) is kept
  * in `box.log` as lines; `waitForLog` polls it.
  */
-export function startBox({ signalUrl, room, name, video = 'test', audioIn = 'test', audioOut, width, height, fps, extraArgs = [] }) {
+export function startBox({ signalUrl, room, name, video = 'test', audioIn = 'test', audioOut, width, height, fps, iceLoopback = true, extraArgs = [] }) {
   const args = [
     'run', '--signal-url', signalUrl, '--room', room, '--name', name,
     '--video', video, '--audio-in', audioIn, '--audio-out', audioOut,
     '--width', String(width), '--height', String(height), '--fps', String(fps),
-    '--ice-loopback', ...extraArgs,
+    ...(iceLoopback ? ['--ice-loopback'] : []), ...extraArgs,
   ];
   const proc = spawn(BOX_BIN, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
