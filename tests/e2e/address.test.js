@@ -3,7 +3,9 @@
 // to which this test adds a veth pair as the LAN the box and the page share; the box
 // runs without --ice-loopback, so that interface is its only way to be reached):
 //   the box starts with no address: it says so and waits (it does not exit), and joins the room;
-//   an address appears: the box takes it, and a page joins and decodes the box over it;
+//   an address appears: the box takes it, and a page joins and decodes the box over it (its tile
+//   says the path is direct);
+//   the page's own network changes (an `online` event): it restarts ICE, the call stays;
 //   the address is replaced by another (DHCP gave the box a new one): the box restarts ICE on
 //   the call and the page decodes the box again, the same call; the time it took is reported;
 //   the box moves to another subnet in one step (an address comes and one goes at once): again.
@@ -74,6 +76,23 @@ describe('the box follows its network address', { timeout: 300000 }, () => {
     await waitForVideo(page.page, BOX, { width: WIDTH, height: HEIGHT, timeout: T, what: `Ada decoding ${BOX}` });
     t.diagnostic(`first decoded frame ${Date.now() - t0} ms after joining`);
     assert.equal(await selectedLocalAddress(page.page), FIRST, 'the call runs over the new address');
+    // The tile says which way the call goes: straight to the box, no relay.
+    const tileEl = page.page.locator(`li[aria-label="${BOX}"]`);
+    await waitFor(async () => (await tileEl.getAttribute('data-path')) === 'direct', { timeout: T, what: 'the tile showing a direct path' });
+    assert.match(await tileEl.locator('.quality').getAttribute('title'), /direct connection/);
+  });
+
+  test('the page changes network: it restarts ICE and keeps decoding the box', async (t) => {
+    t.after(() => { if (t.passed === false) failed = true; });
+    const restarts = await page.page.evaluate(() => window.roombox.call.counters.iceRestarts);
+    const before = await videoFrom(page.page, BOX);
+    // What the browser fires when it comes back online or its connection type changes.
+    await page.page.evaluate(() => window.dispatchEvent(new Event('online')));
+    await waitFor(() => page.page.evaluate((n) => window.roombox.call.counters.iceRestarts > n, restarts),
+      { timeout: T, what: 'the page restarting ICE after the network event' });
+    await waitFor(async () => (await videoFrom(page.page, BOX)).framesDecoded > before.framesDecoded + 2 * FPS,
+      { timeout: T, what: `Ada still decoding ${BOX} after her ICE restart` });
+    assert.equal(box.lines(/call ended/).length, 0, 'the same call');
   });
 
   test('the address changes: the call restarts ICE and the page decodes the box again', async (t) => {

@@ -21,6 +21,7 @@
 
 const STATS_INTERVAL_MS = 2000;
 const TICK_MS = 1000;
+const NETWORK_SETTLE_MS = 1000; // after an online/connection change event, before ICE restarts
 const DISCONNECTED_GRACE_MS = 8000; // 'disconnected' this long counts as failed
 const RESTART_ESCALATE_MS = 12000; // ICE restart did not help: impolite side starts over
 const POLITE_ESCALATE_MS = 30000; // polite side starts over only if the other did not
@@ -81,6 +82,11 @@ export class Call extends EventTarget {
     signaling.addEventListener('peer-left', this._onLeft);
     signaling.addEventListener('signal', this._onSignal);
 
+    // The browser's own network changed (Wi-Fi to cable, a new address, back online): every
+    // call restarts ICE at once rather than waiting for the old path to fail.
+    this._onNetwork = () => this.networkChanged();
+    globalThis.addEventListener?.('online', this._onNetwork);
+    globalThis.navigator?.connection?.addEventListener?.('change', this._onNetwork);
     this._tick = setInterval(() => this._housekeeping(), TICK_MS);
     this._statsTimer = setInterval(() => this._pollStats(), STATS_INTERVAL_MS);
   }
@@ -159,6 +165,9 @@ export class Call extends EventTarget {
     this.closed = true;
     clearInterval(this._tick);
     clearInterval(this._statsTimer);
+    clearTimeout(this._networkTimer);
+    globalThis.removeEventListener?.('online', this._onNetwork);
+    globalThis.navigator?.connection?.removeEventListener?.('change', this._onNetwork);
     const s = this.signaling;
     s.removeEventListener('welcome', this._onWelcome);
     s.removeEventListener('peer-joined', this._onJoined);
@@ -445,6 +454,21 @@ export class Call extends EventTarget {
     }
   }
 
+  /**
+   * The network changed under us: after a short settle (interfaces come up in steps), every
+   * call that has connected restarts ICE, so it gathers on the new network.
+   */
+  networkChanged() {
+    clearTimeout(this._networkTimer);
+    this._networkTimer = setTimeout(() => {
+      if (this.closed) return;
+      this.counters.networkChanges = (this.counters.networkChanges ?? 0) + 1;
+      for (const peer of this.peers.values()) {
+        if (peer.pc && peer.everConnected && peer.pc.signalingState !== 'closed') this._restartIce(peer);
+      }
+    }, NETWORK_SETTLE_MS);
+  }
+
   _restartIce(peer) {
     const pc = peer.pc;
     if (!pc) return;
@@ -616,6 +640,12 @@ export function summarizeStats(report, last) {
     else if (got === 0 && lost === 0) lossPct = last.lossPct ?? null;
   }
   const rttMs = rtt === null ? null : Math.round(rtt * 1000);
+  // The path: through a TURN relay if either end of the selected pair is a relay candidate.
+  let path = null;
+  if (pair) {
+    const ends = [report.get?.(pair.localCandidateId), report.get?.(pair.remoteCandidateId)];
+    if (ends.every(Boolean)) path = ends.some((c) => c.candidateType === 'relay') ? 'relayed' : 'direct';
+  }
   let level = 'unknown';
   if (rttMs !== null || lossPct !== null) {
     const r = rttMs ?? 0;
@@ -626,6 +656,7 @@ export function summarizeStats(report, last) {
     level,
     rttMs,
     lossPct,
+    path,
     counters: { packetsReceived, packetsLost, framesDecoded, lossPct },
   };
 }

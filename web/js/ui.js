@@ -25,6 +25,8 @@ const PC_TEXT = {
 };
 
 const QUALITY_TEXT = { good: 'Good', fair: 'Fair', poor: 'Poor', unknown: '' };
+// The path a call takes, for the quality tooltip.
+const PATH_TEXT = { direct: 'direct connection', relayed: 'relayed through a TURN server' };
 
 /** Loudness of one audio track through WebAudio, for the speaking indicator. */
 export class LevelMeter {
@@ -218,7 +220,9 @@ export class UI {
     if (q.rttMs !== null && q.rttMs !== undefined) parts.push(`${q.rttMs} ms`);
     if (q.lossPct !== null && q.lossPct !== undefined) parts.push(`${q.lossPct === 0 ? '0' : q.lossPct.toFixed(q.lossPct < 10 ? 1 : 0)}% loss`);
     t.els.quality.textContent = parts.join(' · ');
-    t.els.quality.title = parts.length ? `Connection quality: ${parts.join(', ')}` : '';
+    const path = PATH_TEXT[q.path];
+    t.els.quality.title = parts.length ? `Connection quality: ${parts.join(', ')}${path ? `; ${path}` : ''}` : '';
+    t.li.dataset.path = q.path ?? '';
     t.els.bars.dataset.level = q.level ?? 'unknown';
   }
 
