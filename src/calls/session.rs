@@ -89,7 +89,9 @@ impl Session {
             .enable_bwe(Some(Bitrate::bps(start_bps)))
             .set_stats_interval(Some(Duration::from_secs(1)))
             .build(now);
-        rtc.bwe().set_desired_bitrate(Bitrate::bps(max_bps));
+        // No padding to sustain a rate (minimum 0); probe up to what the encoder may send.
+        rtc.bwe()
+            .set_bitrate(Bitrate::bps(0), Bitrate::bps(max_bps));
         for c in local_candidates {
             rtc.add_local_candidate(c.clone());
         }
