@@ -362,3 +362,25 @@ fn without_an_address_the_status_says_so_until_one_comes() {
     calls.set_local_addrs(vec!["10.0.0.5:5000".parse().unwrap()], now);
     assert_eq!(last_status(&mut calls), Some(SignalingState::Reconnecting));
 }
+
+#[test]
+fn a_newcomer_costs_the_encoder_one_keyframe_and_it_is_its_first_frame() {
+    let mut w = World::new(13);
+    w.box_joins();
+    w.browser_joins("p1");
+    w.run_for(3 * SECOND);
+    assert!(w.all_watching());
+    let requests = w.encoder_requests;
+    // A newcomer offers audio only; the box adds its video by renegotiating. However the
+    // connection and the renegotiation interleave, one keyframe serves it (the encoder spaces
+    // forced keyframes 300 ms apart, so a wasted one would delay its first picture).
+    w.browser_joins("p2");
+    w.run_for(2 * SECOND);
+    assert!(w.browser("p2").video_frames > 20);
+    assert_eq!(w.browser("p2").first_frame_was_keyframe, Some(true));
+    assert_eq!(
+        w.encoder_requests,
+        requests + 1,
+        "one keyframe for the newcomer"
+    );
+}
