@@ -186,13 +186,33 @@ impl RunArgs {
     }
 }
 
+/// RUST_LOG, else info. The TURN client's crates log every message they handle at info and
+/// every refused one at error, which `calls::turn` already reports once, plainly: they are
+/// quiet unless RUST_LOG names them.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let env = std::env::var("RUST_LOG").unwrap_or_default();
+    let mut filter =
+        tracing_subscriber::EnvFilter::try_new(&env).unwrap_or_else(|_| "info,str0m=warn".into());
+    if env.is_empty() {
+        filter = "info,str0m=warn".into();
+    }
+    for quiet in [
+        "turn_client_proto",
+        "turn_client_rustls",
+        "stun_proto",
+        "turn_types",
+    ] {
+        if !env.contains(quiet) {
+            filter = filter.add_directive(format!("{quiet}=off").parse().expect("a directive"));
+        }
+    }
+    filter
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,str0m=warn".into()),
-        )
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();

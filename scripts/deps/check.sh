@@ -50,6 +50,10 @@ check_test() {
     ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 t.mkv | grep -qx 5"
   probe "systemd-analyze" systemd-analyze --version
   probe "coturn: turnserver and turnutils_uclient" bash -c 'command -v turnserver && command -v turnutils_uclient'
+  probe "nftables: a masquerading NAT in a namespace" unshare -n bash -c "nft add table ip t &&
+    nft add chain ip t p '{ type nat hook postrouting priority 100; }' &&
+    nft add rule ip t p masquerade fully-random"
+  probe "openssl: makes a certificate" bash -c 'openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=probe -days 1 -keyout /dev/null -out /dev/null 2>/dev/null'
 }
 
 check_board() {

@@ -13,6 +13,7 @@
 
 pub mod session;
 pub mod stun;
+pub mod turn;
 
 #[cfg(test)]
 mod sim;
@@ -21,7 +22,7 @@ mod sim_tests;
 #[cfg(any(test, feature = "web-client-peer"))]
 pub mod web_client;
 
-use crate::display::{PeerState, SignalingState};
+use crate::display::{PeerState, RelayState, SignalingState};
 use crate::fanout::BitratePolicy;
 use crate::media::{EncodedAudio, EncodedVideo};
 use crate::signaling::SignalEvent;
@@ -34,6 +35,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use str0m::Candidate;
+use turn::{RelayOutput, Relays, TcpCommand, TcpEvent};
 
 /// A session whose ICE stays disconnected this long is given up (the browser restarts ICE
 /// well within it when it can).
@@ -92,6 +94,7 @@ pub struct CallsStatus {
     pub kbps: u32,
     /// Frames per second sent over the last status interval.
     pub fps: u32,
+    pub relay: RelayState,
 }
 
 /// Opus from one peer, for the room speaker, or word that the peer is gone.
@@ -115,6 +118,15 @@ pub enum Output {
         host: String,
         port: u16,
     },
+    /// Resolve this TURN server (every address) and pass them to [`Calls::handle_turn_lookup`].
+    LookUpTurn {
+        url: String,
+        host: String,
+        port: u16,
+    },
+    /// Open, feed or close a stream to a TURN server; what happens to it comes back through
+    /// [`Calls::handle_tcp`].
+    Tcp(TcpCommand),
     /// The encoder's control changed.
     Encoder(EncoderControl),
     /// The status changed.
@@ -135,6 +147,8 @@ pub struct Calls {
     peers: BTreeMap<PeerId, Peer>,
     host_candidates: Vec<Candidate>,
     srflx_candidates: Vec<Candidate>,
+    /// TURN allocations and their relayed candidates.
+    relays: Relays,
     stun_pending: Vec<(SocketAddr, SocketAddr, stun::TransactionId)>,
     /// The STUN server's address once looked up: new local addresses ask it too.
     stun_server: Option<SocketAddr>,
@@ -164,6 +178,7 @@ impl Calls {
             ..EncoderControl::default()
         };
         Calls {
+            relays: Relays::new(config.local_addrs.clone(), now),
             bitrate: BitratePolicy::new(config.min_bps, config.max_bps),
             rng: StdRng::seed_from_u64(config.seed),
             config,
@@ -196,6 +211,7 @@ impl Calls {
         let keyframe = self.keyframe_asked.map(|t| t + KEYFRAME_RETRY);
         sessions
             .chain(keyframe)
+            .chain(self.relays.poll_timeout())
             .fold(self.next_status, Instant::min)
     }
 
@@ -204,6 +220,9 @@ impl Calls {
             if p.session.next_timeout() <= now {
                 p.session.handle_timeout(now);
             }
+        }
+        if self.relays.poll_timeout().is_some_and(|t| t <= now) {
+            self.relays.handle_timeout(now);
         }
         if now >= self.next_status {
             self.log_status();
@@ -248,6 +267,7 @@ impl Calls {
                     .map(|p| (p.id.clone(), p.name.clone()))
                     .collect();
                 self.gather_srflx(&w.ice_servers);
+                self.relays.set_servers(&w.ice_servers, now);
                 for info in w.peers {
                     let alive = self
                         .peers
@@ -308,6 +328,25 @@ impl Calls {
                 return;
             }
         }
+        if let Some(d) = self.relays.handle_datagram(d, now) {
+            self.deliver(d, now);
+        }
+        self.flush(now);
+    }
+
+    /// The addresses of a TURN server asked for with [`Output::LookUpTurn`] (empty: not found).
+    pub fn handle_turn_lookup(&mut self, url: &str, addrs: Vec<SocketAddr>, now: Instant) {
+        self.relays.resolved(url, addrs, now);
+        self.flush(now);
+    }
+
+    /// What happened to a stream to a TURN server opened with [`Output::Tcp`].
+    pub fn handle_tcp(&mut self, conn: u64, ev: TcpEvent, now: Instant) {
+        self.relays.handle_tcp(conn, ev, now);
+        self.flush(now);
+    }
+
+    fn deliver(&mut self, d: &Datagram, now: Instant) {
         let target = self
             .peers
             .values_mut()
@@ -318,7 +357,34 @@ impl Calls {
                 .handle_datagram(d.source, d.destination, &d.contents, now),
             None => tracing::trace!(source = %d.source, "datagram for no session"),
         }
-        self.flush(now);
+    }
+
+    /// Carries out what the relays asked: transports to the pump, relayed candidates to every
+    /// call, relayed datagrams to their session.
+    fn drain_relays(&mut self, now: Instant) {
+        while let Some(out) = self.relays.poll_output() {
+            match out {
+                RelayOutput::Transmit(t) => self.outputs.push_back(Output::Transmit(t)),
+                RelayOutput::Tcp(c) => self.outputs.push_back(Output::Tcp(c)),
+                RelayOutput::LookUp { url, host, port } => {
+                    self.outputs
+                        .push_back(Output::LookUpTurn { url, host, port });
+                }
+                RelayOutput::Added(c) => {
+                    for p in self.peers.values_mut() {
+                        p.session.add_local_candidate(c.clone(), now);
+                    }
+                }
+                RelayOutput::Removed(c) => {
+                    for (id, p) in &mut self.peers {
+                        if let Err(e) = p.session.restart_ice(&[], std::slice::from_ref(&c), now) {
+                            tracing::warn!(peer = %id, "cannot restart ICE: {e}");
+                        }
+                    }
+                }
+                RelayOutput::PeerData(d) => self.deliver(&d, now),
+            }
+        }
     }
 
     /// The address of the STUN server asked for with [`Output::LookUpStun`]: a Binding request
@@ -366,7 +432,8 @@ impl Calls {
             .collect();
         self.host_candidates.retain(|c| !gone.contains(&c.addr()));
         self.host_candidates.extend(added.iter().cloned());
-        self.config.local_addrs = addrs;
+        self.config.local_addrs = addrs.clone();
+        self.relays.set_locals(addrs, now);
         for (id, p) in &mut self.peers {
             if let Err(e) = p.session.restart_ice(&added, &removed, now) {
                 tracing::warn!(peer = %id, "cannot restart ICE: {e}");
@@ -432,6 +499,7 @@ impl Calls {
         for p in self.peers.values_mut() {
             p.session.close();
         }
+        self.relays.close(now);
         self.flush(now);
     }
 
@@ -488,11 +556,15 @@ impl Calls {
     /// Collects what every session queued into outputs, reaps dead calls, and publishes the
     /// encoder's control and the status when they changed.
     fn flush(&mut self, now: Instant) {
+        self.drain_relays(now);
         let mut dead = Vec::new();
         let mut keyframe = false;
         for (id, p) in self.peers.iter_mut() {
             while let Some(t) = p.session.poll_transmit() {
-                self.outputs.push_back(Output::Transmit(t));
+                // From a relayed candidate: through its TURN allocation.
+                if let Some(t) = self.relays.send(t, now) {
+                    self.outputs.push_back(Output::Transmit(t));
+                }
             }
             while let Some(relay) = p.session.poll_signal() {
                 self.outputs
@@ -529,6 +601,7 @@ impl Calls {
                 dead.push(id.clone());
             }
         }
+        self.drain_relays(now);
         for id in dead {
             tracing::info!(peer = %id, "call ended");
             self.remove(&id);
@@ -596,6 +669,7 @@ impl Calls {
             viewers: self.control.viewers,
             kbps: self.status_kbps,
             fps: self.last_fps,
+            relay: self.relays.state(),
         }
     }
 
@@ -610,6 +684,7 @@ impl Calls {
             .host_candidates
             .iter()
             .chain(&self.srflx_candidates)
+            .chain(self.relays.candidates())
             .cloned()
             .collect();
         let start = u64::from(self.config.max_bps.min(1_000_000).max(self.config.min_bps));

@@ -369,9 +369,11 @@ impl World {
                     }
                 }
                 Output::Signal(other) => self.transcript.push(format!("box sends {other:?}")),
-                Output::LookUpStun { host, .. } => {
+                Output::LookUpStun { host, .. } | Output::LookUpTurn { host, .. } => {
                     self.transcript.push(format!("box looks up {host}"));
                 }
+                // The simulated servers name no TURN server over TCP.
+                Output::Tcp(c) => self.transcript.push(format!("box asks for {c:?}")),
                 Output::Encoder(c) => {
                     if c.keyframes > self.control.keyframes {
                         self.encoder_requests += c.keyframes - self.control.keyframes;

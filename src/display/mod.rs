@@ -27,7 +27,7 @@ pub mod text;
 mod render_tests;
 
 pub use model::{
-    EncoderStatus, HdmiIn, Participant, PeerState, Quality, SignalingState, StatusModel,
+    EncoderStatus, HdmiIn, Participant, PeerState, Quality, RelayState, SignalingState, StatusModel,
 };
 pub use screen::StatusScreen;
 

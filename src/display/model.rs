@@ -18,6 +18,8 @@ pub struct StatusModel {
     /// Why the capture/encode pipeline is not running (a device that failed to open after a
     /// settings change; retried), for the settings page.
     pub media_error: Option<String>,
+    /// The TURN relay, for the settings page and the screen.
+    pub relay: RelayState,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,6 +74,30 @@ pub struct EncoderStatus {
     pub kbps: u32,
     /// Frames per second sent over the last few seconds.
     pub fps: u32,
+}
+
+/// Whether the box holds a TURN relay (calls through NATs and firewalls need one).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum RelayState {
+    /// The signaling server names no TURN server: calls go direct or not at all.
+    #[default]
+    NotConfigured,
+    Allocating,
+    /// Relays up, by how the box reaches them ("udp, tls").
+    Ready(String),
+    /// No relay, and why the last attempt failed.
+    Failed(String),
+}
+
+impl RelayState {
+    pub fn label(&self) -> String {
+        match self {
+            RelayState::NotConfigured => "none configured".into(),
+            RelayState::Allocating => "allocating".into(),
+            RelayState::Ready(via) => format!("ready ({via})"),
+            RelayState::Failed(why) => format!("failed: {why}"),
+        }
+    }
 }
 
 impl SignalingState {

@@ -3,6 +3,8 @@
 //! carries its outputs out. No call logic lives here (that is `crate::calls`, tested without
 //! sockets).
 
+pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 use crate::calls::{Calls, CallsStatus, Datagram, EncoderControl, Output, RemoteAudioPacket};
@@ -41,6 +43,8 @@ const ADDRESS_POLL: Duration = Duration::from_secs(2);
 /// Runs the calls until `stop`, then closes them.
 pub async fn run(mut calls: Calls, mut sockets: Sockets, mut io: Wiring, stop: CancellationToken) {
     let (stun_tx, mut stun_rx) = mpsc::channel::<SocketAddr>(4);
+    let (turn_tx, mut turn_rx) = mpsc::channel::<(String, Vec<SocketAddr>)>(8);
+    let (mut streams, mut tcp_rx) = tcp::Streams::new();
     let mut addresses = tokio::time::interval(ADDRESS_POLL);
     addresses.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -53,6 +57,8 @@ pub async fn run(mut calls: Calls, mut sockets: Sockets, mut io: Wiring, stop: C
             },
             Some(d) = io.udp_in.recv() => calls.handle_datagram(&d, Instant::now()),
             Some(server) = stun_rx.recv() => calls.handle_stun_server(server, Instant::now()),
+            Some((url, addrs)) = turn_rx.recv() => calls.handle_turn_lookup(&url, addrs, Instant::now()),
+            Some((conn, ev)) = tcp_rx.recv() => calls.handle_tcp(conn, ev, Instant::now()),
             frame = io.video.recv() => match frame {
                 Ok(f) => calls.send_video(&f, Instant::now()),
                 Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -77,13 +83,35 @@ pub async fn run(mut calls: Calls, mut sockets: Sockets, mut io: Wiring, stop: C
                 calls.set_bitrate_bounds(min_bps, max_bps, Instant::now());
             }
         }
-        carry_out(&mut calls, &sockets, &io, &stun_tx);
+        let lookups = Lookups {
+            stun: &stun_tx,
+            turn: &turn_tx,
+        };
+        carry_out(&mut calls, &sockets, &mut streams, &io, &lookups);
     }
     calls.close(Instant::now());
-    carry_out(&mut calls, &sockets, &io, &stun_tx);
+    let lookups = Lookups {
+        stun: &stun_tx,
+        turn: &turn_tx,
+    };
+    carry_out(&mut calls, &sockets, &mut streams, &io, &lookups);
+    // Let the TURN servers hear the allocations deleted before the streams go.
+    tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
-fn carry_out(calls: &mut Calls, sockets: &Sockets, io: &Wiring, stun: &mpsc::Sender<SocketAddr>) {
+/// Where resolved names go back to the core.
+struct Lookups<'a> {
+    stun: &'a mpsc::Sender<SocketAddr>,
+    turn: &'a mpsc::Sender<(String, Vec<SocketAddr>)>,
+}
+
+fn carry_out(
+    calls: &mut Calls,
+    sockets: &Sockets,
+    streams: &mut tcp::Streams,
+    io: &Wiring,
+    lookups: &Lookups,
+) {
     while let Some(out) = calls.poll_output() {
         match out {
             // UDP send on loopback or a LAN does not block for long; a full buffer drops.
@@ -93,7 +121,11 @@ fn carry_out(calls: &mut Calls, sockets: &Sockets, io: &Wiring, stun: &mpsc::Sen
                     tracing::debug!("signaling is down; a message to a peer is lost");
                 }
             }
-            Output::LookUpStun { host, port } => look_up_stun(host, port, stun.clone()),
+            Output::LookUpStun { host, port } => look_up_stun(host, port, lookups.stun.clone()),
+            Output::LookUpTurn { url, host, port } => {
+                look_up_turn(url, host, port, lookups.turn.clone());
+            }
+            Output::Tcp(c) => streams.command(c),
             Output::Encoder(c) => {
                 io.encoder.send_replace(c);
             }
@@ -125,6 +157,30 @@ fn look_up_stun(host: String, port: u16, found: mpsc::Sender<SocketAddr>) {
     });
 }
 
+/// Resolves a TURN server to all its addresses (IPv4 and IPv6: the core makes an allocation
+/// per family it can reach); none when it cannot be found.
+fn look_up_turn(
+    url: String,
+    host: String,
+    port: u16,
+    found: mpsc::Sender<(String, Vec<SocketAddr>)>,
+) {
+    tokio::spawn(async move {
+        let lookup = tokio::time::timeout(
+            Duration::from_secs(3),
+            tokio::net::lookup_host((host.as_str(), port)),
+        )
+        .await;
+        let mut addrs: Vec<SocketAddr> = match lookup {
+            Ok(Ok(addrs)) => addrs.collect(),
+            _ => Vec::new(),
+        };
+        addrs.sort();
+        addrs.dedup();
+        let _ = found.send((url, addrs)).await;
+    });
+}
+
 /// The calls' status into the model of the HDMI-out screen and the settings page.
 fn publish_status(s: &CallsStatus, io: &Wiring) {
     let participants: Vec<Participant> = s
@@ -150,7 +206,12 @@ fn publish_status(s: &CallsStatus, io: &Wiring) {
             m.participants != participants || m.encoder != encoder || m.signaling != s.signaling;
         m.participants = participants;
         m.encoder = encoder;
+        if m.relay != s.relay {
+            tracing::info!("relay (TURN): {}", s.relay.label());
+        }
+        let changed = changed || m.relay != s.relay;
         m.signaling = s.signaling;
+        m.relay = s.relay.clone();
         changed
     });
 }

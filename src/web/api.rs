@@ -8,6 +8,8 @@ use std::path::Path;
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusView {
     pub signaling: String,
+    /// The TURN relay: "none configured", "allocating", "ready (udp, tls)", "failed: why".
+    pub relay: String,
     pub room: String,
     pub name: String,
     pub participants: Vec<ParticipantView>,
@@ -33,6 +35,7 @@ impl StatusView {
     pub fn new(m: &StatusModel, cpu_celsius: Option<f64>) -> StatusView {
         StatusView {
             signaling: m.signaling.label().into(),
+            relay: m.relay.label(),
             room: m.room.clone(),
             name: m.box_name.clone(),
             participants: m

@@ -98,6 +98,7 @@ pub fn refused(why: &str) -> String {
 pub fn status(v: &StatusView) -> String {
     let mut rows = vec![
         ("Signaling", v.signaling.clone()),
+        ("Relay (TURN)", v.relay.clone()),
         ("Room", v.room.clone()),
         ("Name", v.name.clone()),
         ("Capture device", v.video_device.clone()),

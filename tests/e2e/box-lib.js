@@ -19,16 +19,18 @@ const ANSI = /\x1b\[[0-9;]*m/g;
  * Start `roombox run` with the given flags. Its log (stdout and stderr, colours stripped) is kept
  * in `box.log` as lines; `waitForLog` polls it.
  */
-export function startBox({ signalUrl, room, name, video = 'test', audioIn = 'test', audioOut, width, height, fps, iceLoopback = true, extraArgs = [] }) {
+export function startBox({ signalUrl, room, name, video = 'test', audioIn = 'test', audioOut, width, height, fps, iceLoopback = true, extraArgs = [], netns, env = {} }) {
   const args = [
     'run', '--signal-url', signalUrl, '--room', room, '--name', name,
     '--video', video, '--audio-in', audioIn, '--audio-out', audioOut,
     '--width', String(width), '--height', String(height), '--fps', String(fps),
     ...(iceLoopback ? ['--ice-loopback'] : []), ...extraArgs,
   ];
-  const proc = spawn(BOX_BIN, args, {
+  // In a namespace of tests/e2e/netlab.js when asked (`ip netns exec` execs the box itself).
+  const [cmd, argv] = netns ? ['ip', ['netns', 'exec', netns, BOX_BIN, ...args]] : [BOX_BIN, args];
+  const proc = spawn(cmd, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.BOX_LOG || 'info,str0m=warn', NO_COLOR: '1' },
+    env: { ...process.env, RUST_LOG: process.env.BOX_LOG || 'info,str0m=warn', NO_COLOR: '1', ...env },
   });
   const log = [];
   const t0 = Date.now();

@@ -59,8 +59,8 @@ export async function waitFor(fn, { timeout = 30000, interval = 250, what = 'con
 }
 
 /** Start roombox-signal on `listen` (default an ephemeral loopback port); resolves once it listens. */
-export async function startServer({ listen = '127.0.0.1:0', extraArgs = [] } = {}) {
-  const proc = spawn(SIGNAL_BIN, ['--listen', listen, '--ice-servers', '', ...extraArgs], {
+export async function startServer({ listen = '127.0.0.1:0', iceServers = '', extraArgs = [] } = {}) {
+  const proc = spawn(SIGNAL_BIN, ['--listen', listen, '--ice-servers', iceServers, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
   });
@@ -101,8 +101,8 @@ export async function startServer({ listen = '127.0.0.1:0', extraArgs = [] } = {
 }
 
 /** Headless Chromium; Playwright gives every launch a new, empty user-data-dir of its own. */
-export function launchBrowser() {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+export function launchBrowser({ executablePath = CHROMIUM, args = [] } = {}) {
+  return chromium.launch({ executablePath, args: [...CHROMIUM_ARGS, ...args], headless: true });
 }
 
 /**

@@ -39,4 +39,8 @@ if [ "$#" -eq 0 ]; then
   set -- ./*.test.js
 fi
 
-exec unshare --net -- bash -c 'ip link set lo up && exec node --test --test-concurrency=1 "$@"' bash "$@"
+# A mount namespace too: `ip netns` (nat.test.js) keeps its namespaces under /run/netns, here a
+# tmpfs of this run's own that goes with it.
+exec unshare --net --mount --propagation private -- bash -c '
+  mkdir -p /run/netns && mount -t tmpfs rb-netns /run/netns &&
+  ip link set lo up && exec node --test --test-concurrency=1 "$@"' bash "$@"
