@@ -14,6 +14,8 @@
 pub mod session;
 pub mod stun;
 pub mod turn;
+#[cfg(test)]
+mod turn_tests;
 
 #[cfg(test)]
 mod sim;

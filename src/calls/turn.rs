@@ -665,7 +665,8 @@ impl Relays {
             s.failures += 1;
             s.refused |= refused;
             let backoff = RETRY_FIRST * 2u32.pow(s.failures.min(7) - 1);
-            s.retry_at = Some(now + backoff.min(RETRY_MAX));
+            // A refused server waits for new credentials, not for a time (no timer to wake).
+            s.retry_at = (!s.refused).then(|| now + backoff.min(RETRY_MAX));
         }
     }
 

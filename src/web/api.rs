@@ -99,6 +99,23 @@ pub fn cpu_celsius(thermal: &Path) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::display::RelayState;
+
+    #[test]
+    fn the_relay_state_is_on_the_page_and_in_the_json() {
+        let mut m = StatusModel::default();
+        let view = StatusView::new(&m, None);
+        assert_eq!(view.relay, "none configured");
+        m.relay = RelayState::Failed(
+            "turn:turn.example:3478?transport=udp refused the allocation: 401 Unauthorized".into(),
+        );
+        let view = StatusView::new(&m, None);
+        let html = crate::web::pages::status(&view);
+        assert!(html.contains("<dt>Relay (TURN)</dt><dd>failed: turn:turn.example:3478?transport=udp refused the allocation: 401 Unauthorized</dd>"), "{html}");
+        m.relay = RelayState::Ready("tls, udp".into());
+        let json = serde_json::to_value(StatusView::new(&m, None)).unwrap();
+        assert_eq!(json["relay"], "ready (tls, udp)");
+    }
 
     #[test]
     fn reads_the_cpu_zone_in_degrees() {
