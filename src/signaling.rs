@@ -7,8 +7,8 @@
 use crate::config::SignalUrl;
 use futures_util::{SinkExt, StreamExt};
 use roombox_protocol::{
-    ClientMessage, Join, PeerId, PeerInfo, PeerKind, Relay, Resume, RoomName, ServerMessage,
-    Welcome,
+    ClientMessage, IceServer, Join, PeerId, PeerInfo, PeerKind, Relay, Resume, RoomName,
+    ServerMessage, Welcome,
 };
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -22,6 +22,8 @@ pub enum SignalEvent {
     PeerJoined(PeerInfo),
     PeerLeft(PeerId),
     Relay(Relay),
+    /// Fresh ICE servers (renewed TURN credentials).
+    IceServers(Vec<IceServer>),
     /// The socket is gone; reconnecting. Calls already up carry on.
     Disconnected,
     /// The box left its room (settings changed: room, name or server); every call of that
@@ -184,6 +186,7 @@ where
                     Ok(ServerMessage::PeerLeft { id }) => SignalEvent::PeerLeft(id),
                     Ok(ServerMessage::Relay(r)) => SignalEvent::Relay(r),
                     Ok(ServerMessage::Pong) => continue,
+                    Ok(ServerMessage::IceServers { ice_servers }) => SignalEvent::IceServers(ice_servers),
                     Ok(ServerMessage::Error { code, message }) => {
                         tracing::warn!(%code, "signaling server refused a message: {message}");
                         if !joined {

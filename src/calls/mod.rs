@@ -297,6 +297,10 @@ impl Calls {
                 self.remove(&id);
             }
             SignalEvent::Relay(relay) => self.handle_relay(relay, now),
+            SignalEvent::IceServers(servers) => {
+                tracing::debug!("renewed TURN credentials");
+                self.relays.set_servers(&servers, now);
+            }
             SignalEvent::LeftRoom => {
                 self.my_id = None;
                 self.names.clear();

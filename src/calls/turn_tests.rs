@@ -269,3 +269,26 @@ fn a_gone_address_takes_its_relay_with_it() {
     assert_eq!(removed, vec![addr(RELAYED)]);
     assert_eq!(w.relays.candidates().count(), 0);
 }
+
+#[test]
+fn renewed_credentials_bring_a_refused_relay_back() {
+    let mut w = World::new("another secret");
+    w.advance(Duration::from_secs(1));
+    assert!(matches!(w.relays.state(), RelayState::Failed(_)));
+    // The signaling server renews the credentials (`ice-servers`): these ones the TURN
+    // server knows.
+    w.server
+        .add_user("1800000030:box".into(), "renewed secret".into());
+    let url = format!("turn:{SERVER}?transport=udp");
+    w.relays.set_servers(
+        &[IceServer {
+            urls: vec![url],
+            username: Some("1800000030:box".into()),
+            credential: Some("renewed secret".into()),
+        }],
+        w.now,
+    );
+    w.advance(Duration::from_secs(1));
+    assert_eq!(w.relays.state(), RelayState::Ready("udp".into()));
+    assert_eq!(w.added(), vec![addr(RELAYED)]);
+}

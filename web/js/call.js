@@ -77,7 +77,9 @@ export class Call extends EventTarget {
     this._onJoined = (e) => this._peerJoined(e.detail.peer);
     this._onLeft = (e) => this._peerLeft(e.detail.id);
     this._onSignal = (e) => this._signal(e.detail);
+    this._onIceServers = (e) => this._iceServers(e.detail.iceServers);
     signaling.addEventListener('welcome', this._onWelcome);
+    signaling.addEventListener('ice-servers', this._onIceServers);
     signaling.addEventListener('peer-joined', this._onJoined);
     signaling.addEventListener('peer-left', this._onLeft);
     signaling.addEventListener('signal', this._onSignal);
@@ -170,6 +172,7 @@ export class Call extends EventTarget {
     globalThis.navigator?.connection?.removeEventListener?.('change', this._onNetwork);
     const s = this.signaling;
     s.removeEventListener('welcome', this._onWelcome);
+    s.removeEventListener('ice-servers', this._onIceServers);
     s.removeEventListener('peer-joined', this._onJoined);
     s.removeEventListener('peer-left', this._onLeft);
     s.removeEventListener('signal', this._onSignal);
@@ -179,6 +182,18 @@ export class Call extends EventTarget {
   }
 
   // ---- signaling events -----------------------------------------------------------------
+
+  /** Renewed TURN credentials: new connections and every ICE restart from now use them. */
+  _iceServers(iceServers) {
+    this.iceServers = iceServers;
+    for (const p of this.peers.values()) {
+      try {
+        p.pc?.setConfiguration({ ...p.pc.getConfiguration(), iceServers });
+      } catch (err) {
+        console.warn('cannot update ICE servers', err);
+      }
+    }
+  }
 
   _welcome({ id, peers, iceServers, resumed, sameId }) {
     this.iceServers = iceServers ?? [];

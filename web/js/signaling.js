@@ -4,6 +4,7 @@
 // Events (all CustomEvent, payload in `detail`):
 //   state         {state}          'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed' | 'failed'
 //   welcome       {id, peers, iceServers, maxPeers, room, resumed, sameId}
+//   ice-servers   {iceServers} (renewed TURN credentials)
 //   peer-joined   {peer}
 //   peer-left     {id}
 //   signal        the relayed offer / answer / ice-candidate object (with `from`)
@@ -183,6 +184,13 @@ export class Signaling extends EventTarget {
         this._emit('signal', msg);
         break;
       case 'pong':
+        break;
+      case 'ice-servers':
+        // Renewed TURN credentials: the next connection or ICE restart uses them.
+        if (Array.isArray(msg.iceServers)) {
+          this.iceServers = msg.iceServers;
+          this._emit('ice-servers', { iceServers: msg.iceServers });
+        }
         break;
       case 'error': {
         this.lastError = `${msg.code}: ${msg.message ?? ''}`;

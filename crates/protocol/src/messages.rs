@@ -192,11 +192,22 @@ pub struct Welcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerMessage {
     Welcome(Welcome),
-    PeerJoined { peer: PeerInfo },
-    PeerLeft { id: PeerId },
+    PeerJoined {
+        peer: PeerInfo,
+    },
+    PeerLeft {
+        id: PeerId,
+    },
     Relay(Relay),
     Pong,
-    Error { code: ErrorCode, message: String },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+    /// Fresh ICE servers (TURN credentials) before the ones in `welcome` expire.
+    IceServers {
+        ice_servers: Vec<IceServer>,
+    },
 }
 
 /// The server messages that serde can tag on its own (all but relays).
@@ -204,10 +215,21 @@ pub enum ServerMessage {
 #[serde(tag = "type", rename_all = "kebab-case")]
 enum Tagged {
     Welcome(Welcome),
-    PeerJoined { peer: PeerInfo },
-    PeerLeft { id: PeerId },
+    PeerJoined {
+        peer: PeerInfo,
+    },
+    PeerLeft {
+        id: PeerId,
+    },
     Pong,
-    Error { code: ErrorCode, message: String },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+    IceServers {
+        #[serde(rename = "iceServers")]
+        ice_servers: Vec<IceServer>,
+    },
 }
 
 impl ServerMessage {
@@ -221,6 +243,9 @@ impl ServerMessage {
             ServerMessage::Error { code, message } => Tagged::Error {
                 code: *code,
                 message: message.clone(),
+            },
+            ServerMessage::IceServers { ice_servers } => Tagged::IceServers {
+                ice_servers: ice_servers.clone(),
             },
         };
         serde_json::to_string(&tagged).expect("server messages always serialize")
@@ -250,6 +275,7 @@ impl ServerMessage {
             Tagged::PeerLeft { id } => ServerMessage::PeerLeft { id },
             Tagged::Pong => ServerMessage::Pong,
             Tagged::Error { code, message } => ServerMessage::Error { code, message },
+            Tagged::IceServers { ice_servers } => ServerMessage::IceServers { ice_servers },
         })
     }
 }

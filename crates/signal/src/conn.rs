@@ -71,6 +71,15 @@ impl Session {
         }
     }
 
+    /// Fresh TURN credentials for a joined client (their `welcome` ones expire): the ICE
+    /// servers `welcome` gave, with a new TURN entry. `None` without TURN or before a join.
+    pub fn renewed_ice_servers(&self, now: std::time::SystemTime) -> Option<Utf8Bytes> {
+        let (turn, id) = (self.shared.config.turn.as_ref()?, self.joined.as_ref()?);
+        let mut ice_servers = self.shared.config.ice_servers.clone();
+        ice_servers.push(turn.credentials(id, now));
+        Some(ServerMessage::IceServers { ice_servers }.to_json().into())
+    }
+
     /// The reply for a message over the size limit; the pump closes the socket after it.
     pub fn too_large(&self, len: usize) -> Utf8Bytes {
         self.shared.metrics.count_error(ErrorCode::TooLarge);
@@ -186,6 +195,12 @@ pub async fn serve_socket(socket: WebSocket, shared: Arc<Shared>) {
     let mut ping = interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut heard_at = Instant::now();
+    // TURN credentials are renewed at half their lifetime, so a client never holds only
+    // expired ones (an always-on box keeps its relay for weeks).
+    let renew_every = (shared.config.turn.as_ref())
+        .map_or(Duration::from_secs(86400 * 365), |t| t.lifetime() / 2);
+    let mut renew = interval_at(tokio::time::Instant::now() + renew_every, renew_every);
+    renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
 
     let close: Option<(u16, &str)> = loop {
         let reply = tokio::select! {
@@ -209,6 +224,7 @@ pub async fn serve_socket(socket: WebSocket, shared: Arc<Shared>) {
                     Message::Ping(_) | Message::Pong(_) => None,
                 }
             }
+            _ = renew.tick() => session.renewed_ice_servers(std::time::SystemTime::now()),
             _ = ping.tick() => {
                 if heard_at.elapsed() > ping_every * MISSED_PINGS {
                     tracing::info!("no answer to pings; closing");

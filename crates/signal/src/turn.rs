@@ -65,6 +65,11 @@ impl TurnRest {
     }
 
     /// The ICE server entry for `peer`, valid from `now` for the configured lifetime.
+    /// How long a credential lasts.
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
     pub fn credentials(&self, peer: &PeerId, now: SystemTime) -> IceServer {
         let expiry = (now + self.lifetime)
             .duration_since(UNIX_EPOCH)

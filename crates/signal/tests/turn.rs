@@ -206,3 +206,56 @@ fn turn_settings_that_cannot_work_stop_the_server_with_their_name() {
     ])
     .contains("--turn-ttl"));
 }
+
+#[tokio::test]
+async fn credentials_are_renewed_at_half_their_lifetime_and_coturn_takes_the_new_ones() {
+    let coturn = Coturn::start();
+    let urls = format!("turn:127.0.0.1:{}?transport=udp", coturn.port);
+    let server = Server::start(&[
+        "--turn-secret",
+        SECRET,
+        "--turn-urls",
+        &urls,
+        "--turn-ttl",
+        "60",
+    ]);
+    let mut a = server.client().await;
+    let welcome = a.join("renew", "A").await;
+    let first = turn_entry(&welcome).clone();
+    // The shortest lifetime is 60 s: nothing for the first 25 s (pings answered meanwhile),
+    // the renewal at 30 s.
+    a.expect_silence(Duration::from_secs(25)).await;
+    let renewed = a.recv().await;
+    assert_eq!(renewed["type"], "ice-servers", "{renewed}");
+    assert_eq!(
+        renewed["iceServers"].as_array().unwrap().len(),
+        2,
+        "{renewed}"
+    );
+    let fresh = turn_entry(&renewed);
+    let expiry = |e: &serde_json::Value| -> u64 {
+        let u = e["username"].as_str().unwrap();
+        u.split_once(':').unwrap().0.parse().unwrap()
+    };
+    assert!(
+        (28..=32).contains(&(expiry(fresh) - expiry(&first))),
+        "the new credential lasts 30 s longer: {first} then {fresh}"
+    );
+    assert_eq!(
+        fresh["username"]
+            .as_str()
+            .unwrap()
+            .split_once(':')
+            .unwrap()
+            .1,
+        id_of(&welcome)
+    );
+    let granted = coturn.allocate(
+        fresh["username"].as_str().unwrap(),
+        fresh["credential"].as_str().unwrap(),
+    );
+    assert!(
+        granted.status.success(),
+        "coturn takes the renewed credentials"
+    );
+}

@@ -141,6 +141,13 @@ fn server_messages_round_trip() {
             from: Some(PeerId("a1".into())),
             ..Relay::sdp(RelayKind::Answer, PeerId("b2".into()), "v=0".into()).with_pc("k7")
         }),
+        ServerMessage::IceServers {
+            ice_servers: vec![IceServer {
+                urls: vec!["turns:turn.example:443?transport=tcp".into()],
+                username: Some("1800000000:a1".into()),
+                credential: Some("cGFzcw==".into()),
+            }],
+        },
     ];
     for m in messages {
         let text = m.to_json();
