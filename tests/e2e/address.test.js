@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { joinRoom, launchBrowser, saveArtifacts, startServer, waitFor } from './lib.js';
-import { saveBoxLog, startBox, videoFrom, waitForVideo } from './box-lib.js';
+import { saveBoxLog, selectedPair, startBox, videoFrom, waitForVideo } from './box-lib.js';
 
 const ROOM = 'address-e2e';
 const BOX = 'Moving box';
@@ -140,16 +140,5 @@ describe('the box follows its network address', { timeout: 300000 }, () => {
 
 /** The box's address in the page's selected candidate pair with the box. */
 async function selectedLocalAddress(p) {
-  return p.evaluate(async (who) => {
-    const peer = [...(window.roombox.call?.peers.values() ?? [])].find((x) => x.name === who);
-    if (!peer?.pc) return null;
-    const stats = await peer.pc.getStats();
-    for (const s of stats.values()) {
-      if (s.type === 'transport' && s.selectedCandidatePairId) {
-        const pair = stats.get(s.selectedCandidatePairId);
-        return stats.get(pair?.remoteCandidateId)?.address ?? null;
-      }
-    }
-    return null;
-  }, BOX);
+  return (await selectedPair(p, BOX))?.remote?.address ?? null;
 }

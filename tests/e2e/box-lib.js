@@ -247,3 +247,23 @@ export function saveBoxLog(label, box) {
   mkdirSync(artifactsDir, { recursive: true });
   writeFileSync(path.join(artifactsDir, `${label}-roombox.log`), `${BOX_BIN} ${box.args.join(' ')}\n${box.text()}\n`);
 }
+
+/** The page's selected candidate pair with `who`: both ends' type, address and protocol. */
+export async function selectedPair(page, who) {
+  return page.evaluate(async (name) => {
+    const peer = [...(window.roombox.call?.peers.values() ?? [])].find((x) => x.name === name);
+    if (!peer?.pc) return null;
+    const stats = await peer.pc.getStats();
+    for (const s of stats.values()) {
+      if (s.type === 'transport' && s.selectedCandidatePairId) {
+        const pair = stats.get(s.selectedCandidatePairId);
+        const end = (id) => {
+          const c = stats.get(id);
+          return c && { type: c.candidateType, address: c.address, port: c.port, protocol: c.protocol, relayProtocol: c.relayProtocol };
+        };
+        return { local: end(pair.localCandidateId), remote: end(pair.remoteCandidateId) };
+      }
+    }
+    return null;
+  }, who);
+}

@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CHROMIUM, artifactsDir, joinRoom, launchBrowser, saveArtifacts, startServer, waitFor, waitForGrowth } from './lib.js';
-import { readWav, lastSeconds, rms, saveBoxLog, startBox, videoFrom, waitForVideo } from './box-lib.js';
+import { readWav, lastSeconds, rms, saveBoxLog, selectedPair, startBox, videoFrom, waitForVideo } from './box-lib.js';
 import { PUBLIC_V4, PUBLIC_V6, chromiumIn, makePublic, makeSite, makeV6Host, sh, teardown } from './netlab.js';
 
 const [WIDTH, HEIGHT, FPS] = [640, 360, 15];
@@ -98,26 +98,6 @@ async function pageIn(ns, server, room, name) {
     await browser.close().catch(() => {});
   });
   return member;
-}
-
-/** The page's selected candidate pair with `who`: both ends' type, address and protocol. */
-async function selectedPair(page, who) {
-  return page.evaluate(async (name) => {
-    const peer = [...(window.roombox.call?.peers.values() ?? [])].find((x) => x.name === name);
-    if (!peer?.pc) return null;
-    const stats = await peer.pc.getStats();
-    for (const s of stats.values()) {
-      if (s.type === 'transport' && s.selectedCandidatePairId) {
-        const pair = stats.get(s.selectedCandidatePairId);
-        const end = (id) => {
-          const c = stats.get(id);
-          return c && { type: c.candidateType, address: c.address, port: c.port, protocol: c.protocol, relayProtocol: c.relayProtocol };
-        };
-        return { local: end(pair.localCandidateId), remote: end(pair.remoteCandidateId) };
-      }
-    }
-    return null;
-  }, who);
 }
 
 async function decodesAndHears(t, m, box, label) {

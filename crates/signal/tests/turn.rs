@@ -123,18 +123,26 @@ fn turn_entry(welcome: &Value) -> &Value {
         .expect("a TURN entry in welcome")
 }
 
-#[tokio::test]
-async fn each_client_gets_credentials_that_coturn_accepts_and_a_forgery_is_refused() {
-    let coturn = Coturn::start();
+/// A signaling server handing out credentials for `coturn` that last `ttl` seconds; and the
+/// TURN URL it names.
+fn server_for(coturn: &Coturn, ttl: u32) -> (Server, String) {
     let urls = format!("turn:127.0.0.1:{}?transport=udp", coturn.port);
-    let server = Server::start(&[
+    let ttl = ttl.to_string();
+    let flags = [
         "--turn-secret",
         SECRET,
         "--turn-urls",
         &urls,
         "--turn-ttl",
-        "600",
-    ]);
+        &ttl,
+    ];
+    (Server::start(&flags), urls)
+}
+
+#[tokio::test]
+async fn each_client_gets_credentials_that_coturn_accepts_and_a_forgery_is_refused() {
+    let coturn = Coturn::start();
+    let (server, urls) = server_for(&coturn, 600);
     let mut a = server.client().await;
     let mut b = server.client().await;
     let wa = a.join("turn", "A").await;
@@ -210,15 +218,7 @@ fn turn_settings_that_cannot_work_stop_the_server_with_their_name() {
 #[tokio::test]
 async fn credentials_are_renewed_at_half_their_lifetime_and_coturn_takes_the_new_ones() {
     let coturn = Coturn::start();
-    let urls = format!("turn:127.0.0.1:{}?transport=udp", coturn.port);
-    let server = Server::start(&[
-        "--turn-secret",
-        SECRET,
-        "--turn-urls",
-        &urls,
-        "--turn-ttl",
-        "60",
-    ]);
+    let (server, _) = server_for(&coturn, 60);
     let mut a = server.client().await;
     let welcome = a.join("renew", "A").await;
     let first = turn_entry(&welcome).clone();
