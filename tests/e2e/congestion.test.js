@@ -3,11 +3,12 @@
 // box's own uplink (its interface's egress) is impaired in steps while the page watches:
 //   clean: the bitrate the box settles at;
 //   capped at 1 Mbit/s (tbf): the box's target falls under the cap and the page keeps decoding;
+//   200 ms more round trip on top (the box's packets held 200 ms by tests/e2e/delayline.py: this
+//   kernel has no netem): still decoding;
 //   2% random loss on top (nftables numgen): still decoding;
 //   a 30% loss burst for 5 s: the longest freeze the page counts is measured (and bounded);
 //   the cap and the loss lifted: the time until the target climbs back is measured.
-// Delay is not impaired: this kernel has no netem, and a userspace delay step (NFQUEUE) is not
-// built yet. The numbers are recorded in bench/network/RESULTS.md.
+// The numbers are recorded in bench/network/RESULTS.md.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CHROMIUM, joinRoom, launchBrowser, saveArtifacts, startServer, waitFor } from './lib.js';
 import { saveBoxLog, startBox, videoFrom } from './box-lib.js';
-import { PUBLIC_V4, chromiumIn, makePublic, makeSite, sh, teardown } from './netlab.js';
+import { PUBLIC_V4, chromiumIn, delayEgress, makePublic, makeSite, sh, teardown } from './netlab.js';
 
 const [WIDTH, HEIGHT, FPS] = [640, 360, 30];
 const BOX = 'Congested box';
@@ -172,13 +173,19 @@ describe('the box on a capped, lossy uplink', { timeout: 600000 }, () => {
     assert.ok(cappedKbps <= CAP_KBPS, `the box's target follows the cap: ${cappedKbps} kbit/s`);
     // Measured before any tuning of our own (bench/network/RESULTS.md); the bounds leave room
     // for a busy machine and catch it getting worse.
-    // Measured: 23.9 fps, longest stall 1.9 s.
+    // Measured: 22.6-23.9 fps; longest stall 1.9 and 4.8 s (when the cap falls on a sender at
+    // 2.3 Mbit/s: the queue drops a burst and NACKs compete with media for the 1 Mbit/s).
     assert.ok(capped.fps >= 8, `the page keeps decoding under the cap: ${capped.fps.toFixed(1)} fps`);
-    assert.ok(capped.longestStallMs < 6000, `no freeze of 6 s under the cap: ${capped.longestStallMs} ms`);
+    assert.ok(capped.longestStallMs < 8000, `no freeze of 8 s under the cap: ${capped.longestStallMs} ms`);
+
+    const delay = await delayEgress(boxHost.ns, 200);
+    const delayed = await watch(20);
+    t.diagnostic(`capped + 200 ms RTT: ${fmt(delayed)}; box target ${boxKbps()} kbit/s; ${box.lines(/rtt=/).at(-1)?.match(/rtt=\d+ms/)?.[0]}`);
+    assert.ok(delayed.fps >= 8, `decoding with 200 ms more RTT: ${delayed.fps.toFixed(1)} fps`);
 
     impair({ capKbps: CAP_KBPS, lossPercent: 2 });
     const lossy = await watch(20);
-    t.diagnostic(`capped + 2% loss: ${fmt(lossy)}; box target ${boxKbps()} kbit/s`);
+    t.diagnostic(`capped + 200 ms RTT + 2% loss: ${fmt(lossy)}; box target ${boxKbps()} kbit/s`);
     assert.ok(lossy.fps >= 8, `decoding with 2% loss: ${lossy.fps.toFixed(1)} fps`);
 
     impair({ capKbps: CAP_KBPS, lossPercent: 30 });
@@ -187,10 +194,11 @@ describe('the box on a capped, lossy uplink', { timeout: 600000 }, () => {
     impair({ capKbps: CAP_KBPS, lossPercent: 2 });
     const afterBurst = await burst;
     t.diagnostic(`30% loss for 5 s, then 2%: ${fmt(afterBurst)}`);
-    // Measured: longest stall 2.0 s.
+    // Measured: longest stall 1.8-2.0 s.
     assert.ok(afterBurst.longestStallMs < 6000, `no freeze of 6 s around the burst: ${afterBurst.longestStallMs} ms`);
 
     impair({});
+    delay.stop();
     const lifted = Date.now();
     let recovered = null;
     await waitFor(() => {

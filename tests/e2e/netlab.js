@@ -10,7 +10,9 @@
 //       hosts on its LAN: namespaces rb-X-<host> with 10.N.0.<k>/24, default route via the router
 //     v6 hosts: namespaces on rbpub itself with only an IPv6 address (no IPv4 at all)
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { writeFileSync, chmodSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -130,6 +132,31 @@ export function chromiumIn(ns, chromium) {
   writeFileSync(file, `#!/bin/sh\nexec ip netns exec ${ns} ${chromium} "$@"\n`);
   chmodSync(file, 0o755);
   return file;
+}
+
+const DELAYLINE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'delayline.py');
+
+/**
+ * Delays everything host namespace `ns` sends by `ms` (no netem here: delayline.py holds the
+ * packets in userspace). Its own packets are routed into a TUN device (policy routing on
+ * `iif lo`); delayline.py writes them back into it after `ms`, and the kernel forwards them out
+ * of the real interface as before. Returns { stop() }.
+ */
+export async function delayEgress(ns, ms) {
+  const proc = spawn('ip', ['netns', 'exec', ns, 'python3', DELAYLINE, 'dl0', String(ms)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [first] = await once(proc.stdout, 'data');
+  if (!first.toString().includes('ready')) throw new Error(`delayline: ${first}`);
+  inNs(ns, 'ip', 'link', 'set', 'dl0', 'up');
+  inNs(ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0',
+    'net.ipv4.conf.dl0.rp_filter=0', 'net.ipv4.conf.dl0.accept_local=1');
+  inNs(ns, 'ip', 'route', 'add', 'default', 'dev', 'dl0', 'table', '100');
+  inNs(ns, 'ip', 'rule', 'add', 'iif', 'lo', 'lookup', '100');
+  return {
+    stop() {
+      inNs(ns, 'ip', 'rule', 'del', 'iif', 'lo', 'lookup', '100');
+      proc.kill('SIGKILL');
+    },
+  };
 }
 
 /** Removes every namespace made here (their links go with them). */
