@@ -9,7 +9,8 @@
 //   allocation over TCP, and over TLS on port 443 (coturn with a certificate of a test CA);
 //   wrong TURN credentials: the box says why in its log and status, and a call on its LAN
 //   still connects;
-//   an IPv6-only network: the box and a page call each other over IPv6.
+//   an IPv6-only network: the box and a page call each other over IPv6, and the box holds an
+//   IPv6 relay on coturn's IPv6 address.
 
 import { after, before, describe, test as nodeTest } from 'node:test';
 import assert from 'node:assert/strict';
@@ -215,14 +216,20 @@ describe('calls across NATs, firewalls and IPv6, through coturn', { timeout: 600
     assert.ok(box.running(), 'the box carries on');
   });
 
-  test('IPv6 only: the box and a page call each other over IPv6', async (t) => {
+  test('IPv6 only: the box and a page call each other over IPv6; the box holds an IPv6 relay', async (t) => {
     t.after(onFailure(t));
-    const started = await startServer({ listen: `[${PUBLIC_V6}]:0` });
+    const started = await startServer({
+      listen: `[${PUBLIC_V6}]:0`,
+      extraArgs: ['--turn-secret', SECRET, '--turn-urls', `turn:[${PUBLIC_V6}]:3478?transport=udp`],
+    });
     cleanups.push(() => started.kill('SIGKILL'));
     const server = { ...started, url: `http://[${PUBLIC_V6}]:${started.port}` };
     const boxHost = makeV6Host('box', 2);
     const pageHost = makeV6Host('page', 3);
-    boxIn(boxHost.ns, server, 'v6', 'V6 box');
+    const box = boxIn(boxHost.ns, server, 'v6', 'V6 box');
+    const [relay] = await box.waitForLog(/TURN relay allocated/, { timeout: T });
+    t.diagnostic(relay);
+    assert.match(relay, new RegExp(`relayed=\\[${PUBLIC_V6}\\]:\\d+`), 'an IPv6 relayed address');
     const m = await pageIn(pageHost.ns, server, 'v6', 'Eve');
     await decodesAndHears(t, m, 'V6 box', 'IPv6');
     const pair = await selectedPair(m.page, 'V6 box');
