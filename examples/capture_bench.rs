@@ -133,6 +133,57 @@ fn run(
     Ok(())
 }
 
+/// The sender's smaller sizes on a slow link (`degradation = balanced`): scaling a frame one
+/// and two rungs down, and encoding the smaller frame, beside encoding the full one.
+fn scale_rows(width: u32, height: u32, frames: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let mut pattern = TestPattern::new(width, height, 30)?.unpaced();
+    let source: Vec<VideoFrame> = (0..DISTINCT)
+        .map(|_| pattern.next_frame().expect("pattern"))
+        .collect();
+    let pool = FramePool::new(4);
+    let mut scaler = roombox::media::scale::Scaler::default();
+    for (w, h) in roombox::encode::ladder::rungs((width, height))
+        .into_iter()
+        .take(3)
+    {
+        let mut encoder = OpenH264Encoder::new(OpenH264Config {
+            fps: 30,
+            bitrate_bps: 1_000_000,
+            ..Default::default()
+        })?;
+        let (mut scale, mut encode) = (vec![], vec![]);
+        for i in 0..WARMUP + frames {
+            let src = &source[i % DISTINCT];
+            let t0 = Instant::now();
+            let frame = if (w, h) == (width, height) {
+                src.clone()
+            } else {
+                scaler.scale(src, w, h, &pool)
+            };
+            let t1 = Instant::now();
+            encoder.encode(&frame, false)?;
+            let t2 = Instant::now();
+            frame.recycle(&pool);
+            if i >= WARMUP {
+                scale.push(t1 - t0);
+                encode.push(t2 - t1);
+            }
+        }
+        let name = format!("{width}x{height} scaled to {w}x{h}");
+        for (stage, samples) in [("scale", &mut scale), ("encode at 1 Mbit/s", &mut encode)] {
+            if (w, h) == (width, height) && stage == "scale" {
+                continue; // the full size is not scaled (the row would time a copy)
+            }
+            let (mean, p50, p99) = stats(samples);
+            println!(
+                "| {name} | {stage} | {mean:.2} | {p50:.2} | {p99:.2} | {:.0} |",
+                1000.0 / mean
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let frames = match std::env::args().nth(1) {
         Some(n) => n.parse()?,
@@ -146,5 +197,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         run(layout, 1280, 720, 2_500_000, frames)?;
         run(layout, 1920, 1080, 4_000_000, frames)?;
     }
+    scale_rows(1280, 720, frames)?;
+    scale_rows(1920, 1080, frames)?;
     Ok(())
 }

@@ -95,6 +95,9 @@ struct RunArgs {
     min_kbps: Option<u32>,
     #[arg(long)]
     max_kbps: Option<u32>,
+    /// balanced (scale the picture down on a slow link) | maintain-resolution
+    #[arg(long)]
+    degradation: Option<String>,
     /// Also offer loopback candidates (tests on one machine).
     #[arg(long)]
     ice_loopback: bool,
@@ -178,8 +181,19 @@ impl RunArgs {
             ($($field:ident),*) => { $( if let Some(v) = &self.$field { s.$field = v.clone(); } )* };
         }
         set!(
-            signal_url, room, name, video, audio_in, audio_out, width, height, fps, encoder,
-            min_kbps, max_kbps
+            signal_url,
+            room,
+            name,
+            video,
+            audio_in,
+            audio_out,
+            width,
+            height,
+            fps,
+            encoder,
+            min_kbps,
+            max_kbps,
+            degradation
         );
         s.ice_loopback |= self.ice_loopback;
         Ok(s.parse()?)

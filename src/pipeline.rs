@@ -7,12 +7,14 @@ use std::time::{Duration, Instant};
 use crate::audio::{AudioInput, AudioOutput, AudioSink, AudioSource, OpusEncoder, RemoteAudio};
 use crate::calls::{Calls, CallsConfig, EncoderControl, RemoteAudioPacket};
 use crate::capture::{InputState, VideoInput, VideoOptions, VideoSource};
-use crate::config::Settings;
+use crate::config::{Degradation, Settings};
 use crate::display::{HdmiIn, SignalingState, StatusModel, StatusScreen};
 use crate::encode::h264::H264Encoder;
+use crate::encode::ladder::Ladder;
 use crate::encode::EncoderParams;
 use crate::fanout::KeyframeGate;
 use crate::media::mailbox::Mailbox;
+use crate::media::scale::Scaler;
 use crate::media::{EncodedAudio, EncodedVideo, AUDIO_FRAME};
 use crate::pump::{self, udp};
 use crate::signaling::{self, SignalingConfig};
@@ -151,7 +153,7 @@ pub async fn run_box(
                 let restart = media_settings(&new) != media_settings(&current);
                 current = new;
                 if restart {
-                    tracing::info!("devices, size or frame rate changed: restarting the media pipeline");
+                    tracing::info!("devices, size, frame rate or degradation changed: restarting the media pipeline");
                     if let Some(old) = media.take() {
                         parked_remote = Some(tokio::task::spawn_blocking(move || old.stop()).await?);
                     }
@@ -201,7 +203,17 @@ fn signaling_config(s: &Settings) -> SignalingConfig {
 }
 
 /// What only a restart of the media threads can change.
-fn media_settings(s: &Settings) -> (&VideoInput, &AudioInput, &AudioOutput, u32, u32, u32) {
+type MediaSettings<'a> = (
+    &'a VideoInput,
+    &'a AudioInput,
+    &'a AudioOutput,
+    u32,
+    u32,
+    u32,
+    Degradation,
+);
+
+fn media_settings(s: &Settings) -> MediaSettings<'_> {
     (
         &s.video,
         &s.audio_in,
@@ -209,6 +221,7 @@ fn media_settings(s: &Settings) -> (&VideoInput, &AudioInput, &AudioOutput, u32,
         s.width,
         s.height,
         s.fps,
+        s.degradation,
     )
 }
 
@@ -311,8 +324,12 @@ impl Media {
                 let (mailbox, stop, links, health) =
                     (mailbox.clone(), stop.clone(), links.clone(), health.clone());
                 *links.encoder_name.lock().expect("not poisoned") = encoder.name();
+                let sizing = EncodeSizing {
+                    ladder: Ladder::new(settings.degradation),
+                    fps: settings.fps,
+                };
                 let bitrate = settings.max_kbps * 1000;
-                move || encode_video(encoder, bitrate, &mailbox, &links, &stop, &health)
+                move || encode_video(encoder, bitrate, sizing, &mailbox, &links, &stop, &health)
             }),
         ];
         let playout = std::thread::Builder::new()
@@ -430,9 +447,16 @@ fn capture_video(
     }
 }
 
+/// How the encode thread picks the size it sends (the `degradation` setting).
+struct EncodeSizing {
+    ladder: Ladder,
+    fps: u32,
+}
+
 fn encode_video(
     mut encoder: Box<dyn H264Encoder>,
     mut bitrate: u32,
+    EncodeSizing { mut ladder, fps }: EncodeSizing,
     mailbox: &Mailbox,
     links: &MediaLinks,
     stop: &AtomicBool,
@@ -443,6 +467,7 @@ fn encode_video(
     // Requests from the calls, coalesced here too: this thread knows when keyframes happen.
     let mut gate = KeyframeGate::new(KEYFRAME_MIN_INTERVAL);
     let mut keyframes_seen = links.control.borrow().keyframes;
+    let mut scaler = Scaler::default();
     while !stop.load(Relaxed) {
         health.encoder_turned_at(Instant::now()); // service: an encode or a deliberate idle
         let Some(frame) = mailbox.take(Duration::from_millis(200)) else {
@@ -463,6 +488,24 @@ fn encode_video(
             bitrate = target;
         }
         let now = Instant::now();
+        let (size, change) = ladder.update(target, (frame.width, frame.height), fps, now);
+        if let Some(c) = change {
+            tracing::info!(
+                target_kbps = c.target_bps / 1000,
+                "sending {}x{} instead of {}x{} (degradation = balanced)",
+                c.to.0,
+                c.to.1,
+                c.from.0,
+                c.from.1
+            );
+        }
+        let frame = if size == (frame.width, frame.height) {
+            frame
+        } else {
+            let scaled = scaler.scale(&frame, size.0, size.1, &mailbox.pool);
+            frame.recycle(&mailbox.pool);
+            scaled
+        };
         let force = gate.poll_force(now);
         let result = encoder.encode(&frame, force);
         frame.recycle(&mailbox.pool);
@@ -476,6 +519,7 @@ fn encode_video(
                     keyframe: encoded.keyframe,
                     pts: encoded.pts,
                     captured_at: encoded.captured_at,
+                    size,
                 }));
             }
             Ok(None) => {}

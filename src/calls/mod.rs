@@ -96,6 +96,8 @@ pub struct CallsStatus {
     pub kbps: u32,
     /// Frames per second sent over the last status interval.
     pub fps: u32,
+    /// The size of the last picture sent.
+    pub size: (u32, u32),
     pub relay: RelayState,
 }
 
@@ -162,6 +164,7 @@ pub struct Calls {
     names: HashMap<PeerId, String>,
     frames_sent: u64,
     last_fps: u32,
+    sent_size: (u32, u32),
     status_kbps: u32,
     next_status: Instant,
     status: Option<CallsStatus>,
@@ -196,6 +199,7 @@ impl Calls {
             names: HashMap::new(),
             frames_sent: 0,
             last_fps: 0,
+            sent_size: (0, 0),
             status_kbps: 0,
             next_status: now + STATUS_EVERY,
             status: None,
@@ -472,6 +476,7 @@ impl Calls {
     /// and a keyframe is asked for.
     pub fn send_video(&mut self, f: &EncodedVideo, now: Instant) {
         self.frames_sent += 1;
+        self.sent_size = f.size;
         if f.keyframe {
             self.keyframe_asked = None;
         }
@@ -675,6 +680,7 @@ impl Calls {
             viewers: self.control.viewers,
             kbps: self.status_kbps,
             fps: self.last_fps,
+            size: self.sent_size,
             relay: self.relays.state(),
         }
     }
@@ -780,6 +786,7 @@ impl Calls {
             peers = self.peers.len(),
             kbps = self.control.target_bps / 1000,
             fps = self.frames_sent as f64 / STATUS_EVERY.as_secs_f64(),
+            size = format!("{}x{}", self.sent_size.0, self.sent_size.1),
             "status: [{}]",
             peers.join(", ")
         );

@@ -133,6 +133,7 @@ impl FakeEncoder {
             keyframe,
             pts: now - start,
             captured_at: now,
+            size: (1280, 720),
         })
     }
 }

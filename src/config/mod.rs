@@ -46,6 +46,7 @@ pub struct SettingsText {
     pub encoder: String,
     pub min_kbps: u32,
     pub max_kbps: u32,
+    pub degradation: String,
     pub ice_loopback: bool,
     pub web_listen: String,
 }
@@ -65,6 +66,7 @@ impl Default for SettingsText {
             encoder: "auto".into(),
             min_kbps: 300,
             max_kbps: 2500,
+            degradation: "balanced".into(),
             ice_loopback: false,
             web_listen: "0.0.0.0:80".into(),
         }
@@ -92,6 +94,8 @@ pub struct Settings {
     /// Bounds of the video bitrate; the encoder follows the slowest viewer between them.
     pub min_kbps: u32,
     pub max_kbps: u32,
+    /// What gives when the bitrate is too low for the picture: its size or its frame rate.
+    pub degradation: Degradation,
     /// Offer loopback candidates too (for tests on one machine).
     pub ice_loopback: bool,
     /// Where the settings page listens; read at start.
@@ -193,6 +197,10 @@ impl SettingsText {
                 "must be at least min_kbps and at most 50000",
             ));
         }
+        let degradation = self
+            .degradation
+            .parse()
+            .map_err(|m| bad("degradation", m))?;
         Ok(Settings {
             signal_url,
             room,
@@ -206,6 +214,7 @@ impl SettingsText {
             encoder,
             min_kbps: self.min_kbps,
             max_kbps: self.max_kbps,
+            degradation,
             ice_loopback: self.ice_loopback,
             web_listen,
         })
@@ -233,6 +242,7 @@ impl Settings {
             encoder: self.encoder.to_string(),
             min_kbps: self.min_kbps,
             max_kbps: self.max_kbps,
+            degradation: self.degradation.to_string(),
             ice_loopback: self.ice_loopback,
             web_listen: self.web_listen.to_string(),
         }
@@ -448,6 +458,7 @@ mod tests {
             encoder: "v4l2:/dev/video11".into(),
             min_kbps: 400,
             max_kbps: 4000,
+            degradation: "maintain-resolution".into(),
             ice_loopback: true,
             web_listen: "127.0.0.1:8081".into(),
         }

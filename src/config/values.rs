@@ -158,6 +158,40 @@ impl fmt::Display for EncoderChoice {
     }
 }
 
+/// What the sender gives up when the bandwidth estimate is too low for the picture
+/// (docs/decisions.md, "Degradation under a low bitrate").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Degradation {
+    /// Scale the picture down a step at a time (as libwebrtc's `balanced`), keep the frame rate.
+    #[default]
+    Balanced,
+    /// Keep every pixel (slides with small text); the encoder drops frames instead.
+    MaintainResolution,
+}
+
+/// What `degradation` accepts, for error messages.
+pub const DEGRADATION_CHOICES: &str = "balanced or maintain-resolution";
+
+impl FromStr for Degradation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "balanced" => Ok(Degradation::Balanced),
+            "maintain-resolution" => Ok(Degradation::MaintainResolution),
+            _ => Err(format!("{s:?} is not one of {DEGRADATION_CHOICES}")),
+        }
+    }
+}
+
+impl fmt::Display for Degradation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Degradation::Balanced => "balanced",
+            Degradation::MaintainResolution => "maintain-resolution",
+        })
+    }
+}
+
 /// Where the settings page listens: an address, or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listen {

@@ -74,6 +74,8 @@ pub struct EncoderStatus {
     pub kbps: u32,
     /// Frames per second sent over the last few seconds.
     pub fps: u32,
+    /// The picture's size as sent (smaller than the input's on a slow link).
+    pub size: (u32, u32),
 }
 
 /// Whether the box holds a TURN relay (calls through NATs and firewalls need one).
@@ -178,7 +180,13 @@ impl EncoderStatus {
     /// Megabits with one decimal: small bitrate wobbles do not change the text.
     pub fn label(&self) -> String {
         let tenths = (self.kbps + 50) / 100;
-        format!("{} {}.{} Mbit/s", self.name, tenths / 10, tenths % 10)
+        let (w, h) = self.size;
+        format!(
+            "{} {w}x{h} {}.{} Mbit/s",
+            self.name,
+            tenths / 10,
+            tenths % 10
+        )
     }
 }
 
@@ -195,8 +203,9 @@ mod tests {
             name: "openh264".into(),
             kbps: 2470,
             fps: 30,
+            size: (960, 540),
         };
-        assert_eq!(enc.label(), "openh264 2.5 Mbit/s");
+        assert_eq!(enc.label(), "openh264 960x540 2.5 Mbit/s");
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub(crate) fn sample(n: usize) -> StatusModel {
             name: "v4l2-m2m".into(),
             kbps: 2500,
             fps: 30,
+            size: (1280, 720),
         }),
         settings_url: URL.into(),
         ..StatusModel::default()

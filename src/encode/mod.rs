@@ -6,6 +6,7 @@
 //! bcm2835-codec) and falls back to openh264, saying why.
 
 pub mod h264;
+pub mod ladder;
 pub mod openh264;
 pub mod openh264_simd;
 pub mod v4l2m2m;

@@ -11,6 +11,8 @@ pub struct EncodedVideo {
     pub keyframe: bool,
     pub pts: Duration,
     pub captured_at: Instant,
+    /// The picture's size as encoded (smaller than the source's on a slow link).
+    pub size: (u32, u32),
 }
 
 /// One 20 ms Opus packet of room audio.

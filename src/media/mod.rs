@@ -8,6 +8,7 @@ pub mod error;
 pub mod frame;
 pub mod mailbox;
 pub mod pace;
+pub mod scale;
 
 pub use encoded::{EncodedAudio, EncodedVideo};
 pub use error::SourceError;

@@ -200,6 +200,7 @@ fn publish_status(s: &CallsStatus, io: &Wiring) {
         .into(),
         kbps: s.kbps,
         fps: s.fps,
+        size: s.size,
     });
     io.status.send_if_modified(|m| {
         let changed =

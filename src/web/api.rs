@@ -19,6 +19,8 @@ pub struct StatusView {
     pub encoder: String,
     pub kbps: Option<u32>,
     pub fps: Option<u32>,
+    /// The picture as sent, e.g. "960x540" (smaller than the input's on a slow link).
+    pub sent_size: Option<String>,
     pub cpu_celsius: Option<f64>,
     pub media_error: Option<String>,
 }
@@ -56,6 +58,10 @@ impl StatusView {
                 .unwrap_or_else(|| "idle (no viewer)".into()),
             kbps: m.encoder.as_ref().map(|e| e.kbps),
             fps: m.encoder.as_ref().map(|e| e.fps),
+            sent_size: m
+                .encoder
+                .as_ref()
+                .map(|e| format!("{}x{}", e.size.0, e.size.1)),
             cpu_celsius,
             media_error: m.media_error.clone(),
         }

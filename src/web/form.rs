@@ -16,6 +16,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("fps", "Frames per second"),
     ("min_kbps", "Lowest bitrate (kbit/s)"),
     ("max_kbps", "Highest bitrate (kbit/s)"),
+    ("degradation", "On a slow link"),
     ("audio_in", "Microphone"),
     ("audio_out", "Speaker"),
 ];
@@ -33,6 +34,7 @@ pub fn values_of(s: &Settings) -> HashMap<String, String> {
         ("fps", s.fps.to_string()),
         ("min_kbps", s.min_kbps.to_string()),
         ("max_kbps", s.max_kbps.to_string()),
+        ("degradation", s.degradation),
         ("audio_in", s.audio_in),
         ("audio_out", s.audio_out),
     ];
@@ -48,6 +50,7 @@ pub struct Choices {
     pub video: Options,
     pub audio_in: Options,
     pub audio_out: Options,
+    pub degradation: Options,
 }
 
 impl Choices {
@@ -77,10 +80,21 @@ impl Choices {
                 list.push((value.clone(), format!("{value} (configured)")));
             }
         }
+        let degradation = vec![
+            (
+                "balanced".into(),
+                "Lower the resolution, keep motion smooth".into(),
+            ),
+            (
+                "maintain-resolution".into(),
+                "Keep the resolution (slides), fewer frames".into(),
+            ),
+        ];
         Choices {
             video,
             audio_in,
             audio_out,
+            degradation,
         }
     }
 
@@ -89,6 +103,7 @@ impl Choices {
             "video" => Some(&self.video),
             "audio_in" => Some(&self.audio_in),
             "audio_out" => Some(&self.audio_out),
+            "degradation" => Some(&self.degradation),
             _ => None,
         }
     }
@@ -135,7 +150,7 @@ pub fn parse(
         } else {
             Err(bad(
                 field,
-                format!("{v:?} is not one of the devices offered"),
+                format!("{v:?} is not one of the choices offered"),
             ))
         }
     };
@@ -149,6 +164,7 @@ pub fn parse(
         fps: number("fps")?,
         min_kbps: number("min_kbps")?,
         max_kbps: number("max_kbps")?,
+        degradation: choice("degradation")?,
         audio_in: choice("audio_in")?,
         audio_out: choice("audio_out")?,
         ..current.text()

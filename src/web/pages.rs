@@ -108,6 +108,7 @@ pub fn status(v: &StatusView) -> String {
             "Bitrate",
             v.kbps.map(|k| format!("{k} kbit/s")).unwrap_or("-".into()),
         ),
+        ("Picture sent", v.sent_size.clone().unwrap_or("-".into())),
         (
             "Frame rate",
             v.fps.map(|f| format!("{f} fps")).unwrap_or("-".into()),

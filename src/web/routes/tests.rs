@@ -372,7 +372,7 @@ async fn a_bad_setting_is_refused_naming_the_field_and_the_old_config_is_kept() 
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(
-        r.body.contains("not one of the devices offered"),
+        r.body.contains("not one of the choices offered"),
         "{}",
         r.body
     );
