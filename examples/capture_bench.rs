@@ -158,7 +158,7 @@ fn scale_rows(width: u32, height: u32, frames: usize) -> Result<(), Box<dyn std:
             let frame = if (w, h) == (width, height) {
                 src.clone()
             } else {
-                scaler.scale(src, w, h, &pool)
+                scaler.scale(src, w, h, &pool)?
             };
             let t1 = Instant::now();
             encoder.encode(&frame, false)?;

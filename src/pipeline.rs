@@ -502,9 +502,16 @@ fn encode_video(
         let frame = if size == (frame.width, frame.height) {
             frame
         } else {
-            let scaled = scaler.scale(&frame, size.0, size.1, &mailbox.pool);
-            frame.recycle(&mailbox.pool);
-            scaled
+            match scaler.scale(&frame, size.0, size.1, &mailbox.pool) {
+                Ok(scaled) => {
+                    frame.recycle(&mailbox.pool);
+                    scaled
+                }
+                Err(e) => {
+                    tracing::warn!("cannot scale the picture: {e}; sending it as it is");
+                    frame
+                }
+            }
         };
         let force = gate.poll_force(now);
         let result = encoder.encode(&frame, force);

@@ -25,11 +25,7 @@ pub struct VideoFrame {
 }
 
 /// Bytes of an I420 frame of this size (chroma planes round up for odd sizes).
-pub fn i420_len(width: u32, height: u32) -> usize {
-    let (w, h) = (width as usize, height as usize);
-    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-    w * h + 2 * cw * ch
-}
+pub use roombox_scale::i420_len;
 
 impl VideoFrame {
     /// The Y, U and V planes.
