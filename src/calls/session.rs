@@ -17,6 +17,15 @@ use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
+/// Resends (RTX) may take up to half of what the video stream sends in a second, as
+/// libwebrtc's retransmission limiter allows resends up to the target bitrate. str0m's default
+/// (15%) stops answering NACKs at about 12% loss: a 30% burst then froze the page for 4 s
+/// until a keyframe (bench/network/RESULTS.md).
+const RTX_RATIO_CAP: f32 = 0.5;
+/// How far back a NACK can reach (str0m's defaults: 2000 packets, 3 s).
+const RTX_CACHE_PACKETS: usize = 2000;
+const RTX_CACHE_AGE: Duration = Duration::from_secs(3);
+
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("bad SDP from the peer: {0}")]
@@ -59,6 +68,8 @@ pub struct Session {
     pending: Option<PendingOffer>,
     audio_mid: Option<Mid>,
     video_mid: Option<Mid>,
+    /// The video m-line whose resend cache has our limits.
+    rtx_configured: Option<Mid>,
     connected: bool,
     /// A viewer that joined mid-GOP can decode nothing until a keyframe.
     awaiting_keyframe: bool,
@@ -103,6 +114,7 @@ impl Session {
             pending: None,
             audio_mid: None,
             video_mid: None,
+            rtx_configured: None,
             connected: false,
             awaiting_keyframe: true,
             next_timeout: now,
@@ -322,6 +334,12 @@ impl Session {
         }
         if self.awaiting_keyframe && !keyframe {
             return false;
+        }
+        if self.rtx_configured != Some(mid) {
+            if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
+                tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, Some(RTX_RATIO_CAP));
+                self.rtx_configured = Some(mid);
+            }
         }
         let Some(writer) = self.rtc.writer(mid) else {
             return true;

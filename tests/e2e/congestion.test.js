@@ -352,6 +352,14 @@ describe('the box on a capped, lossy uplink, beside a browser on the same link',
       for (const p of phases) table.push(row(`${who} | ${p}`, results[who][p]));
       table.push(`| ${who} | recovery to 80% of clean received | ${results[who].recoveredMs} ms | | | | | | |`);
     }
-    t.diagnostic(`side by side:\n${table.join('\n')}`);
+    for (const line of ['side by side:', ...table]) t.diagnostic(line);
+    const limited = await a.sender.evaluate(async () => {
+      for (const s of (await window.anchorPc.getStats()).values()) {
+        if (s.type === 'outbound-rtp' && s.kind === 'video') return s.qualityLimitationDurations;
+      }
+      return null;
+    });
+    // libwebrtc also scales for CPU: on a shared 2-core machine that can be the reason, not the link.
+    t.diagnostic(`anchor's quality limitation (seconds by reason): ${JSON.stringify(limited)}`);
   });
 });
