@@ -1,7 +1,7 @@
 //! The call core on virtual time with browsers played by real str0m peers (calls/sim.rs):
 //! join and leave storms, glare both ways, reaping, keyframe gating and coalescing, the
-//! bitrate target, a signaling resume, an ICE restart, the box changing address, a 30% loss burst repaired by resends, and replay
-//! from a seed.
+//! bitrate target, a signaling resume, an ICE restart, the box changing address, a 30% loss
+//! burst repaired by resends, and replay from a seed.
 
 use super::sim::{Link, World};
 use super::GIVE_UP_AFTER;
