@@ -191,6 +191,25 @@ mod tests {
     }
 
     #[test]
+    fn degradation_is_one_of_two_policies() {
+        let current = Settings::default();
+        let choices = Choices::new(&Inventory::default(), &current);
+        let offered: Vec<&str> = choices
+            .degradation
+            .iter()
+            .map(|(v, _)| v.as_str())
+            .collect();
+        assert_eq!(offered, ["balanced", "maintain-resolution"]);
+        let mut form = posted(&current);
+        form.insert("degradation".into(), "maintain-resolution".into());
+        let s = parse(&form, &current, &choices).unwrap();
+        assert_eq!(
+            s.degradation,
+            crate::config::Degradation::MaintainResolution
+        );
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let current = Settings::default();
         let choices = Choices::new(&Inventory::default(), &current);
@@ -206,6 +225,7 @@ mod tests {
             ("video", "y4m:/etc/passwd", "video"),
             ("audio_out", "wav:/etc/roombox/roombox.toml", "audio_out"),
             ("audio_in", "alsa:nonesuch", "audio_in"),
+            ("degradation", "maintain-framerate", "degradation"),
         ];
         for (field, value, named) in cases {
             let mut form = posted(&current);
