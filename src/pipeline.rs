@@ -513,6 +513,7 @@ fn encode_video(
                 }
             }
         };
+        let sent_size = (frame.width, frame.height);
         let force = gate.poll_force(now);
         let result = encoder.encode(&frame, force);
         frame.recycle(&mailbox.pool);
@@ -526,7 +527,7 @@ fn encode_video(
                     keyframe: encoded.keyframe,
                     pts: encoded.pts,
                     captured_at: encoded.captured_at,
-                    size,
+                    size: sent_size,
                 }));
             }
             Ok(None) => {}
