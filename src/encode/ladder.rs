@@ -106,7 +106,6 @@ impl Ladder {
             return (self.size(), None);
         }
         let from = self.size();
-        let needs = |size: (u32, u32)| f64::from(needs_bps(size.0, size.1, fps));
         let fits_down = self.fitting(target_bps, fps, 1.0);
         if fits_down > self.rung {
             let since = *self.low_since.get_or_insert(now);
@@ -116,8 +115,7 @@ impl Ladder {
         } else {
             self.low_since = None;
         }
-        let bigger_fits =
-            self.rung > 0 && needs(self.sizes[self.rung - 1]) * UP_MARGIN <= f64::from(target_bps);
+        let bigger_fits = self.fitting(target_bps, fps, UP_MARGIN) < self.rung;
         if bigger_fits {
             let (since, lowest) = match self.room_since {
                 Some((since, lowest)) => (since, lowest.min(target_bps)),
