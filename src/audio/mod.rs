@@ -9,6 +9,7 @@ pub mod alsa;
 pub mod jitter;
 pub mod mixer;
 pub mod opus;
+pub mod processing;
 pub mod sink;
 pub mod source;
 pub mod tone;

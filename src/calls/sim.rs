@@ -117,7 +117,7 @@ impl FakeEncoder {
         }
         let forced = self.control.keyframes > self.keyframes_served;
         self.keyframes_served = self.control.keyframes;
-        let keyframe = forced || self.frame % 250 == 0;
+        let keyframe = forced || self.frame.is_multiple_of(250);
         self.frame += 1;
         let data: Vec<u8> = if keyframe {
             // SPS, PPS, IDR slice.

@@ -153,7 +153,7 @@ impl SettingsText {
             ));
         }
         let even_in = |field: &str, v: u32, range: &std::ops::RangeInclusive<u32>| {
-            if v % 2 == 0 && range.contains(&v) {
+            if v.is_multiple_of(2) && range.contains(&v) {
                 Ok(v)
             } else {
                 Err(bad(

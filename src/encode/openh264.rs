@@ -112,7 +112,7 @@ impl Unchanged {
         }
         self.since_equal = self.since_equal.saturating_add(1);
         self.settled = false;
-        self.kept = self.since_equal < WATCH_FRAMES || self.frames % PROBE_EVERY == 0;
+        self.kept = self.since_equal < WATCH_FRAMES || self.frames.is_multiple_of(PROBE_EVERY);
         if self.kept {
             self.last.clear();
             self.last.extend_from_slice(&frame.data);

@@ -190,7 +190,7 @@ async fn throughput(
                     .await
                     .with_context(|| format!("offer {expected} not relayed in time"))??;
                 // Check every 1000th message in full, the rest by its number.
-                let got = if expected % 1000 == 0 || expected == last {
+                let got = if expected.is_multiple_of(1000) || expected == last {
                     target.check_relayed(&text, &from)?
                 } else {
                     quick_seq(&text).context("relayed frame without seq")?

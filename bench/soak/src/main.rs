@@ -202,7 +202,7 @@ async fn worker(shared: Arc<Shared>, w: u64) {
         }
         shared.records.lock().unwrap().push(record);
         let done = shared.completed.fetch_add(1, SeqCst) + 1;
-        if done % shared.args.sample_every == 0 {
+        if done.is_multiple_of(shared.args.sample_every) {
             shared.sample(done, false);
         }
     }

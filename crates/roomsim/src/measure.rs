@@ -46,8 +46,12 @@ pub fn erle_db(mic: &[f32], out: &[f32], echo: &[f32], start: usize, end: usize)
     (10.0 * (range(mic) / range(out).max(1e-20)).log10()) as f32
 }
 
-/// ERLE of each `window`-second stretch of `phase` (windows with no echo are skipped), with
-/// its start time in seconds from the phase's start.
+/// Windows whose echo is this far below the phase's loudest window say more about the room's
+/// noise floor than about the canceller (there is little echo to cancel): skipped.
+const WINDOW_BELOW_PEAK_DB: f64 = 15.0;
+
+/// ERLE of each `window`-second stretch of `phase` that carries echo, with its start time in
+/// seconds from the phase's start.
 pub fn erle_over_time(
     mic: &[f32],
     out: &[f32],
@@ -56,14 +60,15 @@ pub fn erle_over_time(
     window: f32,
 ) -> Vec<(f32, f32)> {
     let w = (window * RATE as f32) as usize;
-    let peak_phase = active_blocks(echo, phase.start, phase.end);
-    (phase.start..phase.end.saturating_sub(w - 1))
+    let starts: Vec<usize> = (phase.start..phase.end.saturating_sub(w - 1))
         .step_by(w)
-        .filter(|&s| {
-            peak_phase
-                .iter()
-                .any(|&b| b * BLOCK >= s && b * BLOCK < s + w)
-        })
+        .collect();
+    let echo_power = |s: usize| power(&echo[s..s + w]);
+    let peak = starts.iter().map(|&s| echo_power(s)).fold(0.0, f64::max);
+    let floor = peak * 10f64.powf(-WINDOW_BELOW_PEAK_DB / 10.0);
+    starts
+        .into_iter()
+        .filter(|&s| echo_power(s) > floor)
         .map(|s| {
             let t = (s - phase.start) as f32 / RATE as f32;
             (t, erle_db(mic, out, echo, s, s + w))
@@ -71,14 +76,45 @@ pub fn erle_over_time(
         .collect()
 }
 
-/// Seconds from the phase's start until ERLE (in `window`-second steps) reached `goal_db` and
-/// stayed there to the phase's end; None if it never did.
-pub fn convergence_s(windows: &[(f32, f32)], goal_db: f32) -> Option<f32> {
-    let last_below = windows.iter().rposition(|w| w.1 < goal_db);
-    match last_below {
-        None => windows.first().map(|w| w.0),
-        Some(i) => windows.get(i + 1).map(|w| w.0),
-    }
+/// How many samples `out` lags `reference` (a processing chain's own delay), searched up to
+/// `max_lag` over `[start, end)`: the lag of the highest correlation.
+pub fn latency(out: &[f32], reference: &[f32], start: usize, end: usize, max_lag: usize) -> usize {
+    near_kept(out, reference, start, end, max_lag).lag
+}
+
+/// `out` moved `lag` samples earlier (zeros at the end), so it lines up with its input.
+pub fn aligned(out: &[f32], lag: usize) -> Vec<f32> {
+    let mut v = out[lag.min(out.len())..].to_vec();
+    v.resize(out.len(), 0.0);
+    v
+}
+
+/// A window this far below the goal after convergence is a relapse (audible echo), not a
+/// quiet window whose ERLE the noise floor limits.
+const RELAPSE_BELOW_GOAL_DB: f32 = 10.0;
+
+/// Seconds from the phase's start until the echo canceller converged: the first window
+/// (of `windows`, from [`erle_over_time`]) that reached `goal_db`, after which the echo
+/// stayed `goal_db` down over every remaining stretch of the phase taken together and no
+/// window fell more than 10 dB short of the goal. None if it never converged.
+pub fn convergence_s(
+    mic: &[f32],
+    out: &[f32],
+    echo: &[f32],
+    phase: &Phase,
+    windows: &[(f32, f32)],
+    goal_db: f32,
+) -> Option<f32> {
+    let start_of = |t: f32| phase.start + (t * RATE as f32) as usize;
+    let holds = |i: usize| {
+        windows[i..].iter().all(|w| {
+            w.1 >= goal_db - RELAPSE_BELOW_GOAL_DB
+                && erle_db(mic, out, echo, start_of(w.0), phase.end) >= goal_db
+        })
+    };
+    (0..windows.len())
+        .find(|&i| windows[i].1 >= goal_db && holds(i))
+        .map(|i| windows[i].0)
 }
 
 /// How the room's speech came through: the gain (dB) of the output's projection onto the
@@ -147,15 +183,29 @@ mod tests {
 
     #[test]
     fn convergence_is_when_the_goal_is_reached_for_good() {
-        let w = [
-            (0.0, 5.0),
-            (0.5, 26.0),
-            (1.0, 20.0),
-            (1.5, 27.0),
-            (2.0, 30.0),
-        ];
-        assert_eq!(convergence_s(&w, 25.0), Some(1.5));
-        assert_eq!(convergence_s(&w[3..], 25.0), Some(1.5));
-        assert_eq!(convergence_s(&[(0.0, 5.0)], 25.0), None);
+        let s = Scenario::conversation(EchoPath::default());
+        let far = s.phases[0];
+        // A canceller that removes 40 dB of echo from 1.5 s on, nothing before.
+        let from = far.start + 72_000;
+        let out: Vec<f32> = (0..s.mic.len())
+            .map(|n| {
+                if n < from {
+                    s.mic[n]
+                } else {
+                    s.mic[n] - 0.99 * s.echo[n]
+                }
+            })
+            .collect();
+        let w = erle_over_time(&s.mic, &out, &s.echo, &far, 0.5);
+        // (The first window with echo from 1.5 s on: quiet windows are skipped.)
+        let expected = w.iter().find(|x| x.0 >= 1.5).map(|x| x.0);
+        assert!(expected.is_some_and(|t| t < 3.0), "{w:?}");
+        assert_eq!(
+            convergence_s(&s.mic, &out, &s.echo, &far, &w, 25.0),
+            expected
+        );
+        // One that never does.
+        let w = erle_over_time(&s.mic, &s.mic, &s.echo, &far, 0.5);
+        assert_eq!(convergence_s(&s.mic, &s.mic, &s.echo, &far, &w, 25.0), None);
     }
 }

@@ -48,14 +48,21 @@ const NOISE_DBFS: f32 = -60.0;
 impl Scenario {
     /// The standard conversation over `path`. The far end is a low voice, the room a high one.
     pub fn conversation(path: EchoPath) -> Scenario {
-        let len: usize = LAYOUT.iter().map(|(_, s)| (s * RATE as f32) as usize).sum();
-        let far_voice = talker::speech(Voice::LOW, len as f32 / RATE as f32, RATE, path.seed);
-        let near_voice = talker::speech(
-            Voice::HIGH,
-            len as f32 / RATE as f32,
-            RATE,
-            path.seed + 1000,
+        let seconds = Self::total_samples() as f32 / RATE as f32;
+        let far_voice = talker::speech(Voice::LOW, seconds, RATE, path.seed);
+        let near_voice = talker::speech(Voice::HIGH, seconds, RATE, path.seed + 1000);
+        Self::from_talkers(&far_voice, &near_voice, path)
+    }
+
+    /// The same conversation with recorded talkers (at [`RATE`], active speech at -20 dBFS, as
+    /// [`talker::speech`] gives; see [`talker::set_active_level`]). A voice shorter than the
+    /// conversation is repeated from its start.
+    pub fn from_talkers(far_voice: &[f32], near_voice: &[f32], path: EchoPath) -> Scenario {
+        assert!(
+            !far_voice.is_empty() && !near_voice.is_empty(),
+            "a talker says something"
         );
+        let len = Self::total_samples();
         let mut phases = Vec::new();
         let mut far = vec![0f32; len];
         let mut near = vec![0f32; len];
@@ -64,11 +71,13 @@ impl Scenario {
         for (talk, seconds) in LAYOUT {
             let end = start + (seconds * RATE as f32) as usize;
             if talk != Talk::NearOnly {
-                far[start..end].copy_from_slice(&far_voice[start..end]);
+                for n in start..end {
+                    far[n] = far_voice[n % far_voice.len()];
+                }
             }
             if talk != Talk::FarOnly {
                 for n in start..end {
-                    near[n] = near_voice[n] * near_gain;
+                    near[n] = near_voice[n % near_voice.len()] * near_gain;
                 }
             }
             phases.push(Phase { talk, start, end });
@@ -84,6 +93,11 @@ impl Scenario {
             echo,
             phases,
         }
+    }
+
+    /// The conversation's length in samples.
+    pub fn total_samples() -> usize {
+        LAYOUT.iter().map(|(_, s)| (s * RATE as f32) as usize).sum()
     }
 
     /// The phases where only `talk` happens.
@@ -131,5 +145,21 @@ mod tests {
         assert!(s.far[near_only.start..near_only.end]
             .iter()
             .all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn recorded_talkers_are_laid_out_and_repeated() {
+        // Two short "recordings": the far end repeats to fill its phases.
+        let far_voice: Vec<f32> = (0..48_000)
+            .map(|n| ((n % 97) as f32 - 48.0) / 480.0)
+            .collect();
+        let near_voice = vec![0.1f32; 1000];
+        let s = Scenario::from_talkers(&far_voice, &near_voice, EchoPath::default());
+        assert_eq!(s.mic.len(), Scenario::total_samples());
+        assert_eq!(s.far[48_000 + 5], far_voice[5], "repeated from its start");
+        let dt = s.phases_of(Talk::DoubleTalk).next().expect("double talk");
+        assert_eq!(s.far[dt.start], far_voice[dt.start % 48_000]);
+        assert!((s.near[dt.start] - 0.1 * db_to_amp(NEAR_DBFS + 20.0)).abs() < 1e-6);
+        assert!(s.near[..s.phases[0].end].iter().all(|&x| x == 0.0));
     }
 }

@@ -36,6 +36,8 @@ const VOWELS: [[f32; 3]; 6] = [
     [660.0, 1720.0, 2410.0], // ae
 ];
 const BANDWIDTHS: [f32; 3] = [80.0, 100.0, 140.0];
+/// Fricative noise against the voiced excitation's scale (about 12 dB below the vowels).
+const FRICATIVE_GAIN: f32 = 0.1;
 /// The active speech's RMS level, before the caller's gain.
 const LEVEL_DBFS: f32 = -20.0;
 
@@ -66,6 +68,8 @@ pub fn speech(voice: Voice, seconds: f32, rate: u32, seed: u64) -> Vec<f32> {
     let mut out = Vec::with_capacity(total);
     let mut formants = [Resonator::default(); 3];
     let mut tilt = [0f32; 2];
+    let mut last_flow = 0f32;
+    let mut last_noise = 0f32;
     let mut phase = 0f32;
     let mut previous = VOWELS[0];
     while out.len() < total {
@@ -95,15 +99,20 @@ pub fn speech(voice: Voice, seconds: f32, rate: u32, seed: u64) -> Vec<f32> {
                 } else {
                     0.0
                 };
-                // Two one-pole low-passes: the glottal source's roughly -12 dB/octave.
+                // Two one-pole low-passes make the glottal flow (roughly -12 dB/octave); its
+                // derivative, zero-mean, excites the vocal tract (lip radiation).
                 tilt[0] = 0.9 * tilt[0] + pulse;
                 tilt[1] = 0.9 * tilt[1] + tilt[0];
-                let mut s = tilt[1] - 5.0;
-                if n < fricative {
-                    s = rng.random_range(-1.0..1.0) * 6.0;
-                }
+                let mut s = tilt[1] - last_flow;
+                last_flow = tilt[1];
                 for (i, r) in formants.iter_mut().enumerate() {
                     s = r.step(s, f[i].min(fs * 0.45), BANDWIDTHS[i], fs);
+                }
+                if n < fricative {
+                    // A fricative: high-passed noise, about 12 dB below the vowels.
+                    let noise = rng.random_range(-1.0f32..1.0);
+                    s = FRICATIVE_GAIN * (noise - last_noise);
+                    last_noise = noise;
                 }
                 // 20 ms raised-cosine attack and decay.
                 let edge = (0.02 * fs) as usize;
@@ -132,15 +141,37 @@ pub fn speech(voice: Voice, seconds: f32, rate: u32, seed: u64) -> Vec<f32> {
         last = x;
         *s = hp;
     }
-    let active: Vec<f32> = out.iter().copied().filter(|s| s.abs() > 1e-6).collect();
-    let gain = crate::db_to_amp(LEVEL_DBFS - crate::rms_dbfs(&active));
-    out.iter_mut().for_each(|s| *s *= gain);
+    set_active_level(&mut out, LEVEL_DBFS);
     out
+}
+
+/// Scales `x` so that its active speech (the samples that are not silence) has the RMS level
+/// `dbfs`: the pauses do not count, so talkers with different pauses are equally loud.
+pub fn set_active_level(x: &mut [f32], dbfs: f32) {
+    let active: Vec<f32> = x.iter().copied().filter(|s| s.abs() > 1e-6).collect();
+    if active.is_empty() {
+        return;
+    }
+    let gain = crate::db_to_amp(dbfs - crate::rms_dbfs(&active));
+    x.iter_mut().for_each(|s| *s *= gain);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_burst_stands_far_above_the_speech() {
+        // Real fricatives are quieter than vowels: no 10 ms block of 30 s of speech at
+        // -20 dBFS comes within 8 dB of full scale.
+        let s = speech(Voice::LOW, 30.0, crate::RATE, 3);
+        let levels: Vec<f32> = s.chunks(480).map(crate::rms_dbfs).collect();
+        let loudest = levels.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        assert!(
+            loudest < -8.0,
+            "no burst far above the -20 dBFS speech: {loudest}"
+        );
+    }
 
     #[test]
     fn speech_has_the_level_and_pauses_of_speech() {

@@ -77,7 +77,7 @@ fn run(
         }
         session.handle_timeout(*now);
         tick += 1;
-        if tick % 4 == 0 && session.is_connected() {
+        if tick.is_multiple_of(4) && session.is_connected() {
             let pts = Duration::from_millis(5 * tick);
             if video {
                 let frame: Arc<[u8]> = vec![0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21, 0xa0].into();

@@ -1,0 +1,212 @@
+//! The room microphone's processing before it is encoded: a high-pass filter, acoustic echo
+//! cancellation against what the box plays (WebRTC's AEC3), noise suppression and automatic
+//! gain (AGC2), each a setting. The implementation is `sonora`, a pure-Rust port of WebRTC's
+//! audio processing module (docs/decisions.md says why it and not speexdsp or Debian's old
+//! libwebrtc-audio-processing).
+//!
+//! Sans-IO: the playout thread's frames arrive through [`FarEndTap`] (a bounded queue, so the
+//! speaker never waits on the microphone), and the capture thread hands each captured frame to
+//! [`RoomProcessor::process`], which first feeds the queued far end to the canceller. AEC3 finds
+//! the delay between the two itself (device buffers, the air) and follows it as the capture
+//! and playback clocks drift apart.
+
+use crate::media::AUDIO_FRAME;
+use sonora::config::{
+    AdaptiveDigital, EchoCanceller, GainController2, HighPassFilter, NoiseSuppression,
+};
+use sonora::{AudioProcessing, Config, StreamConfig};
+use std::sync::mpsc;
+
+/// 10 ms at 48 kHz: the unit the processing works in (a 20 ms frame is two).
+const BLOCK: usize = 480;
+/// Far-end frames waiting for the capture thread: 1 s. More means the capture thread stalled;
+/// the oldest reference is then useless anyway and new frames are dropped.
+const FAR_QUEUE_FRAMES: usize = 50;
+
+/// Which processing stages run (each a setting; a speakerphone with its own echo canceller
+/// needs none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stages {
+    pub echo_cancellation: bool,
+    pub noise_suppression: bool,
+    pub auto_gain: bool,
+    pub high_pass: bool,
+}
+
+impl Stages {
+    pub const ALL: Stages = Stages {
+        echo_cancellation: true,
+        noise_suppression: true,
+        auto_gain: true,
+        high_pass: true,
+    };
+    pub const NONE: Stages = Stages {
+        echo_cancellation: false,
+        noise_suppression: false,
+        auto_gain: false,
+        high_pass: false,
+    };
+
+    fn any(self) -> bool {
+        self != Stages::NONE
+    }
+
+    fn config(self) -> Config {
+        Config {
+            high_pass_filter: self.high_pass.then(HighPassFilter::default),
+            echo_canceller: self.echo_cancellation.then(|| EchoCanceller {
+                // AEC3 works better on a filtered signal, but "off" means off.
+                enforce_high_pass_filtering: self.high_pass,
+                ..EchoCanceller::default()
+            }),
+            noise_suppression: self.noise_suppression.then(NoiseSuppression::default),
+            gain_controller2: self.auto_gain.then(|| GainController2 {
+                adaptive_digital: Some(AdaptiveDigital {
+                    // WebRTC's 15 dB suits a laptop's quiet microphone; a room box's line or
+                    // USB microphone starts near its level, and a high start amplifies the
+                    // canceller's residual while it converges.
+                    initial_gain_db: 0.0,
+                    ..AdaptiveDigital::default()
+                }),
+                ..GainController2::default()
+            }),
+            ..Config::default()
+        }
+    }
+
+    /// "echo cancellation, noise suppression" or "none", for logs and the page.
+    pub fn label(self) -> String {
+        let names: Vec<&str> = [
+            (self.high_pass, "high-pass"),
+            (self.echo_cancellation, "echo cancellation"),
+            (self.noise_suppression, "noise suppression"),
+            (self.auto_gain, "automatic gain"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
+    }
+}
+
+/// The playout thread's end of the far-end queue: what the box is about to play.
+#[derive(Clone)]
+pub struct FarEndTap(mpsc::SyncSender<Box<[i16; AUDIO_FRAME]>>);
+
+impl FarEndTap {
+    /// A frame written to the speaker. Never blocks: a full queue drops it.
+    pub fn played(&self, frame: &[i16; AUDIO_FRAME]) {
+        let _ = self.0.try_send(Box::new(*frame));
+    }
+}
+
+/// A tap and the queue it fills.
+pub fn far_end_queue() -> (FarEndTap, FarEnd) {
+    let (tx, rx) = mpsc::sync_channel(FAR_QUEUE_FRAMES);
+    (FarEndTap(tx), FarEnd(rx))
+}
+
+/// The capture thread's end of the far-end queue.
+pub struct FarEnd(mpsc::Receiver<Box<[i16; AUDIO_FRAME]>>);
+
+/// The canceller's view of the echo, for the page and the logs.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EchoStats {
+    /// Echo return loss enhancement of the linear filter, dB.
+    pub erle_db: Option<f64>,
+    /// The echo path's delay AEC3 estimated, ms.
+    pub delay_ms: Option<i32>,
+}
+
+/// The microphone's processing chain.
+pub struct RoomProcessor {
+    stages: Stages,
+    apm: Option<AudioProcessing>,
+    out: [i16; BLOCK],
+}
+
+impl RoomProcessor {
+    pub fn new(stages: Stages) -> RoomProcessor {
+        RoomProcessor {
+            stages,
+            apm: build(stages),
+            out: [0; BLOCK],
+        }
+    }
+
+    pub fn stages(&self) -> Stages {
+        self.stages
+    }
+
+    /// A settings change: the chain is rebuilt (the canceller converges again in about a
+    /// second).
+    pub fn set_stages(&mut self, stages: Stages) {
+        if stages != self.stages {
+            self.stages = stages;
+            self.apm = build(stages);
+        }
+    }
+
+    /// A frame the speaker played (the echo canceller's reference).
+    pub fn far_end(&mut self, frame: &[i16; AUDIO_FRAME]) {
+        let Some(apm) = self.apm.as_mut().filter(|_| self.stages.echo_cancellation) else {
+            return;
+        };
+        for block in frame.chunks_exact(BLOCK) {
+            // Mono in, mono out: the render side's output is not used.
+            let _ = apm.process_render_i16(block, &mut self.out);
+        }
+    }
+
+    /// Feeds what the speaker played since the last call, then processes `frame` in place.
+    pub fn process(&mut self, far: &FarEnd, frame: &mut [i16; AUDIO_FRAME]) {
+        while let Ok(played) = far.0.try_recv() {
+            self.far_end(&played);
+        }
+        self.near_end(frame);
+    }
+
+    /// Processes a captured frame in place.
+    pub fn near_end(&mut self, frame: &mut [i16; AUDIO_FRAME]) {
+        let Some(apm) = self.apm.as_mut() else { return };
+        for block in frame.chunks_exact_mut(BLOCK) {
+            // AEC3 estimates the delay itself; the hint is required but unused by it.
+            let _ = apm.set_stream_delay_ms(0);
+            if apm.process_capture_i16(block, &mut self.out).is_ok() {
+                block.copy_from_slice(&self.out);
+            }
+        }
+    }
+
+    pub fn echo_stats(&self) -> EchoStats {
+        self.apm
+            .as_ref()
+            .filter(|_| self.stages.echo_cancellation)
+            .map(|apm| {
+                let s = apm.statistics();
+                EchoStats {
+                    erle_db: s.echo_return_loss_enhancement,
+                    delay_ms: s.delay_ms,
+                }
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn build(stages: Stages) -> Option<AudioProcessing> {
+    stages.any().then(|| {
+        AudioProcessing::builder()
+            .config(stages.config())
+            .capture_config(StreamConfig::new(48_000, 1))
+            .render_config(StreamConfig::new(48_000, 1))
+            .build()
+    })
+}
+
+#[cfg(test)]
+#[path = "processing_tests.rs"]
+mod tests;
