@@ -273,11 +273,12 @@ async fn main() -> anyhow::Result<()> {
 async fn run_with_page(settings: Settings, web: web::WebConfig) -> anyhow::Result<()> {
     let (settings_tx, settings_rx) = tokio::sync::watch::channel(settings);
     let (status_tx, status_rx) = tokio::sync::watch::channel(display::StatusModel::default());
-    let page = web::start(web, settings_tx, status_rx).await?;
+    let meters = std::sync::Arc::new(roombox::audio::levels::AudioMeters::default());
+    let page = web::start(web, settings_tx, status_rx, meters.clone()).await?;
     if let Some(page) = &page {
         status_tx.send_modify(|m| m.settings_url = page.url.clone());
     }
-    let result = pipeline::run_box(settings_rx, status_tx, shutdown()).await;
+    let result = pipeline::run_box(settings_rx, status_tx, meters, shutdown()).await;
     if let Some(page) = page {
         page.abort();
     }

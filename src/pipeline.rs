@@ -4,11 +4,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::audio::levels::{frame_dbfs, AudioMeters, SpeakingDetector};
+use crate::audio::processing::{far_end_queue, FarEnd, FarEndTap, RoomProcessor};
 use crate::audio::{AudioInput, AudioOutput, AudioSink, AudioSource, OpusEncoder, RemoteAudio};
 use crate::calls::{Calls, CallsConfig, EncoderControl, RemoteAudioPacket};
 use crate::capture::{InputState, VideoInput, VideoOptions, VideoSource};
-use crate::config::{Degradation, Settings};
-use crate::display::{HdmiIn, SignalingState, StatusModel, StatusScreen};
+use crate::config::{AudioProcessing, Degradation, Settings};
+use crate::display::{HdmiIn, MicState, SignalingState, StatusModel, StatusScreen};
 use crate::encode::h264::H264Encoder;
 use crate::encode::ladder::Ladder;
 use crate::encode::EncoderParams;
@@ -37,6 +39,24 @@ pub struct MediaLinks {
     pub encoder_name: Arc<Mutex<&'static str>>,
     /// The status feed, where the capture thread reports the HDMI input's state.
     pub status: watch::Sender<StatusModel>,
+    /// The microphone's processing and mute, applied live by the audio thread.
+    pub audio_control: watch::Receiver<AudioControl>,
+    /// The live levels the settings page shows.
+    pub meters: Arc<AudioMeters>,
+}
+
+/// What the audio-in thread applies without a restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AudioControl {
+    pub processing: AudioProcessing,
+    pub mute: bool,
+}
+
+fn audio_control(s: &Settings) -> AudioControl {
+    AudioControl {
+        processing: s.processing,
+        mute: s.mute,
+    }
 }
 
 /// Keyframes on request at most this often, however many viewers ask.
@@ -50,10 +70,11 @@ const OPUS_BPS: u32 = 48_000;
 /// `settings` may change while it runs (the settings page): room, name and server make the
 /// signaling client leave and join again; bitrate limits go to the driver; devices, size and
 /// frame rate restart only the media threads. `status` is the feed of the HDMI-out screen and
-/// the settings page.
+/// the settings page, `meters` its live audio levels.
 pub async fn run_box(
     mut settings: watch::Receiver<Settings>,
     status_tx: watch::Sender<StatusModel>,
+    meters: Arc<AudioMeters>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let mut current = settings.borrow_and_update().clone();
@@ -66,12 +87,15 @@ pub async fn run_box(
         target_bps: current.max_kbps * 1000,
         ..EncoderControl::default()
     });
+    let (audio_control_tx, audio_control_rx) = watch::channel(audio_control(&current));
     let links = MediaLinks {
         video: video_tx,
         audio: audio_tx,
         control: control_rx,
         encoder_name: Arc::new(Mutex::new("openh264")),
         status: status_tx.clone(),
+        audio_control: audio_control_rx,
+        meters,
     };
     // service: the encoder and the driver bump this; the watchdog is petted only while both turn.
     let health = Arc::new(crate::service::Health::new(Instant::now()));
@@ -149,6 +173,7 @@ pub async fn run_box(
                 let new = settings.borrow_and_update().clone();
                 signaling_tx.send_if_modified(|c| std::mem::replace(c, signaling_config(&new)) != *c);
                 limits_tx.send_if_modified(|l| std::mem::replace(l, new.bitrate_bounds()) != *l);
+                audio_control_tx.send_if_modified(|c| std::mem::replace(c, audio_control(&new)) != *c);
                 status_tx.send_modify(|m| describe_settings(m, &new));
                 let restart = media_settings(&new) != media_settings(&current);
                 current = new;
@@ -230,6 +255,11 @@ fn describe_settings(m: &mut StatusModel, s: &Settings) {
     m.room = s.room.to_string();
     m.box_name = s.name.clone();
     m.video_device = s.video.to_string();
+    m.mic_processing = match s.audio_in {
+        AudioInput::Alsa(_) => s.processing.label(),
+        AudioInput::Test => "none (test tone)".into(),
+        AudioInput::None => "none (no microphone)".into(),
+    };
     m.hdmi_in = match s.video {
         VideoInput::Test => HdmiIn::signal(s.width, s.height, s.fps.into()),
         // A capture input reports its own state from the capture thread (`hdmi_status`).
@@ -314,6 +344,8 @@ impl Media {
             ..
         } = settings;
         let stop = Arc::new(AtomicBool::new(false));
+        // What the speaker plays, for the microphone's echo canceller.
+        let (tap, far) = far_end_queue();
         let mut threads = vec![
             spawn("capture", {
                 let (mailbox, stop, status) = (mailbox.clone(), stop.clone(), links.status.clone());
@@ -337,14 +369,29 @@ impl Media {
             .spawn({
                 let (stop, audio_out) = (stop.clone(), audio_out.clone());
                 let paced_by_device = matches!(audio_out, AudioOutput::Alsa(_));
-                move || play_remote_audio(speaker, audio_out, paced_by_device, remote_rx, &stop)
+                let heard = Heard {
+                    tap,
+                    meters: links.meters.clone(),
+                };
+                move || {
+                    play_remote_audio(speaker, audio_out, paced_by_device, remote_rx, heard, &stop)
+                }
             })
             .expect("the OS lets us start a thread");
         if let Some(mic) = mic {
             let (stop, audio, audio_in) = (stop.clone(), links.audio.clone(), audio_in.clone());
+            let room = RoomSide {
+                far,
+                control: links.audio_control.clone(),
+                meters: links.meters.clone(),
+                status: links.status.clone(),
+            };
             threads.push(spawn("audio-in", move || {
-                capture_audio(mic, audio_in, &audio, &stop);
+                capture_audio(mic, audio_in, &audio, room, &stop);
             }));
+        } else {
+            links.meters.mic_silent();
+            links.status.send_if_modified(|m| set_mic(m, MicState::Off));
         }
         Media {
             stop,
@@ -541,10 +588,33 @@ fn encode_video(
     }
 }
 
+/// What the audio-in thread shares with the rest of the box besides the encoded audio.
+struct RoomSide {
+    /// What the speaker played (the echo canceller's reference).
+    far: FarEnd,
+    control: watch::Receiver<AudioControl>,
+    meters: Arc<AudioMeters>,
+    status: watch::Sender<StatusModel>,
+}
+
+fn set_mic(m: &mut StatusModel, state: MicState) -> bool {
+    std::mem::replace(&mut m.mic, state) != state
+}
+
+/// The processing a source gets: a room microphone all its stages, the test tone none (noise
+/// suppression would take a steady tone for noise).
+fn processing_for(input: &AudioInput, control: AudioControl) -> AudioProcessing {
+    match input {
+        AudioInput::Alsa(_) => control.processing,
+        _ => AudioProcessing::NONE,
+    }
+}
+
 fn capture_audio(
     mut mic: Box<dyn AudioSource>,
     input: AudioInput,
     out: &broadcast::Sender<Arc<EncodedAudio>>,
+    mut room: RoomSide,
     stop: &AtomicBool,
 ) {
     let mut opus = match OpusEncoder::new(OPUS_BPS) {
@@ -554,6 +624,14 @@ fn capture_audio(
             return;
         }
     };
+    let mut control = *room.control.borrow_and_update();
+    let mut chain = RoomProcessor::new(processing_for(&input, control));
+    tracing::info!(
+        "audio input {input}: processing {}{}",
+        chain.stages().label(),
+        if control.mute { ", muted" } else { "" }
+    );
+    let mut speaking = SpeakingDetector::default();
     let mut pcm = [0i16; AUDIO_FRAME];
     let mut frames: u64 = 0;
     while !stop.load(Relaxed) {
@@ -562,12 +640,37 @@ fn capture_audio(
             std::thread::sleep(REOPEN_AFTER);
             match input.open() {
                 Ok(Some(m)) => mic = m,
-                Ok(None) => return,
+                Ok(None) => break,
                 Err(e) => tracing::debug!("audio input {input} still unavailable: {e}"),
             }
             continue;
         }
         let captured_at = Instant::now();
+        if room.control.has_changed().unwrap_or(false) {
+            control = *room.control.borrow_and_update();
+            chain.set_stages(processing_for(&input, control));
+            tracing::info!(
+                "audio input {input}: processing {}{}",
+                chain.stages().label(),
+                if control.mute { ", muted" } else { "" }
+            );
+        }
+        let captured = frame_dbfs(&pcm);
+        chain.process(&room.far, &mut pcm);
+        if control.mute {
+            pcm.fill(0);
+        }
+        let sent = frame_dbfs(&pcm);
+        room.meters.mic(captured, sent);
+        if frames.is_multiple_of(50) {
+            room.meters.echo(chain.echo_stats());
+        }
+        let state = match (control.mute, speaking.update(sent)) {
+            (true, _) => MicState::Muted,
+            (false, true) => MicState::Speaking,
+            (false, false) => MicState::On,
+        };
+        room.status.send_if_modified(|m| set_mic(m, state));
         match opus.encode(&pcm) {
             Ok(packet) => {
                 let _ = out.send(Arc::new(EncodedAudio {
@@ -580,6 +683,14 @@ fn capture_audio(
         }
         frames += 1;
     }
+    room.meters.mic_silent();
+    room.status.send_if_modified(|m| set_mic(m, MicState::Off));
+}
+
+/// What the playout thread tells the rest of the box about what it plays.
+struct Heard {
+    tap: FarEndTap,
+    meters: Arc<AudioMeters>,
 }
 
 /// Mixes the remote voices every 20 ms into the speaker. ALSA's blocking write sets the pace;
@@ -589,6 +700,7 @@ fn play_remote_audio(
     output: AudioOutput,
     paced_by_device: bool,
     mut packets: mpsc::Receiver<RemoteAudioPacket>,
+    heard: Heard,
     stop: &AtomicBool,
 ) -> mpsc::Receiver<RemoteAudioPacket> {
     let mut voices = RemoteAudio::new();
@@ -612,6 +724,8 @@ fn play_remote_audio(
             }
         }
         voices.pull_mixed(Instant::now(), &mut mixed);
+        heard.tap.played(&mixed);
+        heard.meters.speaker(frame_dbfs(&mixed));
         if let Err(e) = sink.write(&mixed) {
             tracing::warn!("audio output {output}: {e}; retrying");
             std::thread::sleep(REOPEN_AFTER);

@@ -7,6 +7,7 @@
 
 pub mod alsa;
 pub mod jitter;
+pub mod levels;
 pub mod mixer;
 pub mod opus;
 pub mod processing;

@@ -15,6 +15,8 @@ use sonora::config::{
     AdaptiveDigital, EchoCanceller, GainController2, HighPassFilter, NoiseSuppression,
 };
 use sonora::{AudioProcessing, Config, StreamConfig};
+
+pub use crate::config::AudioProcessing as Stages;
 use std::sync::mpsc;
 
 /// 10 ms at 48 kHz: the unit the processing works in (a 20 ms frame is two).
@@ -22,76 +24,6 @@ const BLOCK: usize = 480;
 /// Far-end frames waiting for the capture thread: 1 s. More means the capture thread stalled;
 /// the oldest reference is then useless anyway and new frames are dropped.
 const FAR_QUEUE_FRAMES: usize = 50;
-
-/// Which processing stages run (each a setting; a speakerphone with its own echo canceller
-/// needs none).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stages {
-    pub echo_cancellation: bool,
-    pub noise_suppression: bool,
-    pub auto_gain: bool,
-    pub high_pass: bool,
-}
-
-impl Stages {
-    pub const ALL: Stages = Stages {
-        echo_cancellation: true,
-        noise_suppression: true,
-        auto_gain: true,
-        high_pass: true,
-    };
-    pub const NONE: Stages = Stages {
-        echo_cancellation: false,
-        noise_suppression: false,
-        auto_gain: false,
-        high_pass: false,
-    };
-
-    fn any(self) -> bool {
-        self != Stages::NONE
-    }
-
-    fn config(self) -> Config {
-        Config {
-            high_pass_filter: self.high_pass.then(HighPassFilter::default),
-            echo_canceller: self.echo_cancellation.then(|| EchoCanceller {
-                // AEC3 works better on a filtered signal, but "off" means off.
-                enforce_high_pass_filtering: self.high_pass,
-                ..EchoCanceller::default()
-            }),
-            noise_suppression: self.noise_suppression.then(NoiseSuppression::default),
-            gain_controller2: self.auto_gain.then(|| GainController2 {
-                adaptive_digital: Some(AdaptiveDigital {
-                    // WebRTC's 15 dB suits a laptop's quiet microphone; a room box's line or
-                    // USB microphone starts near its level, and a high start amplifies the
-                    // canceller's residual while it converges.
-                    initial_gain_db: 0.0,
-                    ..AdaptiveDigital::default()
-                }),
-                ..GainController2::default()
-            }),
-            ..Config::default()
-        }
-    }
-
-    /// "echo cancellation, noise suppression" or "none", for logs and the page.
-    pub fn label(self) -> String {
-        let names: Vec<&str> = [
-            (self.high_pass, "high-pass"),
-            (self.echo_cancellation, "echo cancellation"),
-            (self.noise_suppression, "noise suppression"),
-            (self.auto_gain, "automatic gain"),
-        ]
-        .into_iter()
-        .filter_map(|(on, name)| on.then_some(name))
-        .collect();
-        if names.is_empty() {
-            "none".into()
-        } else {
-            names.join(", ")
-        }
-    }
-}
 
 /// The playout thread's end of the far-end queue: what the box is about to play.
 #[derive(Clone)]
@@ -197,10 +129,35 @@ impl RoomProcessor {
     }
 }
 
+/// The stages as sonora's configuration.
+fn sonora_config(stages: Stages) -> Config {
+    let s = stages;
+    Config {
+        high_pass_filter: s.high_pass.then(HighPassFilter::default),
+        echo_canceller: s.echo_cancellation.then(|| EchoCanceller {
+            // AEC3 works better on a filtered signal, but "off" means off.
+            enforce_high_pass_filtering: s.high_pass,
+            ..EchoCanceller::default()
+        }),
+        noise_suppression: s.noise_suppression.then(NoiseSuppression::default),
+        gain_controller2: s.auto_gain.then(|| GainController2 {
+            adaptive_digital: Some(AdaptiveDigital {
+                // WebRTC's 15 dB suits a laptop's quiet microphone; a room box's line or
+                // USB microphone starts near its level, and a high start amplifies the
+                // canceller's residual while it converges.
+                initial_gain_db: 0.0,
+                ..AdaptiveDigital::default()
+            }),
+            ..GainController2::default()
+        }),
+        ..Config::default()
+    }
+}
+
 fn build(stages: Stages) -> Option<AudioProcessing> {
     stages.any().then(|| {
         AudioProcessing::builder()
-            .config(stages.config())
+            .config(sonora_config(stages))
             .capture_config(StreamConfig::new(48_000, 1))
             .render_config(StreamConfig::new(48_000, 1))
             .build()

@@ -11,7 +11,10 @@ use roombox_roomsim::{EchoPath, Scenario, Talk, RATE};
 
 /// What one run of the conversation through the chain measured.
 #[derive(Debug)]
-#[allow(dead_code, reason = "some fields are only reported (Debug), not asserted")]
+#[allow(
+    dead_code,
+    reason = "some fields are only reported (Debug), not asserted"
+)]
 struct Run {
     /// ERLE (dB) over the first far-only phase after its first 2 s.
     erle_first: f32,

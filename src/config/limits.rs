@@ -11,7 +11,10 @@ pub const HEIGHT: RangeInclusive<u32> = 108..=2160;
 pub const FPS: RangeInclusive<u32> = 1..=60;
 
 pub fn size_ok(width: u32, height: u32) -> bool {
-    width.is_multiple_of(2) && height.is_multiple_of(2) && WIDTH.contains(&width) && HEIGHT.contains(&height)
+    width.is_multiple_of(2)
+        && height.is_multiple_of(2)
+        && WIDTH.contains(&width)
+        && HEIGHT.contains(&height)
 }
 
 pub fn fps_ok(fps: u32) -> bool {

@@ -47,6 +47,11 @@ pub struct SettingsText {
     pub min_kbps: u32,
     pub max_kbps: u32,
     pub degradation: String,
+    pub echo_cancellation: bool,
+    pub noise_suppression: bool,
+    pub auto_gain: bool,
+    pub high_pass: bool,
+    pub mute: bool,
     pub ice_loopback: bool,
     pub web_listen: String,
 }
@@ -67,6 +72,11 @@ impl Default for SettingsText {
             min_kbps: 300,
             max_kbps: 2500,
             degradation: "balanced".into(),
+            echo_cancellation: true,
+            noise_suppression: true,
+            auto_gain: true,
+            high_pass: true,
+            mute: false,
             ice_loopback: false,
             web_listen: "0.0.0.0:80".into(),
         }
@@ -96,6 +106,10 @@ pub struct Settings {
     pub max_kbps: u32,
     /// What gives when the bitrate is too low for the picture: its size or its frame rate.
     pub degradation: Degradation,
+    /// What processes the room microphone (an ALSA input; the test tone is sent as made).
+    pub processing: AudioProcessing,
+    /// The microphone sends silence; the screen and the page say so.
+    pub mute: bool,
     /// Offer loopback candidates too (for tests on one machine).
     pub ice_loopback: bool,
     /// Where the settings page listens; read at start.
@@ -215,6 +229,13 @@ impl SettingsText {
             min_kbps: self.min_kbps,
             max_kbps: self.max_kbps,
             degradation,
+            processing: AudioProcessing {
+                echo_cancellation: self.echo_cancellation,
+                noise_suppression: self.noise_suppression,
+                auto_gain: self.auto_gain,
+                high_pass: self.high_pass,
+            },
+            mute: self.mute,
             ice_loopback: self.ice_loopback,
             web_listen,
         })
@@ -243,6 +264,11 @@ impl Settings {
             min_kbps: self.min_kbps,
             max_kbps: self.max_kbps,
             degradation: self.degradation.to_string(),
+            echo_cancellation: self.processing.echo_cancellation,
+            noise_suppression: self.processing.noise_suppression,
+            auto_gain: self.processing.auto_gain,
+            high_pass: self.processing.high_pass,
+            mute: self.mute,
             ice_loopback: self.ice_loopback,
             web_listen: self.web_listen.to_string(),
         }
@@ -459,6 +485,11 @@ mod tests {
             min_kbps: 400,
             max_kbps: 4000,
             degradation: "maintain-resolution".into(),
+            echo_cancellation: false,
+            noise_suppression: true,
+            auto_gain: false,
+            high_pass: true,
+            mute: true,
             ice_loopback: true,
             web_listen: "127.0.0.1:8081".into(),
         }

@@ -271,6 +271,53 @@ impl fmt::Display for SignalUrl {
     }
 }
 
+/// Which stages process the room microphone (each a setting; a speakerphone with its own
+/// echo canceller needs none). audio::processing runs them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AudioProcessing {
+    pub echo_cancellation: bool,
+    pub noise_suppression: bool,
+    pub auto_gain: bool,
+    pub high_pass: bool,
+}
+
+impl AudioProcessing {
+    pub const ALL: AudioProcessing = AudioProcessing {
+        echo_cancellation: true,
+        noise_suppression: true,
+        auto_gain: true,
+        high_pass: true,
+    };
+    pub const NONE: AudioProcessing = AudioProcessing {
+        echo_cancellation: false,
+        noise_suppression: false,
+        auto_gain: false,
+        high_pass: false,
+    };
+
+    pub fn any(self) -> bool {
+        self != AudioProcessing::NONE
+    }
+
+    /// "echo cancellation, noise suppression" or "none", for logs and the page.
+    pub fn label(self) -> String {
+        let names: Vec<&str> = [
+            (self.high_pass, "high-pass"),
+            (self.echo_cancellation, "echo cancellation"),
+            (self.noise_suppression, "noise suppression"),
+            (self.auto_gain, "automatic gain"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,8 @@ pub mod text;
 mod render_tests;
 
 pub use model::{
-    EncoderStatus, HdmiIn, Participant, PeerState, Quality, RelayState, SignalingState, StatusModel,
+    EncoderStatus, HdmiIn, MicState, Participant, PeerState, Quality, RelayState, SignalingState,
+    StatusModel,
 };
 pub use screen::StatusScreen;
 

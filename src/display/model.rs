@@ -20,6 +20,35 @@ pub struct StatusModel {
     pub media_error: Option<String>,
     /// The TURN relay, for the settings page and the screen.
     pub relay: RelayState,
+    /// The room microphone: muted, speaking, on or off.
+    pub mic: MicState,
+    /// Its processing stages as set, for the settings page ("none" for the test tone).
+    pub mic_processing: String,
+}
+
+/// The room microphone as the screen shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MicState {
+    /// No microphone (`audio_in = none`, or the audio thread is restarting).
+    #[default]
+    Off,
+    /// Listening, nobody in the room speaking.
+    On,
+    /// The room is speaking (after echo cancellation: the far end's voice does not count).
+    Speaking,
+    /// The `mute` setting: silence is sent.
+    Muted,
+}
+
+impl MicState {
+    pub fn label(self) -> &'static str {
+        match self {
+            MicState::Off => "off",
+            MicState::On => "on",
+            MicState::Speaking => "speaking",
+            MicState::Muted => "muted",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! Sizes derive from the screen height so 800x480 panels, 720p and 1080p all read from across a
 //! room: body text is the 10x20 font at `height / 360` (at least 1), titles one step larger.
 
-use super::model::{HdmiIn, PeerState, Quality, SignalingState, StatusModel};
+use super::model::{HdmiIn, MicState, PeerState, Quality, SignalingState, StatusModel};
 use super::qr::Qr;
 use super::text::{truncate, wrap, Font};
 use embedded_graphics::mono_font::iso_8859_1::{FONT_10X20, FONT_9X18_BOLD};
@@ -17,9 +17,9 @@ pub const BACKGROUND: Rgb888 = Rgb888::new(0x12, 0x16, 0x20);
 pub const HEADER: Rgb888 = Rgb888::new(0x1d, 0x2a, 0x44);
 const TEXT: Rgb888 = Rgb888::new(0xf2, 0xf4, 0xf8);
 const DIM: Rgb888 = Rgb888::new(0x94, 0x9c, 0xae);
-const GOOD: Rgb888 = Rgb888::new(0x3c, 0xd0, 0x70);
+pub(crate) const GOOD: Rgb888 = Rgb888::new(0x3c, 0xd0, 0x70);
 const WARN: Rgb888 = Rgb888::new(0xf0, 0xb4, 0x28);
-const BAD: Rgb888 = Rgb888::new(0xf0, 0x50, 0x50);
+pub(crate) const BAD: Rgb888 = Rgb888::new(0xf0, 0x50, 0x50);
 const OFF: Rgb888 = Rgb888::new(0x60, 0x66, 0x74);
 
 /// Where things went; tests use it to look at the right pixels.
@@ -83,7 +83,7 @@ where
 
     // Right column: QR code with the address under it.
     let top = header_h + pad;
-    let footer_h = 2 * body.line_height() + pad;
+    let footer_h = 3 * body.line_height() + pad;
     let footer_y = h.saturating_sub(footer_h + pad / 2);
     let mut left_w = w - 2 * pad;
     if !model.settings_url.is_empty() {
@@ -181,6 +181,10 @@ where
     };
     dot(target, pt(pad + label_w, y), body, c(enc_color))?;
     body.draw(target, &truncate(&enc, value_chars), pt(x, y), c(TEXT))?;
+    y += body.line_height();
+    body.draw(target, "Mic", pt(pad, y), c(DIM))?;
+    dot(target, pt(pad + label_w, y), body, c(mic_color(model.mic)))?;
+    body.draw(target, model.mic.label(), pt(x, y), c(TEXT))?;
     Ok(layout)
 }
 
@@ -229,6 +233,15 @@ fn quality_color(q: Quality) -> Rgb888 {
         Quality::Fair => WARN,
         Quality::Poor => BAD,
         Quality::Unknown => DIM,
+    }
+}
+
+/// Muted is what the room must notice; speaking lights up as the room talks.
+fn mic_color(m: MicState) -> Rgb888 {
+    match m {
+        MicState::Muted => BAD,
+        MicState::Speaking => GOOD,
+        MicState::On | MicState::Off => OFF,
     }
 }
 

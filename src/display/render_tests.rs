@@ -4,8 +4,8 @@
 
 use super::framebuffer::MemoryFramebuffer;
 use super::model::*;
-use super::render::{render, Layout, BACKGROUND, HEADER};
-use embedded_graphics::pixelcolor::{Rgb565, RgbColor};
+use super::render::{render, Layout, BACKGROUND, BAD, GOOD, HEADER};
+use embedded_graphics::pixelcolor::{Rgb565, Rgb888, RgbColor};
 use embedded_graphics::prelude::*;
 use std::path::PathBuf;
 
@@ -208,4 +208,23 @@ fn draws_into_rgb565_targets() {
     let Ok(layout) = render(&sample(2), &mut panel);
     assert_eq!(layout.participant_rows.len(), 2);
     assert_eq!(panel.0[800 * 480 - 1], Rgb565::from(BACKGROUND));
+}
+
+#[test]
+fn the_microphone_row_shows_muted_in_red_and_speaking_in_green() {
+    let count = |m: MicState, color: Rgb888| {
+        let model = StatusModel {
+            mic: m,
+            ..sample(0)
+        };
+        let (fb, _) = draw(&model, 1280, 720, &format!("mic-{}.png", m.label()));
+        // The footer's rows are the bottom fifth of the left half.
+        (360..720)
+            .flat_map(|y| (0..640).map(move |x| (x, y)))
+            .filter(|&(x, y)| y > 576 && fb.pixel(x, y) == color)
+            .count()
+    };
+    assert!(count(MicState::Muted, BAD) > 50, "a red dot when muted");
+    assert_eq!(count(MicState::On, BAD), 0);
+    assert!(count(MicState::Speaking, GOOD) > count(MicState::On, GOOD) + 50);
 }

@@ -23,6 +23,10 @@ pub struct StatusView {
     pub sent_size: Option<String>,
     pub cpu_celsius: Option<f64>,
     pub media_error: Option<String>,
+    /// The room microphone: "off", "on", "speaking", "muted".
+    pub mic: String,
+    /// Its processing: "high-pass, echo cancellation, ..." or "none".
+    pub mic_processing: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +68,8 @@ impl StatusView {
                 .map(|e| format!("{}x{}", e.size.0, e.size.1)),
             cpu_celsius,
             media_error: m.media_error.clone(),
+            mic: m.mic.label().into(),
+            mic_processing: m.mic_processing.clone(),
         }
     }
 }

@@ -21,7 +21,17 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("audio_out", "Speaker"),
 ];
 
-/// The text of every field as the form shows it.
+/// The on/off fields (checkboxes), in order, with their labels. Each is a boolean key of
+/// `Settings`.
+pub const SWITCHES: &[(&str, &str)] = &[
+    ("echo_cancellation", "Echo cancellation"),
+    ("noise_suppression", "Noise suppression"),
+    ("auto_gain", "Automatic gain"),
+    ("high_pass", "High-pass filter (rumble)"),
+    ("mute", "Mute the microphone"),
+];
+
+/// The text of every field as the form shows it (switches as "true" or "false").
 pub fn values_of(s: &Settings) -> HashMap<String, String> {
     let s = s.text();
     let pairs = [
@@ -37,6 +47,11 @@ pub fn values_of(s: &Settings) -> HashMap<String, String> {
         ("degradation", s.degradation),
         ("audio_in", s.audio_in),
         ("audio_out", s.audio_out),
+        ("echo_cancellation", s.echo_cancellation.to_string()),
+        ("noise_suppression", s.noise_suppression.to_string()),
+        ("auto_gain", s.auto_gain.to_string()),
+        ("high_pass", s.high_pass.to_string()),
+        ("mute", s.mute.to_string()),
     ];
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
@@ -154,6 +169,14 @@ pub fn parse(
             ))
         }
     };
+    // A checked box posts "on"; an unchecked one posts nothing.
+    let switch = |field: &str| -> Result<bool, ConfigError> {
+        match posted.get(field).map(|v| v.trim()) {
+            None | Some("false") => Ok(false),
+            Some("on" | "true") => Ok(true),
+            Some(v) => Err(bad(field, format!("{v:?} is not on or off"))),
+        }
+    };
     let s = SettingsText {
         signal_url: text("signal_url")?,
         room: text("room")?,
@@ -167,6 +190,11 @@ pub fn parse(
         degradation: choice("degradation")?,
         audio_in: choice("audio_in")?,
         audio_out: choice("audio_out")?,
+        echo_cancellation: switch("echo_cancellation")?,
+        noise_suppression: switch("noise_suppression")?,
+        auto_gain: switch("auto_gain")?,
+        high_pass: switch("high_pass")?,
+        mute: switch("mute")?,
         ..current.text()
     };
     s.parse()
@@ -188,6 +216,23 @@ mod tests {
             parse(&posted(&current), &current, &choices).unwrap(),
             current
         );
+    }
+
+    #[test]
+    fn switches_are_checkboxes() {
+        let current = Settings::default();
+        let choices = Choices::new(&Inventory::default(), &current);
+        let mut form = posted(&current);
+        // Unchecked boxes post nothing; a checked one posts "on".
+        form.remove("echo_cancellation");
+        form.remove("auto_gain");
+        form.insert("mute".into(), "on".into());
+        let s = parse(&form, &current, &choices).unwrap();
+        assert!(!s.processing.echo_cancellation && !s.processing.auto_gain);
+        assert!(s.processing.noise_suppression && s.processing.high_pass && s.mute);
+        form.insert("high_pass".into(), "maybe".into());
+        let e = parse(&form, &current, &choices).unwrap_err();
+        assert_eq!(e.field, "high_pass");
     }
 
     #[test]

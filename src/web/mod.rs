@@ -2,8 +2,8 @@
 //!
 //! Server-rendered HTML forms and one small script that refreshes the status; everything is
 //! embedded in the binary. The page shares two channels with the running box: it reads the
-//! `StatusModel` feed of the HDMI-out screen, and sends saved `Settings` that the pipeline
-//! applies live (pipeline::run_box).
+//! `StatusModel` feed of the HDMI-out screen and the audio threads' live levels, and sends saved
+//! `Settings` that the pipeline applies live (pipeline::run_box).
 
 mod api;
 mod auth;
@@ -11,6 +11,7 @@ mod form;
 mod pages;
 mod routes;
 
+use crate::audio::levels::AudioMeters;
 use crate::config::Settings;
 use crate::display::StatusModel;
 use anyhow::Context;
@@ -38,6 +39,8 @@ pub(crate) struct AppState {
     /// The running box's settings; a save sends the new ones, the pipeline applies them.
     settings: watch::Sender<Settings>,
     status: watch::Receiver<StatusModel>,
+    /// The live audio levels (the page's meters).
+    meters: Arc<AudioMeters>,
     /// One save (or password change) at a time.
     save: tokio::sync::Mutex<()>,
 }
@@ -60,6 +63,7 @@ pub async fn start(
     config: WebConfig,
     settings: watch::Sender<Settings>,
     status: watch::Receiver<StatusModel>,
+    meters: Arc<AudioMeters>,
 ) -> anyhow::Result<Option<Page>> {
     let Listen::Addr(addr) = config.listen else {
         tracing::info!("settings page off");
@@ -78,6 +82,7 @@ pub async fn start(
         throttle: Mutex::default(),
         settings,
         status,
+        meters,
         save: tokio::sync::Mutex::new(()),
     });
     if !state.password.is_set() {

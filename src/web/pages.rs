@@ -2,7 +2,7 @@
 //! through `esc`.
 
 use super::api::StatusView;
-use super::form::{Choices, FIELDS};
+use super::form::{Choices, FIELDS, SWITCHES};
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -109,6 +109,8 @@ pub fn status(v: &StatusView) -> String {
             v.kbps.map(|k| format!("{k} kbit/s")).unwrap_or("-".into()),
         ),
         ("Picture sent", v.sent_size.clone().unwrap_or("-".into())),
+        ("Microphone", v.mic.clone()),
+        ("Microphone processing", v.mic_processing.clone()),
         (
             "Frame rate",
             v.fps.map(|f| format!("{f} fps")).unwrap_or("-".into()),
@@ -206,6 +208,28 @@ pub fn home(h: &Home) -> String {
             r#"<div class="field"><label for="f-{name}">{label}</label>{input}{error_html}</div>"#
         );
     }
+    let mut switches = String::new();
+    for (name, label) in SWITCHES {
+        let checked = if h.values.get(*name).is_some_and(|v| v == "true") {
+            " checked"
+        } else {
+            ""
+        };
+        let error_html = h
+            .errors
+            .get(*name)
+            .map(|e| {
+                format!(
+                    r#"<span class="error field-error" data-field="{name}" role="alert">{}</span>"#,
+                    esc(e)
+                )
+            })
+            .unwrap_or_default();
+        let _ = write!(
+            switches,
+            r#"<div class="field switch"><label for="f-{name}"><input type="checkbox" name="{name}" id="f-{name}"{checked}> {label}</label>{error_html}</div>"#
+        );
+    }
     let general = h
         .errors
         .get("config")
@@ -230,11 +254,24 @@ pub fn home(h: &Home) -> String {
 <form method="post" action="/logout" class="inline">{csrf}<button type="submit" class="link">Log out</button></form></header>
 {notice}
 <section><h2>Status</h2><div id="status">{status}</div></section>
+<section><h2>Audio</h2>
+<div id="levels" class="levels">
+<label>Microphone <meter id="m-mic" min="-60" max="0" low="-45" high="-6" optimum="-20" value="-90"></meter> <output id="v-mic">-</output></label>
+<label>Sent to the call <meter id="m-sent" min="-60" max="0" low="-45" high="-6" optimum="-20" value="-90"></meter> <output id="v-sent">-</output></label>
+<label>Speaker <meter id="m-speaker" min="-60" max="0" low="-45" high="-6" optimum="-20" value="-90"></meter> <output id="v-speaker">-</output></label>
+<p class="muted">Echo canceller: <output id="v-echo">-</output></p>
+</div></section>
 <section><h2>Settings</h2>{general}
 <form method="post" action="/settings" id="settings">{csrf}
 {fields}
+<fieldset><legend>Room microphone</legend>
+{switches}
+<p class="muted">For a microphone on the box's ALSA input; the test tone is sent as made. Turn the
+first four off for a speakerphone that cancels echo itself.</p>
+</fieldset>
 <p class="muted">Room, name and server changes make the box leave and join again; device, size
-and frame-rate changes restart only its capture and encoding. Audio levels are not shown.</p>
+and frame-rate changes restart only its capture and encoding; microphone processing and mute
+apply at once.</p>
 <button type="submit">Save and apply</button>
 </form></section>
 <section><h2>Admin password</h2>

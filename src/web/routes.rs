@@ -30,6 +30,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/password", post(change_password))
         .route("/status", get(status_fragment))
         .route("/api/status", get(status_json))
+        .route("/api/levels", get(levels_json))
         .route("/assets/style.css", get(|| async { css(pages::STYLE) }))
         .route("/assets/status.js", get(|| async { js(pages::SCRIPT) }))
         .layer(DefaultBodyLimit::max(16 * 1024))
@@ -470,6 +471,21 @@ async fn status_json(State(state): Shared, headers: HeaderMap) -> Response {
             .into_response();
     }
     Json(state.status_view()).into_response()
+}
+
+/// The meters, polled a few times a second by the page while it is open.
+async fn levels_json(State(state): Shared, headers: HeaderMap) -> Response {
+    if state.admin(&headers).is_none() {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({"error": "log in first"})),
+        )
+            .into_response();
+    }
+    let mic = state.status.borrow().mic.label();
+    let mut levels = serde_json::to_value(state.meters.view()).unwrap_or_default();
+    levels["mic"] = mic.into();
+    Json(levels).into_response()
 }
 
 #[cfg(test)]

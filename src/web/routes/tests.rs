@@ -44,6 +44,7 @@ fn page(name: &str) -> Page {
         throttle: Mutex::default(),
         settings: settings_tx,
         status,
+        meters: Arc::default(),
         save: tokio::sync::Mutex::new(()),
     });
     Page {
@@ -239,6 +240,23 @@ async fn a_new_box_leads_every_page_to_setup_and_the_first_password_logs_in() {
     let status = p.send(get("/api/status", Some(&admin))).await;
     assert_eq!(status.status, StatusCode::OK);
     assert!(serde_json::from_str::<serde_json::Value>(&status.body).is_ok());
+    // The live meters: what the audio threads last wrote.
+    p.state.meters.mic(-23.0, -31.0);
+    let levels = p.send(get("/api/levels", Some(&admin))).await;
+    assert_eq!(levels.status, StatusCode::OK);
+    let l: serde_json::Value = serde_json::from_str(&levels.body).unwrap();
+    assert_eq!(
+        (l["mic_dbfs"].as_f64(), l["sent_dbfs"].as_f64()),
+        (Some(-23.0), Some(-31.0))
+    );
+    assert_eq!(l["mic"], "off");
+    assert!(
+        home.body.contains(r#"id="m-speaker""#),
+        "the speaker's meter"
+    );
+    assert!(home
+        .body
+        .contains(r#"name="echo_cancellation" id="f-echo_cancellation" checked"#));
     // Setup is over: its page sends people home, a second setup cannot take the box.
     let r = p.send(get("/setup", Some(&admin))).await;
     assert_eq!(r.location.as_deref(), Some("/"));
@@ -430,7 +448,7 @@ async fn pages_carry_the_security_headers_and_need_a_login() {
         .to_str()
         .unwrap()
         .contains("frame-ancestors 'none'"));
-    for path in ["/status", "/api/status"] {
+    for path in ["/status", "/api/status", "/api/levels"] {
         assert_eq!(
             p.send(get(path, None)).await.status,
             StatusCode::UNAUTHORIZED,
