@@ -45,6 +45,10 @@ enum Command {
     },
     /// Record what the box sees and hears to a Matroska file (H.264 + Opus), for installers.
     Record(RecordArgs),
+    /// Play a talker on the room speaker and measure the echo at the microphone and how much
+    /// of it the processing removes (for installers; stop the service first, it holds the
+    /// devices).
+    EchoCheck(EchoCheckArgs),
     /// List the video inputs and ALSA devices (for installers; what the settings page offers).
     Devices {
         /// Print the inventory as JSON.
@@ -101,6 +105,55 @@ struct RunArgs {
     /// Also offer loopback candidates (tests on one machine).
     #[arg(long)]
     ice_loopback: bool,
+}
+
+/// `echo-check` takes the box's speaker, microphone and processing from its settings file
+/// unless flags name them.
+#[derive(Args, Debug)]
+struct EchoCheckArgs {
+    #[arg(long, default_value = "/etc/roombox/roombox.toml")]
+    config: PathBuf,
+    /// alsa:DEVICE (default: the settings' audio_out)
+    #[arg(long)]
+    audio_out: Option<String>,
+    /// alsa:DEVICE (default: the settings' audio_in)
+    #[arg(long)]
+    audio_in: Option<String>,
+    /// Seconds of talk after a second of silence (at least 4: the canceller converges in
+    /// the first 2).
+    #[arg(long, default_value_t = 10)]
+    seconds: u32,
+    /// Write played.wav, heard.wav and sent.wav into this directory.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Fail (exit 1) unless the echo was heard and reduced by at least this many dB.
+    #[arg(long)]
+    min_erle: Option<f32>,
+}
+
+impl EchoCheckArgs {
+    fn check(&self) -> anyhow::Result<roombox::audio::echo_check::EchoCheck> {
+        let mut s = if self.config.exists() {
+            SettingsText::read(&self.config)?
+        } else {
+            SettingsText::default()
+        };
+        if let Some(v) = &self.audio_out {
+            s.audio_out = v.clone();
+        }
+        if let Some(v) = &self.audio_in {
+            s.audio_in = v.clone();
+        }
+        let s = s.parse()?;
+        anyhow::ensure!(self.seconds >= 4, "seconds: must be at least 4");
+        Ok(roombox::audio::echo_check::EchoCheck {
+            speaker: s.audio_out,
+            mic: s.audio_in,
+            seconds: self.seconds,
+            processing: s.processing,
+            save: self.save.clone(),
+        })
+    }
 }
 
 /// `record` takes the box's sources and sizes; unset sizes are `run`'s defaults.
@@ -256,6 +309,20 @@ async fn main() -> anyhow::Result<()> {
             let report = tokio::task::block_in_place(|| record::record(&recording))?;
             println!("{report}");
             Ok(())
+        }
+        Command::EchoCheck(args) => {
+            let check = args.check()?;
+            let report = tokio::task::block_in_place(|| roombox::audio::echo_check::run(&check))?;
+            println!("{report}");
+            if let Some(min) = args.min_erle {
+                match report.erle_db {
+                    Some(erle) if erle >= min => Ok(()),
+                    Some(erle) => anyhow::bail!("echo reduced by {erle:.1} dB, less than {min} dB"),
+                    None => anyhow::bail!("no echo heard: ERLE not measurable"),
+                }
+            } else {
+                Ok(())
+            }
         }
         Command::Devices { json } => {
             let inventory = devices::discover();

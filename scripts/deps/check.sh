@@ -113,6 +113,11 @@ check_bench() {
     valgrind --tool=callgrind --callgrind-out-file=cg.out /bin/true && grep -qE '^(totals|summary): *[0-9]+' cg.out"
   probe "/usr/bin/time reports peak RSS" bash -c "/usr/bin/time -f %M -o '$work/time' true && grep -qE '^[0-9]+$' '$work/time'"
   probe "free, lscpu, chrt" bash -c 'free -g >/dev/null && lscpu | grep -q "^Model name" && chrt --idle 0 true'
+  # bench/audio: the two C candidates are found by pkg-config, the talkers made and resampled.
+  probe "libspeexdsp and libwebrtc-audio-processing (0.3) for bench/audio" bash -c \
+    "pkg-config --exists speexdsp && pkg-config --exists webrtc-audio-processing"
+  probe "espeak-ng speaks into a WAV that sox resamples to 48 kHz" bash -c "cd '$work' &&
+    espeak-ng -w e.wav 'one two' && sox -D e.wav -r 48000 e48.wav && soxi -r e48.wav | grep -qx 48000"
 }
 
 for stage in "$@"; do
