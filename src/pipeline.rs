@@ -656,7 +656,7 @@ fn capture_audio(
             );
         }
         let captured = frame_dbfs(&pcm);
-        chain.process(&room.far, &mut pcm);
+        chain.process(&room.far, &mut pcm, captured_at);
         if control.mute {
             pcm.fill(0);
         }
@@ -724,7 +724,7 @@ fn play_remote_audio(
             }
         }
         voices.pull_mixed(Instant::now(), &mut mixed);
-        heard.tap.played(&mixed);
+        heard.tap.played(&mixed, Instant::now());
         heard.meters.speaker(frame_dbfs(&mixed));
         if let Err(e) = sink.write(&mixed) {
             tracing::warn!("audio output {output}: {e}; retrying");

@@ -63,6 +63,8 @@ pub struct AudioMeters {
     /// unknown.
     erle: AtomicI32,
     echo_delay_ms: AtomicI32,
+    /// Tenths of a ppm; i32::MIN when unknown.
+    drift: AtomicI32,
 }
 
 impl Default for AudioMeters {
@@ -74,6 +76,7 @@ impl Default for AudioMeters {
             speaker: AtomicI32::new(floor),
             erle: AtomicI32::new(i32::MIN),
             echo_delay_ms: AtomicI32::new(i32::MIN),
+            drift: AtomicI32::new(i32::MIN),
         }
     }
 }
@@ -93,6 +96,8 @@ pub struct LevelsView {
     pub speaker_dbfs: f32,
     pub echo_erle_db: Option<f32>,
     pub echo_delay_ms: Option<i32>,
+    /// How far apart the speaker's and the microphone's clocks run, ppm (compensated).
+    pub clock_drift_ppm: Option<f32>,
 }
 
 impl AudioMeters {
@@ -111,6 +116,8 @@ impl AudioMeters {
         self.erle.store(erle, Relaxed);
         self.echo_delay_ms
             .store(stats.delay_ms.unwrap_or(i32::MIN), Relaxed);
+        let drift = stats.clock_drift_ppm.map_or(i32::MIN, |d| tenths(d as f32));
+        self.drift.store(drift, Relaxed);
     }
 
     /// No microphone (a restart, `none`): the meters fall to the floor.
@@ -128,6 +135,7 @@ impl AudioMeters {
             speaker_dbfs: db(&self.speaker),
             echo_erle_db: known(self.erle.load(Relaxed)).map(|e| e as f32 / 10.0),
             echo_delay_ms: known(self.echo_delay_ms.load(Relaxed)),
+            clock_drift_ppm: known(self.drift.load(Relaxed)).map(|d| d as f32 / 10.0),
         }
     }
 }
@@ -180,6 +188,7 @@ mod tests {
         m.echo(super::super::processing::EchoStats {
             erle_db: Some(31.26),
             delay_ms: Some(84),
+            clock_drift_ppm: Some(-41.04),
         });
         let v = m.view();
         assert_eq!(
@@ -187,6 +196,7 @@ mod tests {
             (-23.0, -30.0, -12.5)
         );
         assert_eq!((v.echo_erle_db, v.echo_delay_ms), (Some(31.3), Some(84)));
+        assert_eq!(v.clock_drift_ppm, Some(-41.0));
         m.mic_silent();
         assert_eq!(m.view().echo_delay_ms, None);
     }

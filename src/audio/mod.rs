@@ -6,6 +6,7 @@
 //! the 20 ms tick.
 
 pub mod alsa;
+pub mod drift;
 pub mod echo_check;
 pub mod jitter;
 pub mod levels;

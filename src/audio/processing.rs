@@ -8,8 +8,10 @@
 //! speaker never waits on the microphone), and the capture thread hands each captured frame to
 //! [`RoomProcessor::process`], which first feeds the queued far end to the canceller. AEC3 finds
 //! the delay between the two itself (device buffers, the air) and follows it as the capture
-//! and playback clocks drift apart.
+//! and playback clocks drift apart; the box also measures that drift and resamples what it
+//! played onto the microphone's clock (audio::drift), so the echo path stands still.
 
+use super::drift::{self, RateEstimator, Resampler};
 use crate::media::AUDIO_FRAME;
 use sonora::config::{
     AdaptiveDigital, EchoCanceller, GainController2, HighPassFilter, NoiseSuppression,
@@ -18,6 +20,7 @@ use sonora::{AudioProcessing, Config, StreamConfig};
 
 pub use crate::config::AudioProcessing as Stages;
 use std::sync::mpsc;
+use std::time::Instant;
 
 /// 10 ms at 48 kHz: the unit the processing works in (a 20 ms frame is two).
 const BLOCK: usize = 480;
@@ -25,14 +28,17 @@ const BLOCK: usize = 480;
 /// the oldest reference is then useless anyway and new frames are dropped.
 const FAR_QUEUE_FRAMES: usize = 50;
 
+/// A frame the speaker was given, and when.
+type Played = (Box<[i16; AUDIO_FRAME]>, Instant);
+
 /// The playout thread's end of the far-end queue: what the box is about to play.
 #[derive(Clone)]
-pub struct FarEndTap(mpsc::SyncSender<Box<[i16; AUDIO_FRAME]>>);
+pub struct FarEndTap(mpsc::SyncSender<Played>);
 
 impl FarEndTap {
-    /// A frame written to the speaker. Never blocks: a full queue drops it.
-    pub fn played(&self, frame: &[i16; AUDIO_FRAME]) {
-        let _ = self.0.try_send(Box::new(*frame));
+    /// A frame given to the speaker at `at`. Never blocks: a full queue drops it.
+    pub fn played(&self, frame: &[i16; AUDIO_FRAME], at: Instant) {
+        let _ = self.0.try_send((Box::new(*frame), at));
     }
 }
 
@@ -43,7 +49,7 @@ pub fn far_end_queue() -> (FarEndTap, FarEnd) {
 }
 
 /// The capture thread's end of the far-end queue.
-pub struct FarEnd(mpsc::Receiver<Box<[i16; AUDIO_FRAME]>>);
+pub struct FarEnd(mpsc::Receiver<Played>);
 
 /// The canceller's view of the echo, for the page and the logs.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -52,6 +58,8 @@ pub struct EchoStats {
     pub erle_db: Option<f64>,
     /// The echo path's delay AEC3 estimated, ms.
     pub delay_ms: Option<i32>,
+    /// How far apart the speaker's and the microphone's clocks run, ppm, once measured.
+    pub clock_drift_ppm: Option<f64>,
 }
 
 /// The microphone's processing chain.
@@ -59,6 +67,13 @@ pub struct RoomProcessor {
     stages: Stages,
     apm: Option<AudioProcessing>,
     out: [i16; BLOCK],
+    /// The two devices' clocks, and what was played on the microphone's clock.
+    speaker_clock: RateEstimator,
+    mic_clock: RateEstimator,
+    ratio: f64,
+    resampler: Resampler,
+    /// Resampled reference not yet fed (less than a block).
+    aligned: Vec<i16>,
 }
 
 impl RoomProcessor {
@@ -67,6 +82,11 @@ impl RoomProcessor {
             stages,
             apm: build(stages),
             out: [0; BLOCK],
+            speaker_clock: RateEstimator::default(),
+            mic_clock: RateEstimator::default(),
+            ratio: 1.0,
+            resampler: Resampler::default(),
+            aligned: Vec::with_capacity(2 * AUDIO_FRAME),
         }
     }
 
@@ -83,22 +103,40 @@ impl RoomProcessor {
         }
     }
 
-    /// A frame the speaker played (the echo canceller's reference).
+    /// Speaker samples per microphone sample (1 + the drift), as measured or as known.
+    pub fn set_drift_ratio(&mut self, ratio: f64) {
+        self.ratio = ratio;
+    }
+
+    pub fn drift_ratio(&self) -> f64 {
+        self.ratio
+    }
+
+    /// A frame the speaker played (the echo canceller's reference), put on the microphone's
+    /// clock.
     pub fn far_end(&mut self, frame: &[i16; AUDIO_FRAME]) {
         let Some(apm) = self.apm.as_mut().filter(|_| self.stages.echo_cancellation) else {
             return;
         };
-        for block in frame.chunks_exact(BLOCK) {
+        self.resampler.push(frame);
+        self.resampler.drain_into(self.ratio, &mut self.aligned);
+        let whole = self.aligned.len() / BLOCK * BLOCK;
+        for block in self.aligned[..whole].chunks_exact(BLOCK) {
             // Mono in, mono out: the render side's output is not used.
             let _ = apm.process_render_i16(block, &mut self.out);
         }
+        self.aligned.drain(..whole);
     }
 
-    /// Feeds what the speaker played since the last call, then processes `frame` in place.
-    pub fn process(&mut self, far: &FarEnd, frame: &mut [i16; AUDIO_FRAME]) {
-        while let Ok(played) = far.0.try_recv() {
+    /// Feeds what the speaker played since the last call (measuring both devices' clocks),
+    /// then processes `frame`, captured at `now`, in place.
+    pub fn process(&mut self, far: &FarEnd, frame: &mut [i16; AUDIO_FRAME], now: Instant) {
+        while let Ok((played, at)) = far.0.try_recv() {
+            self.speaker_clock.frame(at);
             self.far_end(&played);
         }
+        self.mic_clock.frame(now);
+        self.ratio = drift::ratio(&self.speaker_clock, &self.mic_clock);
         self.near_end(frame);
     }
 
@@ -123,6 +161,7 @@ impl RoomProcessor {
                 EchoStats {
                     erle_db: s.echo_return_loss_enhancement,
                     delay_ms: s.delay_ms,
+                    clock_drift_ppm: (self.ratio != 1.0).then_some((self.ratio - 1.0) * 1e6),
                 }
             })
             .unwrap_or_default()

@@ -37,9 +37,16 @@ struct Run {
 }
 
 fn run(path: EchoPath, stages: Stages) -> Run {
+    run_with(path, stages, 1.0)
+}
+
+/// The conversation through the chain, the reference resampled by `drift_ratio` (what the box
+/// measured of its two clocks; 1 = not compensated).
+fn run_with(path: EchoPath, stages: Stages, drift_ratio: f64) -> Run {
     let s = Scenario::conversation(path);
     let (far, mic) = (to_i16(&s.far), to_i16(&s.mic));
     let mut chain = RoomProcessor::new(stages);
+    chain.set_drift_ratio(drift_ratio);
     let mut out = Vec::with_capacity(mic.len());
     for (f, m) in far
         .chunks_exact(AUDIO_FRAME)
@@ -82,11 +89,13 @@ fn run(path: EchoPath, stages: Stages) -> Run {
         latency_ms: lag as f32 / 48.0,
     };
     eprintln!(
-        "delay {} ms, rt60 {} s, echo {} dB, drift {} ppm; {}:\n  {r:?}",
+        "delay {} ms, rt60 {} s, echo {} dB, drift {} ppm, seed {}, compensated {}; {}:\n  {r:?}",
         path.delay_ms,
         path.rt60_s,
         path.gain_db,
         path.drift_ppm,
+        path.seed,
+        drift_ratio != 1.0,
         stages.label()
     );
     r
@@ -128,6 +137,33 @@ fn the_echo_of_a_reverberant_room_with_drifting_clocks_is_cancelled() {
         // to the goal).
         assert!(r.erle_second_settled >= 25.0, "{path:?}: {r:?}");
     }
+}
+
+#[test]
+fn measured_drift_keeps_the_echo_path_still() {
+    // Five conversations in the meeting room with the clocks 100 ppm apart: as AEC3 alone
+    // meets it, and with the reference put on the microphone's clock (the ratio the box
+    // measures, audio::drift). Measured here: 22.7 dB worst alone (a second phase starting
+    // at 7 dB), 27.4 dB compensated.
+    let worst = |ratio: f64| {
+        (1..=5)
+            .map(|seed| {
+                let path = EchoPath {
+                    seed,
+                    ..EchoPath::default()
+                };
+                let r = run_with(path, AEC_ONLY, ratio);
+                // The second phase as a whole: right after 9 s without far-end speech is
+                // where drift costs AEC3 alone.
+                r.erle_first.min(r.erle_second)
+            })
+            .fold(f32::INFINITY, f32::min)
+    };
+    let (alone, compensated) = (worst(1.0), worst(1.0001));
+    eprintln!(
+        "worst ERLE over 5 seeds: {alone:.1} dB by AEC3 alone, {compensated:.1} dB compensated"
+    );
+    assert!(compensated >= 25.0, "{compensated}");
 }
 
 #[test]
@@ -194,11 +230,11 @@ fn the_speaker_never_waits_for_the_microphone() {
     let (tap, far) = far_end_queue();
     // The capture thread stalls: the playout thread's taps drop instead of blocking.
     for _ in 0..FAR_QUEUE_FRAMES * 3 {
-        tap.played(&[100; AUDIO_FRAME]);
+        tap.played(&[100; AUDIO_FRAME], std::time::Instant::now());
     }
     let mut chain = RoomProcessor::new(AEC_ONLY);
     let mut frame = [0; AUDIO_FRAME];
-    chain.process(&far, &mut frame);
+    chain.process(&far, &mut frame, std::time::Instant::now());
     // Everything queued was fed to the canceller.
     assert!(far.0.try_recv().is_err());
     // A settings change rebuilds the chain; the same stages do not.

@@ -31,7 +31,8 @@ async function meters() {
         show('sent', l.sent_dbfs);
         show('speaker', l.speaker_dbfs);
         const echo = l.echo_erle_db === null ? 'off or converging'
-          : `${l.echo_erle_db.toFixed(0)} dB removed, echo delay ${l.echo_delay_ms} ms`;
+          : `${l.echo_erle_db.toFixed(0)} dB removed, echo delay ${l.echo_delay_ms} ms` +
+            (l.clock_drift_ppm === null ? '' : `, clocks ${l.clock_drift_ppm.toFixed(0)} ppm apart (compensated)`);
         document.getElementById('v-echo').textContent = l.mic === 'muted' ? 'muted; ' + echo : echo;
       }
     }
