@@ -190,22 +190,22 @@ fn noise_suppression_keeps_the_cancellation_and_the_room() {
             ..Stages::ALL
         },
     );
-    assert!(r.erle_first >= 25.0, "{r:?}");
-    assert!(r.converged_25.is_some_and(|t| t <= 2.0), "{r:?}");
-    assert!(r.erle_second_settled >= 25.0, "{r:?}");
-    assert!(r.double_talk_gain_db >= -8.0, "{r:?}");
-    assert!(r.near_only_correlation >= 0.9, "{r:?}");
+    cancels_and_keeps_the_room(&r);
 }
 
 #[test]
 fn the_whole_chain_cancels_and_keeps_the_room() {
-    let r = run(EchoPath::default(), Stages::ALL);
+    // Automatic gain moves the level (a few dB up here); the room's speech is still what
+    // comes out.
+    cancels_and_keeps_the_room(&run(EchoPath::default(), Stages::ALL));
+}
+
+/// The goals: 25 dB of ERLE within 2 s and after double talk, the room kept.
+fn cancels_and_keeps_the_room(r: &Run) {
     assert!(r.erle_first >= 25.0, "{r:?}");
     assert!(r.converged_25.is_some_and(|t| t <= 2.0), "{r:?}");
     assert!(r.erle_second_settled >= 25.0, "{r:?}");
     assert!(r.double_talk_gain_db >= -8.0, "{r:?}");
-    // Automatic gain moves the level (a few dB up here); the room's speech is still what
-    // comes out.
     assert!(r.near_only_correlation >= 0.9, "{r:?}");
 }
 

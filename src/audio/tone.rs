@@ -1,5 +1,7 @@
 //! Test tone: a steady 440 Hz sine with a 100 ms 880 Hz beep at the start of every second, so a
 //! listener hears both continuity and the one-second rhythm. Paced in real time, 20 ms a frame.
+//! The seconds are those of the media epoch (`pace::epoch`), when the test pattern flashes:
+//! beep and flash leave the box at the same instant (lip sync).
 
 use std::f64::consts::TAU;
 
@@ -23,11 +25,15 @@ pub struct Tone {
 }
 
 impl Tone {
-    /// A tone paced in real time from now.
+    /// A tone paced in real time from now, its samples counted from the media epoch.
     pub fn new() -> Self {
+        let pacer = Pacer::new(AUDIO_RATE, AUDIO_FRAME as u32, true);
+        let since = pacer
+            .start()
+            .saturating_duration_since(crate::media::pace::epoch());
         Self {
-            pacer: Pacer::new(AUDIO_RATE, AUDIO_FRAME as u32, true),
-            sample: 0,
+            pacer,
+            sample: (since.as_nanos() * u128::from(AUDIO_RATE) / 1_000_000_000) as u64,
         }
     }
 

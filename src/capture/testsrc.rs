@@ -10,7 +10,9 @@
 //!   - Row 1, `y` in `[B, 2B)`: the same 24 blocks with every bit inverted, so a reader can
 //!     reject a frame it mis-read (each bit must differ between the two rows).
 //!   - The code area's chroma is neutral (128), so in RGB the blocks are pure black / white;
-//!     anything right of `24 * B` in both rows is black. To read it back, threshold the centre
+//!     anything right of `24 * B` in both rows is black, except in the frame that holds a
+//!     whole second since the media epoch (`pace::epoch`): there it is white, the sync flash
+//!     (the test tone beeps at the same instant; tests/e2e/lipsync.test.js measures both). To read it back, threshold the centre
 //!     of each block at mid-grey (luma 125 or RGB 128).
 //! - The counter is the frame's slot number at the configured fps, modulo 2^24: when the
 //!   source falls behind, skipped slots show as jumps.
@@ -95,6 +97,18 @@ impl TestPattern {
     /// Renders frame `counter` at `pts` with the clock showing `wall` into `out` (I420 sized
     /// for this pattern).
     pub fn render(&self, counter: u64, pts: Duration, wall: SystemTime, out: &mut [u8]) {
+        self.render_marked(counter, pts, wall, false, out);
+    }
+
+    /// As [`render`](Self::render), with the sync flash when `flash`.
+    pub fn render_marked(
+        &self,
+        counter: u64,
+        pts: Duration,
+        wall: SystemTime,
+        flash: bool,
+        out: &mut [u8],
+    ) {
         out.copy_from_slice(&self.background);
         let (w, h) = (self.width as usize, self.height as usize);
         let y = &mut out[..w * h];
@@ -106,6 +120,10 @@ impl TestPattern {
             let (top, bottom) = if bit { (WHITE, BLACK) } else { (BLACK, WHITE) };
             canvas.fill(i * b, 0, b, b, top);
             canvas.fill(i * b, b, b, b, bottom);
+        }
+        if flash {
+            let x = CODE_BITS as usize * b;
+            canvas.fill(x, 0, w - x, 2 * b, WHITE);
         }
 
         let layout = Layout::new(self.width, self.height);
@@ -188,7 +206,9 @@ impl VideoSource for TestPattern {
         let (counter, pts) = self.pacer.wait();
         let captured_at = Instant::now();
         let mut data = self.pool.take(self.background.len());
-        self.render(counter, pts, SystemTime::now(), &mut data);
+        let slot = Duration::from_secs(1) / self.fps;
+        let flash = crate::media::pace::holds_a_second_mark(self.pacer.start() + pts, slot);
+        self.render_marked(counter, pts, SystemTime::now(), flash, &mut data);
         Ok(VideoFrame {
             width: self.width,
             height: self.height,
@@ -471,5 +491,23 @@ mod tests {
         assert!(TestPattern::new(1281, 720, 30).is_err());
         assert!(TestPattern::new(64, 64, 30).is_err());
         assert!(TestPattern::new(1280, 720, 0).is_err());
+    }
+}
+
+#[cfg(test)]
+mod flash_tests {
+    use super::*;
+
+    #[test]
+    fn the_sync_flash_whitens_the_corner_right_of_the_code() {
+        let pattern = TestPattern::new(1280, 720, 30).expect("valid size");
+        let mut buf = vec![0; i420_len(1280, 720)];
+        let corner = |buf: &[u8]| buf[1280 * 40 + 1200];
+        pattern.render_marked(7, Duration::ZERO, SystemTime::now(), false, &mut buf);
+        assert_eq!(corner(&buf), BLACK);
+        pattern.render_marked(7, Duration::ZERO, SystemTime::now(), true, &mut buf);
+        assert_eq!(corner(&buf), WHITE);
+        // The frame code is unchanged by it.
+        assert_eq!(buf[1280 * 24 + 24], BLACK, "bit 23 of 7 is 0");
     }
 }

@@ -13,6 +13,20 @@ pub struct Pacer {
     paced: bool,
 }
 
+/// The process's media epoch: the test sources mark every whole second since it (the
+/// pattern flashes, the tone beeps), so a viewer can measure audio against video.
+pub fn epoch() -> Instant {
+    static EPOCH: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+    *EPOCH
+}
+
+/// Whether the slot of length `slot` starting at `at` holds a whole second since [`epoch`].
+pub fn holds_a_second_mark(at: Instant, slot: Duration) -> bool {
+    let since = at.saturating_duration_since(epoch());
+    let into = Duration::from_nanos((since.as_nanos() % 1_000_000_000) as u64);
+    into.is_zero() || into + slot > Duration::from_secs(1)
+}
+
 /// How far behind schedule a pacer may fall before it skips slots instead of bursting.
 const MAX_LAG_SLOTS: u64 = 3;
 
@@ -27,6 +41,11 @@ impl Pacer {
             next: 0,
             paced,
         }
+    }
+
+    /// When slot 0 was (or is) due.
+    pub fn start(&self) -> Instant {
+        self.start
     }
 
     /// Time of slot `n` since the start.
@@ -68,6 +87,20 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_slot_a_second_holds_the_mark() {
+        let e = epoch();
+        let slot = Duration::from_millis(33);
+        // Slots starting at 0.98 s (ending 1.013 s) and at 2.0 s hold it; 1.013 s does not.
+        assert!(holds_a_second_mark(e + Duration::from_millis(980), slot));
+        assert!(holds_a_second_mark(e + Duration::from_secs(2), slot));
+        assert!(!holds_a_second_mark(e + Duration::from_millis(1013), slot));
+        let marked = (0..300)
+            .filter(|&n| holds_a_second_mark(e + slot * n, slot))
+            .count();
+        assert_eq!(marked, 10, "one a second over 9.9 s, the first at 0");
+    }
 
     #[test]
     fn slot_times_do_not_drift() {

@@ -164,6 +164,18 @@ pub struct Home<'a> {
     pub notice: Option<&'a str>,
 }
 
+/// The message next to a field the box refused.
+fn field_error(name: &str, error: Option<&String>) -> String {
+    error
+        .map(|e| {
+            format!(
+                r#"<span class="error field-error" data-field="{name}" role="alert">{}</span>"#,
+                esc(e)
+            )
+        })
+        .unwrap_or_default()
+}
+
 pub fn home(h: &Home) -> String {
     let mut fields = String::new();
     for (name, label) in FIELDS {
@@ -195,14 +207,7 @@ pub fn home(h: &Home) -> String {
                 )
             }
         };
-        let error_html = error
-            .map(|e| {
-                format!(
-                    r#"<span class="error field-error" data-field="{name}" role="alert">{}</span>"#,
-                    esc(e)
-                )
-            })
-            .unwrap_or_default();
+        let error_html = field_error(name, error);
         let _ = write!(
             fields,
             r#"<div class="field"><label for="f-{name}">{label}</label>{input}{error_html}</div>"#
@@ -215,16 +220,7 @@ pub fn home(h: &Home) -> String {
         } else {
             ""
         };
-        let error_html = h
-            .errors
-            .get(*name)
-            .map(|e| {
-                format!(
-                    r#"<span class="error field-error" data-field="{name}" role="alert">{}</span>"#,
-                    esc(e)
-                )
-            })
-            .unwrap_or_default();
+        let error_html = field_error(name, h.errors.get(*name));
         let _ = write!(
             switches,
             r#"<div class="field switch"><label for="f-{name}"><input type="checkbox" name="{name}" id="f-{name}"{checked}> {label}</label>{error_html}</div>"#
