@@ -18,9 +18,12 @@ const BEEP_SAMPLES: u64 = AUDIO_RATE as u64 / 10;
 const TONE_AMPLITUDE: f64 = 8000.0;
 const BEEP_AMPLITUDE: f64 = 6000.0;
 
-/// A paced tone source. Sample time comes from the sample count, not the clock.
+/// A paced tone source. Sample time comes from the pacer's slot (so a frame late enough to
+/// skip slots skips their samples too, and the beeps stay on the media clock's seconds).
 pub struct Tone {
     pacer: Pacer,
+    /// The sample of slot 0, counted from the media epoch.
+    first: u64,
     sample: u64,
 }
 
@@ -31,9 +34,11 @@ impl Tone {
         let since = pacer
             .start()
             .saturating_duration_since(crate::media::pace::epoch());
+        let first = (since.as_nanos() * u128::from(AUDIO_RATE) / 1_000_000_000) as u64;
         Self {
             pacer,
-            sample: (since.as_nanos() * u128::from(AUDIO_RATE) / 1_000_000_000) as u64,
+            first,
+            sample: first,
         }
     }
 
@@ -41,6 +46,7 @@ impl Tone {
     pub fn unpaced() -> Self {
         Self {
             pacer: Pacer::new(AUDIO_RATE, AUDIO_FRAME as u32, false),
+            first: 0,
             sample: 0,
         }
     }
@@ -70,7 +76,8 @@ impl Default for Tone {
 
 impl AudioSource for Tone {
     fn read_frame(&mut self, out: &mut [i16; AUDIO_FRAME]) -> Result<(), SourceError> {
-        self.pacer.wait();
+        let (slot, _) = self.pacer.wait();
+        self.sample = self.first + slot * AUDIO_FRAME as u64;
         self.fill(out);
         Ok(())
     }
@@ -79,6 +86,18 @@ impl AudioSource for Tone {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_late_reader_skips_samples_with_the_slots() {
+        // The source is opened, then read 200 ms later (the box opens every device before
+        // its threads start): the samples follow the clock, not the count of frames read.
+        let mut tone = Tone::new();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let mut frame = [0; AUDIO_FRAME];
+        tone.read_frame(&mut frame).expect("tone never fails");
+        let skipped = (tone.sample - tone.first) / AUDIO_FRAME as u64;
+        assert!(skipped >= 9, "{skipped} slots skipped, 10 due");
+    }
 
     #[test]
     fn tone_is_continuous_and_beeps() {
