@@ -10,7 +10,7 @@
 //!   - Row 1, `y` in `[B, 2B)`: the same 24 blocks with every bit inverted, so a reader can
 //!     reject a frame it mis-read (each bit must differ between the two rows).
 //!   - The code area's chroma is neutral (128), so in RGB the blocks are pure black / white;
-//!     anything right of `24 * B` in both rows is black, except in the frame that holds a
+//!     anything right of `24 * B` in both rows is black, except in the frame nearest to each
 //!     whole second since the media epoch (`pace::epoch`): there it is white, the sync flash
 //!     (the test tone beeps at the same instant; tests/e2e/lipsync.test.js measures both). To read it back, threshold the centre
 //!     of each block at mid-grey (luma 125 or RGB 128).

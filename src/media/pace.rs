@@ -20,11 +20,13 @@ pub fn epoch() -> Instant {
     *EPOCH
 }
 
-/// Whether the slot of length `slot` starting at `at` holds a whole second since [`epoch`].
+/// Whether a frame at `at`, of a source with slots of `slot`, is the one nearest to a whole
+/// second since [`epoch`] (so a flash is at most half a slot off the second's beep).
 pub fn holds_a_second_mark(at: Instant, slot: Duration) -> bool {
     let since = at.saturating_duration_since(epoch());
     let into = Duration::from_nanos((since.as_nanos() % 1_000_000_000) as u64);
-    into.is_zero() || into + slot > Duration::from_secs(1)
+    let half = slot / 2;
+    into < half || Duration::from_secs(1) - into <= half
 }
 
 /// How far behind schedule a pacer may fall before it skips slots instead of bursting.
@@ -92,10 +94,12 @@ mod tests {
     fn one_slot_a_second_holds_the_mark() {
         let e = epoch();
         let slot = Duration::from_millis(33);
-        // Slots starting at 0.98 s (ending 1.013 s) and at 2.0 s hold it; 1.013 s does not.
-        assert!(holds_a_second_mark(e + Duration::from_millis(980), slot));
-        assert!(holds_a_second_mark(e + Duration::from_secs(2), slot));
-        assert!(!holds_a_second_mark(e + Duration::from_millis(1013), slot));
+        // Frames at 0.990 s and 2.010 s are the nearest to their seconds; 0.980 s and 1.017 s
+        // are not.
+        assert!(holds_a_second_mark(e + Duration::from_millis(990), slot));
+        assert!(holds_a_second_mark(e + Duration::from_millis(2010), slot));
+        assert!(!holds_a_second_mark(e + Duration::from_millis(980), slot));
+        assert!(!holds_a_second_mark(e + Duration::from_millis(1017), slot));
         let marked = (0..300)
             .filter(|&n| holds_a_second_mark(e + slot * n, slot))
             .count();
