@@ -9,6 +9,8 @@
 //   file on disk has the new room ->
 //   a new size and bitrate bound: only the media threads restart, the viewer decodes the new
 //   size from the same box member ->
+//   mute from the page: the page's meters show the tone captured and nothing sent, the status
+//   says muted, the person in the room hears the box go silent; unmute brings it back ->
 //   a bad value (fps 0, then an invalid room) is refused with the field named; the config file
 //   is byte for byte unchanged ->
 //   a page from another origin (another port) auto-submits a form to the settings endpoint in
@@ -20,7 +22,7 @@ import { createServer } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { joinRoom, launchBrowser, saveArtifacts, startServer, tile, waitFor } from './lib.js';
+import { inboundStats, joinRoom, launchBrowser, saveArtifacts, startServer, tile, waitFor } from './lib.js';
 import { saveBoxLog, startBox, videoFrom, waitForVideo } from './box-lib.js';
 
 const ROOM_A = `first-${process.pid}`;
@@ -183,6 +185,50 @@ describe('the settings page', { timeout: 300000 }, () => {
     await box.waitForLog(/restarting the media pipeline/);
     await box.waitForLog(/new bitrate limits.*max_kbps=900/);
     assert.match(readFileSync(configPath, 'utf8'), /^width = 480$/m);
+  });
+
+  test('mute from the page silences the box in the call, and the meters show it', async (t) => {
+    t.after(() => onFailure(t, 'settings-mute'));
+    const { page } = admin;
+    const levels = () => page.evaluate(async () => (await fetch('/api/levels')).json());
+    /** Growth of the box's audio energy heard by the person in the room over `ms`. */
+    const energyOver = async (ms) => {
+      const energy = async () => Object.values(await inboundStats(members.new.page)).find((e) => e.name === BOX)?.audioEnergy ?? 0;
+      const a = await energy();
+      await new Promise((r) => setTimeout(r, ms));
+      return (await energy()) - a;
+    };
+    await page.goto(`${web}/`);
+    // The live meters: the tone captured and sent (about -15 dBFS), shown on the page.
+    const heard = await waitFor(async () => {
+      const l = await levels();
+      return l.mic_dbfs > -40 && l.sent_dbfs > -40 ? l : null;
+    }, { timeout: T, what: 'the meters showing the test tone' });
+    await page.locator('#v-mic').filter({ hasText: 'dBFS' }).waitFor();
+    const loud = await energyOver(2000);
+    assert.ok(loud > 0, `the room hears the box before muting (energy +${loud})`);
+
+    await page.getByLabel('Mute the microphone').check();
+    await page.getByRole('button', { name: 'Save and apply' }).click();
+    await page.getByText('Saved and applied.').waitFor();
+    const muted = await waitFor(async () => {
+      const [s, l] = [await apiStatus(), await levels()];
+      return s.mic === 'muted' && l.sent_dbfs <= -90 && l.mic_dbfs > -40 ? { s, l } : null;
+    }, { timeout: T, what: 'status "muted", the tone still captured, silence sent' });
+    await box.waitForLog(/processing none.*, muted/);
+    await new Promise((r) => setTimeout(r, 1000)); // what was in flight plays out
+    const quiet = await energyOver(2000);
+    t.diagnostic(`levels before: mic ${heard.mic_dbfs} dBFS, sent ${heard.sent_dbfs}; muted: mic ${muted.l.mic_dbfs}, sent ${muted.l.sent_dbfs}; `
+      + `the room's energy over 2 s: ${loud.toExponential(2)} before, ${quiet.toExponential(2)} muted`);
+    assert.ok(quiet < loud / 100, `muted, the room still hears the box (energy +${quiet} against +${loud})`);
+    assert.match(readFileSync(configPath, 'utf8'), /^mute = true$/m);
+
+    await page.goto(`${web}/`);
+    await page.getByLabel('Mute the microphone').uncheck();
+    await page.getByRole('button', { name: 'Save and apply' }).click();
+    await page.getByText('Saved and applied.').waitFor();
+    await waitFor(async () => ((await apiStatus()).mic !== 'muted' ? true : null), { timeout: T, what: 'unmuted' });
+    await waitFor(async () => ((await energyOver(1000)) > quiet * 10 ? true : null), { timeout: T, what: 'the room hearing the box again' });
   });
 
   test('a bad value is refused with the field named; the config file is unchanged', async (t) => {
