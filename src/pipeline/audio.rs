@@ -74,7 +74,10 @@ pub(super) fn capture_audio(
             }
             continue;
         }
-        let captured_at = Instant::now();
+        // Stamped with its first sample's capture time, as the video frames are: the browser
+        // lines the two up by these (lip sync).
+        let now = Instant::now();
+        let captured_at = now.checked_sub(mic.first_sample_age()).unwrap_or(now);
         if room.control.has_changed().unwrap_or(false) {
             control = *room.control.borrow_and_update();
             chain.set_stages(processing_for(&input, control));
@@ -85,7 +88,7 @@ pub(super) fn capture_audio(
             );
         }
         let captured = frame_dbfs(&pcm);
-        chain.process(&room.far, &mut pcm, captured_at);
+        chain.process(&room.far, &mut pcm, now);
         if control.mute {
             pcm.fill(0);
         }

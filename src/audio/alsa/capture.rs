@@ -49,6 +49,15 @@ impl CaptureStream {
         })
     }
 
+    /// The frame just read (20 ms) plus what the device has captured since and not yet given
+    /// (ALSA's delay); the rate converter's own few ms are left out.
+    fn first_sample_age(&self) -> std::time::Duration {
+        let queued = self.device.pcm.delay().unwrap_or(0).max(0) as f64;
+        std::time::Duration::from_secs_f64(
+            AUDIO_FRAME as f64 / f64::from(AUDIO_RATE) + queued / f64::from(self.device.rate),
+        )
+    }
+
     fn describe(&self) -> String {
         match self.converter {
             Some(_) => format!("{}, resampled to 48000 Hz", self.device.describe()),
@@ -117,6 +126,8 @@ pub struct AlsaCapture {
     name: String,
     stream: Option<CaptureStream>,
     watch: Watch,
+    /// See `AudioSource::first_sample_age`: measured at each read.
+    age: std::time::Duration,
 }
 
 impl AlsaCapture {
@@ -137,6 +148,7 @@ impl AlsaCapture {
             name: name.to_owned(),
             stream,
             watch,
+            age: std::time::Duration::ZERO,
         }
     }
 
@@ -163,7 +175,10 @@ impl AudioSource for AlsaCapture {
     fn read_frame(&mut self, out: &mut [i16; AUDIO_FRAME]) -> Result<(), SourceError> {
         if let Some(stream) = &mut self.stream {
             match stream.read_frame(out, &mut self.watch) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.age = stream.first_sample_age();
+                    return Ok(());
+                }
                 Err(why) => {
                     // Closing lets the kernel finish removing the card (it waits for us).
                     self.stream = None;
@@ -183,6 +198,10 @@ impl AudioSource for AlsaCapture {
 
     fn summary(&self) -> Option<String> {
         Some(format!("{}: {}", self.watch.what(), self.watch.summary()))
+    }
+
+    fn first_sample_age(&self) -> std::time::Duration {
+        self.age
     }
 }
 
@@ -209,6 +228,12 @@ mod tests {
         input.read_frame(&mut buf).expect("read");
         assert!(input.is_present());
         assert_eq!(input.stats().losses, 0);
+        // The frame's first sample is at least its 20 ms old, at most the buffer's 200 more.
+        let age = input.first_sample_age();
+        assert!(
+            age >= Duration::from_millis(20) && age <= Duration::from_millis(220),
+            "{age:?}"
+        );
     }
 
     /// A device that is not there gives paced silence instead of an error, and is counted.
