@@ -5,6 +5,10 @@
 # (scripts/deps/packages.txt, stage bench; `bash scripts/deps/install.sh bench` installs them).
 #   bash bench/audio/run.sh            writes bench/audio/target/results.md (RESULTS.md-ready)
 #   CG_SECONDS=2 bash bench/audio/run.sh   seconds of audio callgrind counts (default 2)
+# Then the box's own chain stage by stage (stages.sh: target/stages.md), its aarch64 build's
+# instruction counts under qemu-user (arm64.sh: target/arm64.md; needs the cross stage and
+# qemu-user; SKIP_ARM64=1 skips it) and Chromium's own processing of the same signal
+# (chromium/run.sh: target/chromium.md; SKIP_CHROMIUM=1 skips it).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
@@ -85,3 +89,7 @@ for t in far near; do sox -D "$work/${t}22.wav" -r 48000 -c 1 -b 16 "$work/$t.wa
   done
 } | tee "$out"
 echo "run.sh: wrote $out" >&2
+
+bash "$here/stages.sh"
+[ -n "${SKIP_ARM64:-}" ] || bash "$here/arm64.sh"
+[ -n "${SKIP_CHROMIUM:-}" ] || bash "$here/chromium/run.sh"

@@ -118,6 +118,8 @@ check_bench() {
     "pkg-config --exists speexdsp && pkg-config --exists webrtc-audio-processing"
   probe "espeak-ng speaks into a WAV that sox resamples to 48 kHz" bash -c "cd '$work' &&
     espeak-ng -w e.wav 'one two' && sox -D e.wav -r 48000 e48.wav && soxi -r e48.wav | grep -qx 48000"
+  # bench/audio/arm64.sh: its instruction-count plugin needs a qemu-aarch64 that loads plugins.
+  probe "qemu-aarch64 (qemu-user) takes -plugin" bash -c "qemu-aarch64 --help | grep -q -- '^-plugin'"
 }
 
 for stage in "$@"; do

@@ -5,12 +5,17 @@
 //!   aec-candidates [--far-wav F --near-wav N]   quality and CPU tables
 //!   aec-candidates --callgrind KEY --seconds S  only KEY's processing (for callgrind), S seconds
 //!   AEC_WINDOWS=1 aec-candidates ...            also each output's ERLE per 0.5 s, on stderr
+//!   aec-candidates --chromium-wavs DIR          the headline room's far.wav and mic.wav for
+//!                                               Chromium (chromium/run.sh)
+//!   aec-candidates --chromium-score DIR         scores DIR/chromium-*.wav (what Chromium's
+//!                                               processing made of mic.wav) beside the others
 //!
 //! CPU: every block goes through every candidate of a run, in an order that rotates block by
 //! block, each call timed on its own; a candidate's figure is the median over the run's blocks.
 //! Machine noise (the other core, frequency changes) so lands on all of them alike.
 
 mod candidates;
+mod chromium;
 
 use candidates::{Canceller, DelayHint, Mode, Sonora, Speex, WebRtc03};
 use roombox_roomsim::measure::{
@@ -229,6 +234,51 @@ fn main() {
         let mut out = vec![0f32; blocks * BLOCK];
         callgrind_region(c.as_mut(), &s, blocks, &mut out);
         println!("{key}: {blocks} blocks");
+        return;
+    }
+
+    if let Some(dir) = arg("--chromium-wavs") {
+        chromium::write_inputs(&dir, &Scenario::conversation(path(80.0, 0.3, 100.0)));
+        return;
+    }
+    if let Some(dir) = arg("--chromium-score") {
+        let s = Scenario::conversation(path(80.0, 0.3, 100.0));
+        let mut rows = run(
+            &s,
+            vec![
+                Box::new(Sonora::new(Mode::AecNs, None)),
+                Box::new(Speex::new(Mode::AecNs, Some(80.0), SPEEX_TAIL_MS)),
+                Box::new(WebRtc03::new(Mode::AecNs, Some(80.0))),
+            ],
+        );
+        let recs = chromium::recordings(&dir, &s);
+        for (name, out) in &recs {
+            rows.push(measure(name.clone(), &s, out, f64::NAN));
+        }
+        table(
+            "Chromium's own processing, 80 ms, rt60 0.3 s, 100 ppm (sonora without the hint)",
+            &s,
+            &rows,
+        );
+        // The plain evidence of whether the canceller had a reference: the output's level where
+        // only the far end talks (its echo is all there is), against the microphone's.
+        let far: Vec<_> = s.phases_of(Talk::FarOnly).copied().collect();
+        let lvl =
+            |x: &[f32], p: &roombox_roomsim::Phase| roombox_roomsim::rms_dbfs(&x[p.start..p.end]);
+        println!("\n| signal | level far-only 0-10 s (dBFS) | level far-only 19-25 s (dBFS) |");
+        println!("|---|---:|---:|");
+        println!(
+            "| microphone (mic.wav) | {:.1} | {:.1} |",
+            lvl(&s.mic, &far[0]),
+            lvl(&s.mic, &far[1])
+        );
+        for (name, out) in &recs {
+            println!(
+                "| {name} | {:.1} | {:.1} |",
+                lvl(out, &far[0]),
+                lvl(out, &far[1])
+            );
+        }
         return;
     }
 

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The box's chain (stage-cost) built for aarch64 as scripts/cross-arm64.sh builds the box
+# (Debian's rustc-web/cargo-web, gcc-aarch64-linux-gnu), run under qemu-user with a TCG plugin
+# that counts the instructions executed inside the chain's calls: the aarch64 counterpart of
+# the callgrind table. Instructions, not time: qemu's speed says nothing about a Pi's.
+#   bash bench/audio/arm64.sh      prints a Markdown table (also target/arm64.md)
+# Needs the `cross` stage (bash scripts/deps/install.sh cross) and qemu-user, whose dynamic
+# qemu-aarch64 loads plugins (qemu-user-static cannot: it is static). Debian ships no compiled
+# plugins, so the plugin (qemu/insn_region.c) is built here against qemu-plugin.h from Debian's
+# qemu source package, fetched with apt-get source into target/ without touching the system's
+# apt state (as scripts/fetch-uapi-headers.sh does for its headers).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$here"
+work=$here/target/arm64
+mkdir -p "$work"
+seconds=${SECONDS_OF_AUDIO:-25}
+
+for cmd in /usr/bin/cargo aarch64-linux-gnu-gcc qemu-aarch64 gcc; do
+  command -v "$cmd" >/dev/null || {
+    echo "arm64.sh: MISSING $cmd (bash scripts/deps/install.sh cross; apt-get install qemu-user)" >&2
+    exit 1
+  }
+done
+
+# --- the plugin -------------------------------------------------------------------------------
+qver=$(dpkg-query -W -f '${source:Version}' qemu-user)
+header=$work/qemu-src/include/qemu/qemu-plugin.h
+if [ ! -e "$header" ]; then
+  src=$work/apt
+  rm -rf "$src" && mkdir -p "$src/lists/partial" "$src/cache/archives/partial"
+  uri=$( (grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}';
+          grep -h '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+            sed -E 's/^deb (\[[^]]*\] )?//' | awk '{print $1}') | grep -v security | head -n1 || true)
+  echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri bookworm main" \
+    >"$src/sources.list"
+  apt_opts=(-q -o "Dir::Etc::SourceList=$src/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$src/lists" -o "Dir::Cache=$src/cache" -o APT::Sandbox::User=root)
+  apt-get "${apt_opts[@]}" update >/dev/null
+  (cd "$src" && apt-get "${apt_opts[@]}" source --download-only "qemu=$qver" >/dev/null)
+  mkdir -p "$work/qemu-src"
+  tar -xJf "$src"/qemu_*.orig.tar.xz -C "$work/qemu-src" --strip-components=1 \
+    --wildcards '*/include/qemu/qemu-plugin.h'
+  rm -rf "$src"
+fi
+plugin=$work/libinsn_region.so
+gcc -O2 -Wall -shared -fPIC -I "$(dirname "$header")" -o "$plugin" qemu/insn_region.c
+
+# --- the aarch64 build (environment as in scripts/cross-arm64.sh) -----------------------------
+triple=aarch64-unknown-linux-gnu
+gnu=aarch64-linux-gnu
+export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=$gnu-gcc
+export CC_aarch64_unknown_linux_gnu=$gnu-gcc CXX_aarch64_unknown_linux_gnu=$gnu-g++
+export AR_aarch64_unknown_linux_gnu=$gnu-ar
+export PKG_CONFIG_ALLOW_CROSS=1
+export PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu=/usr/lib/$gnu/pkgconfig:/usr/share/pkgconfig
+(cd "$root" && bash scripts/fetch-uapi-headers.sh)
+export BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="-I$root/.build/uapi/include/$gnu"
+# Only stage-cost: the C candidates (feature `candidates`) would need arm64 speexdsp/WebRTC 0.3.
+/usr/bin/cargo build --locked --release --target "$triple" --target-dir target/aarch64-cross \
+  --no-default-features --bin stage-cost 2>&1 | tail -n 2
+bin=target/aarch64-cross/$triple/release/stage-cost
+
+# --- the counts -------------------------------------------------------------------------------
+{
+  echo "Machine: $(lscpu | sed -n 's/^Model name: *//p' | head -n1); qemu-aarch64 $qver (TCG, plugin" \
+    "qemu/insn_region.c); $(/usr/bin/rustc --version) for $triple; $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "Command: bash bench/audio/arm64.sh  (qemu-aarch64 -plugin libinsn_region.so stage-cost --count KEY --seconds $seconds)"
+  echo
+  echo "| configuration | far_end per 10 ms | near_end per 10 ms | both per 10 ms | × all four |"
+  echo "|---|---:|---:|---:|---:|"
+  rows=()
+  for key in hp aec ns agc all; do
+    line=$(qemu-aarch64 -L /usr/$gnu -plugin "$plugin" -d plugin "$bin" --count "$key" \
+      --seconds "$seconds" 2>&1 >/dev/null | grep '^insn_region:')
+    far=$(awk '{print $3}' <<<"$line")
+    near=$(awk '{print $5}' <<<"$line")
+    rows+=("$key $far $near")
+  done
+  blocks=$((seconds * 100))
+  python3 - "$blocks" "${rows[@]}" <<'EOF'
+import sys
+names = {"hp": "high-pass only", "aec": "echo cancellation only", "ns": "noise suppression only",
+         "agc": "automatic gain only", "all": "all four"}
+blocks = int(sys.argv[1])
+rows = [r.split() for r in sys.argv[2:]]
+all4 = next(int(f) + int(n) for k, f, n in rows if k == "all")
+for k, f, n in rows:
+    f, n = int(f), int(n)
+    print(f"| {names[k]} | {f / blocks / 1e3:,.0f} k | {n / blocks / 1e3:,.0f} k | {(f + n) / blocks / 1e3:,.0f} k | {(f + n) / all4:.2f} |")
+EOF
+} | tee "$work/../arm64.md"
