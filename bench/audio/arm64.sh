@@ -80,15 +80,5 @@ bin=target/aarch64-cross/$triple/release/stage-cost
     rows+=("$key $far $near")
   done
   blocks=$((seconds * 100))
-  python3 - "$blocks" "${rows[@]}" <<'EOF'
-import sys
-names = {"hp": "high-pass only", "aec": "echo cancellation only", "ns": "noise suppression only",
-         "agc": "automatic gain only", "all": "all four"}
-blocks = int(sys.argv[1])
-rows = [r.split() for r in sys.argv[2:]]
-all4 = next(int(f) + int(n) for k, f, n in rows if k == "all")
-for k, f, n in rows:
-    f, n = int(f), int(n)
-    print(f"| {names[k]} | {f / blocks / 1e3:,.0f} k | {n / blocks / 1e3:,.0f} k | {(f + n) / blocks / 1e3:,.0f} k | {(f + n) / all4:.2f} |")
-EOF
+  python3 "$here/stage_table.py" "$blocks" "${rows[@]}"
 } | tee "$work/../arm64.md"

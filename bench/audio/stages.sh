@@ -45,16 +45,6 @@ names=(hp "high-pass only" aec "echo cancellation only" ns "noise suppression on
       near=$(awk '/stage_cost::near_region/ {gsub(",", "", $1); print $1; exit}' <<<"$incl")
       rows+=("$key ${far:-0} ${near:-0}")
     done
-    python3 - 2500 "${rows[@]}" <<'EOF'
-import sys
-names = {"hp": "high-pass only", "aec": "echo cancellation only", "ns": "noise suppression only",
-         "agc": "automatic gain only", "all": "all four"}
-blocks = int(sys.argv[1])
-rows = [r.split() for r in sys.argv[2:]]
-all4 = next(int(f) + int(n) for k, f, n in rows if k == "all")
-for k, f, n in rows:
-    f, n = int(f), int(n)
-    print(f"| {names[k]} | {f / blocks / 1e3:,.0f} k | {n / blocks / 1e3:,.0f} k | {(f + n) / blocks / 1e3:,.0f} k | {(f + n) / all4:.2f} |")
-EOF
+    python3 "$here/stage_table.py" 2500 "${rows[@]}"
   fi
 } | tee "$here/target/stages${only:+-$only}.md"

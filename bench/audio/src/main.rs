@@ -16,6 +16,7 @@
 
 mod candidates;
 mod chromium;
+mod cli;
 
 use candidates::{Canceller, DelayHint, Mode, Sonora, Speex, WebRtc03};
 use roombox_roomsim::measure::{
@@ -218,13 +219,7 @@ fn callgrind_region(c: &mut dyn Canceller, s: &Scenario, blocks: usize, out: &mu
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |name: &str| {
-        args.iter().position(|a| a == name).map(|i| {
-            args.get(i + 1)
-                .unwrap_or_else(|| panic!("{name} needs a value"))
-                .clone()
-        })
-    };
+    let arg = |name: &str| cli::arg(&args, name);
 
     if let Some(key) = arg("--callgrind") {
         let seconds: f32 = arg("--seconds").map_or(2.0, |s| s.parse().expect("--seconds"));

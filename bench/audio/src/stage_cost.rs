@@ -10,6 +10,7 @@
 //! `near_end` for the microphone, each two 10 ms blocks inside), so that is what is timed; the
 //! figures are per 10 ms, i.e. a frame's time halved.
 
+mod cli;
 use roombox::audio::processing::{RoomProcessor, Stages};
 use roombox::media::AUDIO_FRAME;
 use roombox_roomsim::scenario::to_i16;
@@ -187,13 +188,7 @@ fn timing(passes: usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |name: &str| {
-        args.iter().position(|a| a == name).map(|i| {
-            args.get(i + 1)
-                .unwrap_or_else(|| panic!("{name} needs a value"))
-                .clone()
-        })
-    };
+    let arg = |name: &str| cli::arg(&args, name);
     if let Some(key) = arg("--count") {
         let seconds = arg("--seconds").map_or(25.0, |s| s.parse().expect("--seconds"));
         count(&key, seconds);
