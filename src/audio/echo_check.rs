@@ -6,7 +6,7 @@
 //! and how much of it the chain removes (ERLE), with the echo delay the canceller found.
 //! `--save DIR` keeps what was played, heard and would have been sent, as WAV files.
 
-use super::levels::{frame_dbfs, FLOOR_DBFS};
+use super::levels::{dbfs, frame_dbfs, FLOOR_DBFS};
 use super::processing::RoomProcessor;
 use super::sink::WavFile;
 use super::{AudioInput, AudioOutput, AudioSink};
@@ -185,16 +185,14 @@ fn talker(seconds: u32) -> Vec<[i16; AUDIO_FRAME]> {
 
 fn power(frames: &[[i16; AUDIO_FRAME]]) -> f64 {
     frames
+        .as_flattened()
         .iter()
-        .flat_map(|f| f.iter())
         .map(|&s| f64::from(s) * f64::from(s))
         .sum()
 }
 
 fn dbfs_of(frames: &[[i16; AUDIO_FRAME]]) -> f32 {
-    let n = (frames.len() * AUDIO_FRAME).max(1) as f64;
-    let rms = (power(frames) / n).sqrt() / 32_768.0;
-    ((20.0 * rms.log10()) as f32).max(FLOOR_DBFS)
+    dbfs(frames.as_flattened())
 }
 
 /// The measures, from the talk as played and the microphone as heard and as processed (both

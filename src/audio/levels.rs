@@ -11,8 +11,13 @@ pub const FLOOR_DBFS: f32 = -90.0;
 
 /// The RMS level of a frame in dBFS, at least [`FLOOR_DBFS`].
 pub fn frame_dbfs(frame: &[i16; AUDIO_FRAME]) -> f32 {
-    let sum: f64 = frame.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
-    let rms = (sum / AUDIO_FRAME as f64).sqrt() / 32_768.0;
+    dbfs(frame)
+}
+
+/// The RMS level of `samples` in dBFS, at least [`FLOOR_DBFS`] (silence, or none).
+pub fn dbfs(samples: &[i16]) -> f32 {
+    let sum: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    let rms = (sum / samples.len().max(1) as f64).sqrt() / 32_768.0;
     ((20.0 * rms.log10()) as f32).max(FLOOR_DBFS)
 }
 

@@ -108,10 +108,6 @@ impl RoomProcessor {
         self.ratio = ratio;
     }
 
-    pub fn drift_ratio(&self) -> f64 {
-        self.ratio
-    }
-
     /// A frame the speaker played (the echo canceller's reference), put on the microphone's
     /// clock.
     pub fn far_end(&mut self, frame: &[i16; AUDIO_FRAME]) {

@@ -39,6 +39,14 @@ fn processing_for(input: &AudioInput, control: AudioControl) -> AudioProcessing 
     }
 }
 
+fn log_processing(input: &AudioInput, chain: &RoomProcessor, control: AudioControl) {
+    let muted = if control.mute { ", muted" } else { "" };
+    tracing::info!(
+        "audio input {input}: processing {}{muted}",
+        chain.stages().label()
+    );
+}
+
 pub(super) fn capture_audio(
     mut mic: Box<dyn AudioSource>,
     input: AudioInput,
@@ -55,11 +63,7 @@ pub(super) fn capture_audio(
     };
     let mut control = *room.control.borrow_and_update();
     let mut chain = RoomProcessor::new(processing_for(&input, control));
-    tracing::info!(
-        "audio input {input}: processing {}{}",
-        chain.stages().label(),
-        if control.mute { ", muted" } else { "" }
-    );
+    log_processing(&input, &chain, control);
     let mut speaking = SpeakingDetector::default();
     let mut pcm = [0i16; AUDIO_FRAME];
     let mut frames: u64 = 0;
@@ -81,11 +85,7 @@ pub(super) fn capture_audio(
         if room.control.has_changed().unwrap_or(false) {
             control = *room.control.borrow_and_update();
             chain.set_stages(processing_for(&input, control));
-            tracing::info!(
-                "audio input {input}: processing {}{}",
-                chain.stages().label(),
-                if control.mute { ", muted" } else { "" }
-            );
+            log_processing(&input, &chain, control);
         }
         let captured = frame_dbfs(&pcm);
         chain.process(&room.far, &mut pcm, now);

@@ -462,13 +462,18 @@ async fn status_fragment(State(state): Shared, headers: HeaderMap) -> Response {
     Html(pages::status(&state.status_view())).into_response()
 }
 
+/// What the JSON API answers without an admin session.
+fn log_in_first() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(serde_json::json!({"error": "log in first"})),
+    )
+        .into_response()
+}
+
 async fn status_json(State(state): Shared, headers: HeaderMap) -> Response {
     if state.admin(&headers).is_none() {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(serde_json::json!({"error": "log in first"})),
-        )
-            .into_response();
+        return log_in_first();
     }
     Json(state.status_view()).into_response()
 }
@@ -476,11 +481,7 @@ async fn status_json(State(state): Shared, headers: HeaderMap) -> Response {
 /// The meters, polled a few times a second by the page while it is open.
 async fn levels_json(State(state): Shared, headers: HeaderMap) -> Response {
     if state.admin(&headers).is_none() {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(serde_json::json!({"error": "log in first"})),
-        )
-            .into_response();
+        return log_in_first();
     }
     let mic = state.status.borrow().mic.label();
     let mut levels = serde_json::to_value(state.meters.view()).unwrap_or_default();
