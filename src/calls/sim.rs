@@ -524,6 +524,24 @@ impl World {
         }
     }
 
+    /// Runs the world in 10 ms steps until `done` holds or `limit` has passed; how long it took.
+    pub fn run_until(
+        &mut self,
+        limit: Duration,
+        done: impl Fn(&World) -> bool,
+    ) -> Option<Duration> {
+        let step = Duration::from_millis(10);
+        let mut waited = Duration::ZERO;
+        while !done(self) {
+            if waited >= limit {
+                return None;
+            }
+            self.run_for(step);
+            waited += step;
+        }
+        Some(waited)
+    }
+
     pub fn browser(&self, id: &str) -> &Browser {
         &self.browsers[id]
     }

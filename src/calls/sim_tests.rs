@@ -31,8 +31,12 @@ fn a_join_and_leave_storm_of_six_ends_with_everyone_watching() {
         w.browser_joins(id);
         w.run_for(Duration::from_millis(150));
     }
-    w.run_for(3 * SECOND);
-    assert!(w.all_watching(), "six viewers decode the box");
+    // A lost ICE check or DTLS flight waits for its resend (DTLS doubles a 1 s timer): with 2%
+    // loss the last of six viewers connected after up to 3.3 s over 120 seeds (str0m's own
+    // randomness makes runs of one seed differ), so 6 s leaves room for a second resend without
+    // hiding a call that never comes up.
+    let waited = w.run_until(6 * SECOND, World::all_watching);
+    assert!(waited.is_some(), "six viewers decode the box");
     assert_eq!(w.control.viewers, 6);
     // Three leave and two come back, in quick succession.
     for id in ["p2", "p4", "p6"] {
@@ -42,8 +46,8 @@ fn a_join_and_leave_storm_of_six_ends_with_everyone_watching() {
     w.browser_joins("p2");
     w.browser_leaves("p1");
     w.browser_joins("p7");
-    w.run_for(4 * SECOND);
-    assert!(w.all_watching(), "the room after the storm decodes the box");
+    let waited = w.run_until(6 * SECOND, World::all_watching);
+    assert!(waited.is_some(), "the room after the storm decodes the box");
     assert_eq!(w.calls.peer_count(), 4);
     assert_eq!(w.control.viewers, 4);
     for gone in ["p1", "p4", "p6"] {
@@ -52,7 +56,8 @@ fn a_join_and_leave_storm_of_six_ends_with_everyone_watching() {
             "{gone}'s call ended"
         );
     }
-    // Everyone who is there hears the room too.
+    // Everyone who is there hears the room too (a second of it is 50 packets).
+    w.run_for(SECOND);
     assert!(w.browsers.values().all(|b| b.audio_packets > 20));
 }
 
