@@ -15,6 +15,7 @@ pub mod opus;
 pub mod processing;
 pub mod sink;
 pub mod source;
+pub mod stamp;
 pub mod tone;
 
 pub use mixer::RemoteAudio;

@@ -4,8 +4,9 @@
 //! of our own between them that can lose, delay and reorder datagrams. Everything random
 //! comes from one seed, so a run replays exactly: `World::transcript` is the record.
 
-use super::web_client::{Seen, WebClientPeer};
+use super::web_client::{FrameTiming, Seen, WebClientPeer};
 use super::{Calls, CallsConfig, Datagram, EncoderControl, Output};
+use crate::audio::stamp::FrameStamps;
 use crate::media::{EncodedAudio, EncodedVideo};
 use crate::signaling::SignalEvent;
 use rand::rngs::StdRng;
@@ -15,6 +16,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use str0m::media::MediaKind;
 
 pub const BOX_ID: &str = "box";
 const BOX_ADDR: &str = "10.0.0.1:5000";
@@ -73,6 +75,8 @@ pub struct Browser {
     peer: WebClientPeer,
     /// Silent: the tab froze or the laptop was closed (no datagrams in or out).
     pub silent: bool,
+    /// Every frame it received, audio and video, with its timing.
+    pub received: Vec<(MediaKind, FrameTiming)>,
 }
 
 /// The tests read the peer's counters through the tab.
@@ -148,6 +152,10 @@ pub struct World {
     tabs_opened: u8,
     rng: StdRng,
     pub link: Link,
+    /// How much faster than the system clock the box's microphone runs, parts per million.
+    pub audio_clock_ppm: f64,
+    audio_frames: u32,
+    audio_stamps: FrameStamps,
     in_flight: BinaryHeap<InFlight>,
     sent: u64,
     encoder: FakeEncoder,
@@ -196,6 +204,9 @@ impl World {
             control: EncoderControl::default(),
             next_video: now,
             next_audio: now,
+            audio_clock_ppm: 0.0,
+            audio_frames: 0,
+            audio_stamps: FrameStamps::default(),
             box_joined: false,
             box_addrs: vec![BOX_ADDR.parse().expect("an address")],
             signaling_up: true,
@@ -266,6 +277,7 @@ impl World {
             addr,
             peer: WebClientPeer::new(PeerId(id.into()), PeerId(BOX_ID.into()), addr, pc, self.now),
             silent: false,
+            received: Vec::new(),
         };
         self.transcript.push(format!("{id} joins"));
         if self.box_joined {
@@ -410,8 +422,12 @@ impl World {
             .peer
             .poll()
             .unwrap_or_else(|e| panic!("browser {id}: {e}"));
-        if seen.contains(&Seen::Connected) {
-            self.transcript.push(format!("{id} connected"));
+        for s in &seen {
+            match s {
+                Seen::Connected => self.transcript.push(format!("{id} connected")),
+                Seen::Video { timing, .. } => b.received.push((MediaKind::Video, *timing)),
+                Seen::Audio { timing, .. } => b.received.push((MediaKind::Audio, *timing)),
+            }
         }
         if b.silent {
             return;
@@ -505,11 +521,16 @@ impl World {
                 }
             }
             if self.now >= self.next_audio {
-                self.next_audio += AUDIO_EVERY;
+                // The microphone hands over a frame each time its own clock has made one; the
+                // box stamps it as the pipeline does, the frame's first sample a frame ago.
+                self.audio_frames += 1;
+                self.next_audio = self.start
+                    + (AUDIO_EVERY * self.audio_frames).div_f64(1.0 + self.audio_clock_ppm * 1e-6);
+                let stamp = self.audio_stamps.next(self.now, AUDIO_EVERY);
                 let packet = EncodedAudio {
                     data: Arc::from(vec![0xf8u8, 0xff, 0xfe]),
-                    pts: self.now - self.start,
-                    captured_at: self.now,
+                    pts: stamp.pts,
+                    captured_at: stamp.captured_at,
                 };
                 self.calls.send_audio(&packet, self.now);
                 self.after_box();

@@ -1,13 +1,16 @@
 //! The call core on virtual time with browsers played by real str0m peers (calls/sim.rs):
 //! join and leave storms, glare both ways, reaping, keyframe gating and coalescing, the
 //! bitrate target, a signaling resume, an ICE restart, the box changing address, a 30% loss
-//! burst repaired by resends, and replay from a seed.
+//! burst repaired by resends, replay from a seed, and lip sync through ten minutes of a
+//! drifting microphone clock.
 
 use super::sim::{Link, World};
 use super::GIVE_UP_AFTER;
 use crate::display::PeerState;
+use crate::media::AUDIO_FRAME_DURATION;
 use roombox_protocol::PeerId;
 use std::time::Duration;
+use str0m::media::{MediaKind, MediaTime};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -409,4 +412,71 @@ fn a_thirty_percent_loss_burst_is_repaired_by_resends() {
     // need ~30% of the stream, more than str0m's default cap (15%) lets through.
     let got = frames(&w, "p1") - before;
     assert!(got >= 140, "{got} of 150 frames through a 30% loss burst");
+}
+
+#[test]
+fn audio_stays_in_sync_with_video_while_the_microphone_clock_drifts_for_ten_minutes() {
+    // The microphone 100 ppm fast: in ten minutes its sample count runs 60 ms ahead of the
+    // system clock the video is stamped by. What a browser lines the two up by is each frame's
+    // RTP time on the box's clock through the sender reports; that must stay on the capture
+    // time for audio as for video, or lip sync drifts with the device.
+    let mut w = World::new(21);
+    w.audio_clock_ppm = 100.0;
+    w.box_joins();
+    w.browser_joins("p1");
+    w.run_for(600 * SECOND);
+    let period = AUDIO_FRAME_DURATION.div_f64(1.0 + 100e-6);
+    // When each frame was really captured: video at its media time (the encoder stamps frames
+    // as they come), audio at its frame count by the microphone's clock (its first sample one
+    // frame before the box read it).
+    let truth = |kind: MediaKind, rtp: MediaTime| -> f64 {
+        match kind {
+            MediaKind::Video => rtp.as_seconds(),
+            MediaKind::Audio => {
+                (rtp.numer() / 960) as f64 * period.as_secs_f64() - period.as_secs_f64()
+            }
+        }
+    };
+    let received = &w.browser("p1").received;
+    let (ref_kind, ref_timing) = received
+        .iter()
+        .find(|(k, t)| *k == MediaKind::Video && t.sender_time.is_some())
+        .expect("a video frame after a sender report");
+    let ref_sender = ref_timing.sender_time.unwrap();
+    let ref_true = truth(*ref_kind, ref_timing.rtp);
+    // Each frame's error: its time on the box's clock per the sender reports against when it
+    // was captured, both from the reference frame.
+    let mut worst = [0.0f64; 2];
+    let mut count = [0usize; 2];
+    for (kind, t) in received {
+        let Some(sender) = t.sender_time else {
+            continue;
+        };
+        let on_sender = match sender.duration_since(ref_sender) {
+            Ok(d) => d.as_secs_f64(),
+            Err(e) => -e.duration().as_secs_f64(),
+        };
+        let truly = truth(*kind, t.rtp) - ref_true;
+        let i = usize::from(*kind == MediaKind::Audio);
+        worst[i] = worst[i].max((on_sender - truly).abs());
+        count[i] += 1;
+    }
+    assert!(count[0] > 14_000 && count[1] > 29_000, "{count:?} frames");
+    // The drift is there: from the first audio frame to the last, the RTP time ran ~60 ms
+    // ahead of the clock.
+    let audio: Vec<MediaTime> = received
+        .iter()
+        .filter(|(k, _)| *k == MediaKind::Audio)
+        .map(|(_, t)| t.rtp)
+        .collect();
+    let ahead = |rtp: MediaTime| rtp.as_seconds() - truth(MediaKind::Audio, rtp);
+    let drifted = ahead(*audio.last().unwrap()) - ahead(audio[0]);
+    assert!(
+        (0.055..0.065).contains(&drifted),
+        "the microphone ran {drifted} s ahead"
+    );
+    // And the sender reports take it out: video within an RTP tick, audio within a
+    // millisecond of its capture time, against BT.1359's 45 ms early / 125 ms late.
+    assert!(worst[0] < 1e-4, "video off by up to {} ms", worst[0] * 1e3);
+    assert!(worst[1] < 1e-3, "audio off by up to {} ms", worst[1] * 1e3);
 }

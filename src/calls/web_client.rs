@@ -10,10 +10,12 @@
 
 use roombox_protocol::{IceCandidateInit, PeerId, Relay, RelayKind};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
+use str0m::media::{
+    Direction, Frequency, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid,
+};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
@@ -35,10 +37,39 @@ pub enum Seen {
         mid: Mid,
         data: std::sync::Arc<[u8]>,
         keyframe: bool,
+        timing: FrameTiming,
     },
     Audio {
         mid: Mid,
+        timing: FrameTiming,
     },
+}
+
+/// A received frame's RTP time and, once a sender report has come, that time on the sender's
+/// clock: what a browser's audio/video sync goes by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameTiming {
+    pub rtp: MediaTime,
+    pub sender_time: Option<SystemTime>,
+}
+
+impl FrameTiming {
+    fn of(d: &MediaData) -> FrameTiming {
+        let sender_time = d.last_sender_info.map(|sr| {
+            // RTP timestamps are 32 bits on the wire: the distance, not the values, counts.
+            let ticks = (d.time.numer() as u32).wrapping_sub(sr.rtp_time.numer() as u32) as i32;
+            let secs = f64::from(ticks) / f64::from(d.time.frequency().get());
+            if secs >= 0.0 {
+                sr.ntp_time + Duration::from_secs_f64(secs)
+            } else {
+                sr.ntp_time - Duration::from_secs_f64(-secs)
+            }
+        });
+        FrameTiming {
+            rtp: d.time,
+            sender_time,
+        }
+    }
 }
 
 /// Something the box sent that the web client would not take.
@@ -282,13 +313,17 @@ impl WebClientPeer {
                         self.keyframes += usize::from(keyframe);
                         seen.push(Seen::Video {
                             mid: d.mid,
+                            timing: FrameTiming::of(&d),
                             data: d.data,
                             keyframe,
                         });
                     }
                     Event::MediaData(d) => {
                         self.audio_packets += 1;
-                        seen.push(Seen::Audio { mid: d.mid });
+                        seen.push(Seen::Audio {
+                            mid: d.mid,
+                            timing: FrameTiming::of(&d),
+                        });
                     }
                     _ => {}
                 },

@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use super::{AudioControl, OPUS_BPS, REOPEN_AFTER};
 use crate::audio::levels::{frame_dbfs, AudioMeters, SpeakingDetector};
 use crate::audio::processing::{FarEnd, FarEndTap, RoomProcessor};
+use crate::audio::stamp::FrameStamps;
 use crate::audio::{AudioInput, AudioOutput, AudioSink, AudioSource, OpusEncoder, RemoteAudio};
 use crate::calls::RemoteAudioPacket;
 use crate::config::AudioProcessing;
@@ -66,6 +67,7 @@ pub(super) fn capture_audio(
     log_processing(&input, &chain, control);
     let mut speaking = SpeakingDetector::default();
     let mut pcm = [0i16; AUDIO_FRAME];
+    let mut stamps = FrameStamps::default();
     let mut frames: u64 = 0;
     while !stop.load(Relaxed) {
         if let Err(e) = mic.read_frame(&mut pcm) {
@@ -78,10 +80,8 @@ pub(super) fn capture_audio(
             }
             continue;
         }
-        // Stamped with its first sample's capture time, as the video frames are: the browser
-        // lines the two up by these (lip sync).
         let now = Instant::now();
-        let captured_at = now.checked_sub(mic.first_sample_age()).unwrap_or(now);
+        let stamp = stamps.next(now, mic.first_sample_age());
         if room.control.has_changed().unwrap_or(false) {
             control = *room.control.borrow_and_update();
             chain.set_stages(processing_for(&input, control));
@@ -107,8 +107,8 @@ pub(super) fn capture_audio(
             Ok(packet) => {
                 let _ = out.send(Arc::new(EncodedAudio {
                     data: packet.into(),
-                    pts: Duration::from_millis(20 * frames),
-                    captured_at,
+                    pts: stamp.pts,
+                    captured_at: stamp.captured_at,
                 }));
             }
             Err(e) => tracing::warn!("Opus: {e}"),

@@ -353,7 +353,7 @@ impl Peer {
             Seen::Connected => {
                 self.connected.get_or_insert_with(Instant::now);
             }
-            Seen::Audio { mid } => {
+            Seen::Audio { mid, .. } => {
                 self.audio_packets += 1;
                 self.first_audio_mid.get_or_insert(mid);
             }

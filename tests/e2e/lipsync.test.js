@@ -6,10 +6,11 @@
 // through getOutputTimestamp), and reports every offset against ITU-R BT.1359's window:
 // audio at most 45 ms early, at most 125 ms late.
 //
-// A benchmark, not a test (bench/lipsync/run.sh runs it several times): the offset is steady
-// within a run but differs between runs (56 to 200 ms audio late over four runs here), and the
-// cause is not isolated yet (see bench/lipsync/RESULTS.md). It prints one line per run:
-// `lipsync: median M ms, min A, max B, pairs N, within BT.1359: yes|no`.
+// A test and a benchmark (bench/lipsync/run.sh runs it several times and keeps the lines). It
+// prints `lipsync: median M ms, min A, max B, pairs N, within BT.1359: yes|no` and holds the
+// median second inside the window, and four seconds in five: one late frame or a scheduling
+// hiccup of a shared machine is not a lip-sync fault, a steady offset is (55-107 ms audio late
+// over five runs here, bench/lipsync/RESULTS.md).
 //
 // What this proves: the box's audio and video carry consistent capture times (RTP timestamps
 // and RTCP sender reports) so Chromium's A/V sync lines them up. Its limits: WebAudio's path
@@ -26,7 +27,7 @@ const BOX = 'Sync Box';
 const WIDTH = 1280;
 const HEIGHT = 720;
 const FPS = 30;
-const SECONDS = Number(process.env.LIPSYNC_SECONDS || 20);
+const SECONDS = Number(process.env.LIPSYNC_SECONDS || 15);
 const T = 30000;
 // BT.1359: detectable when audio leads by more than 45 ms or lags by more than 125 ms.
 const EARLY_MS = 45;
@@ -109,20 +110,9 @@ function measure(page, who, seconds) {
       video.requestVideoFrameCallback(onFrame);
     };
     video.requestVideoFrameCallback(onFrame);
-    // Chromium's own view: the sender-clock (NTP) time of what each track plays now.
-    const playout = [];
-    const poll = setInterval(async () => {
-      const r = await peer.pc.getStats();
-      const p = {};
-      r.forEach((s) => {
-        if (s.type === 'inbound-rtp' && s.estimatedPlayoutTimestamp) p[s.kind] = s.estimatedPlayoutTimestamp;
-      });
-      playout.push(p.audio && p.video ? p.audio - p.video : JSON.stringify(p));
-    }, 500);
     await new Promise((r) => setTimeout(r, seconds * 1000));
-    clearInterval(poll);
     await ctx.close();
-    return { flashes, beeps, frames, playout, outputLatency: ctx.outputLatency ?? null, baseLatency: ctx.baseLatency };
+    return { flashes, beeps, frames, outputLatency: ctx.outputLatency ?? null, baseLatency: ctx.baseLatency };
   }, { who, seconds });
 }
 
@@ -142,7 +132,7 @@ describe('lip sync of the box in Chromium', { timeout: 240000 }, () => {
     await server?.kill('SIGKILL').catch(() => {});
   });
 
-  test('the beep against the flash, measured', async (t) => {
+  test('the beep and the flash play within BT.1359 of each other', async (t) => {
     t.after(async () => {
       if (t.passed === false) {
         await saveArtifacts('lipsync', member ? [member] : []);
@@ -156,8 +146,7 @@ describe('lip sync of the box in Chromium', { timeout: 240000 }, () => {
     const m = await measure(member.page, BOX, SECONDS);
     assert.ok(!m.error, m.error);
     t.diagnostic(`${m.frames} frames, ${m.flashes.length} flashes, ${m.beeps.length} beeps in ${SECONDS} s; `
-      + `AudioContext outputLatency ${m.outputLatency}, baseLatency ${m.baseLatency}; Chromium's estimated playout `
-      + `times, audio minus video (ms): ${m.playout.map((d) => (typeof d === 'number' ? d.toFixed(0) : d)).join(' ')}`);
+      + `AudioContext outputLatency ${m.outputLatency}, baseLatency ${m.baseLatency}`);
     // Pair each flash with the beep nearest to it (they are a second apart).
     const offsets = m.flashes
       .map((f) => m.beeps.reduce((best, b) => (Math.abs(b - f) < Math.abs(best - f) ? b : best), Infinity) - f)
@@ -166,11 +155,17 @@ describe('lip sync of the box in Chromium', { timeout: 240000 }, () => {
     const q = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
     t.diagnostic(`audio minus video (ms, + = audio late): min ${sorted[0]?.toFixed(1)}, median ${q(0.5)?.toFixed(1)}, `
       + `max ${sorted.at(-1)?.toFixed(1)}; all: ${offsets.map((d) => d.toFixed(0)).join(' ')}`);
-    // The measurement itself must have worked: most seconds paired.
-    assert.ok(offsets.length >= SECONDS * 0.6, `only ${offsets.length} flash/beep pairs in ${SECONDS} s `
+    // The measurement itself must have worked: a third of the seconds paired at least (a
+    // loaded machine drops the odd frame, and the flash is one frame long).
+    assert.ok(offsets.length >= Math.max(5, SECONDS / 3), `only ${offsets.length} flash/beep pairs in ${SECONDS} s `
       + `(flashes ${m.flashes.length}, beeps ${m.beeps.length})`);
-    const within = offsets.every((d) => d >= -EARLY_MS && d <= LATE_MS);
+    const inWindow = (d) => d >= -EARLY_MS && d <= LATE_MS;
+    const within = offsets.every(inWindow);
     console.log(`lipsync: median ${q(0.5).toFixed(1)} ms, min ${sorted[0].toFixed(1)}, max ${sorted.at(-1).toFixed(1)}, `
       + `pairs ${offsets.length}, within BT.1359: ${within ? 'yes' : 'no'}`);
+    assert.ok(inWindow(q(0.5)), `the median second is ${q(0.5).toFixed(1)} ms (audio minus video), outside `
+      + `BT.1359's -${EARLY_MS}..+${LATE_MS} ms`);
+    const inside = offsets.filter(inWindow).length;
+    assert.ok(inside >= offsets.length * 0.8, `only ${inside} of ${offsets.length} seconds inside BT.1359's window`);
   });
 });
