@@ -14,6 +14,7 @@ pub mod media;
 pub mod pipeline;
 pub mod pump;
 pub mod record;
+pub mod remote_video;
 pub mod service;
 pub mod signaling;
 pub mod web;

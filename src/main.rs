@@ -105,6 +105,10 @@ struct RunArgs {
     /// Also offer loopback candidates (tests on one machine).
     #[arg(long)]
     ice_loopback: bool,
+    /// Also write what the room's display shows of the call (people's screen shares, else the
+    /// status screen) to a file: y4m:PATH, 1280x720, a frame each time the picture changes.
+    #[arg(long)]
+    display_out: Option<roombox::pipeline::call_view::DisplaySink>,
 }
 
 /// `echo-check` takes the box's speaker, microphone and processing from its settings file
@@ -295,7 +299,7 @@ async fn main() -> anyhow::Result<()> {
                 config_path: args.config,
                 state_dir: args.state_dir,
             };
-            run_with_page(settings, web).await
+            run_with_page(settings, web, args.display_out).await
         }
         Command::Demo {
             listen,
@@ -337,7 +341,11 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The box and its settings page, sharing the settings and the status feed.
-async fn run_with_page(settings: Settings, web: web::WebConfig) -> anyhow::Result<()> {
+async fn run_with_page(
+    settings: Settings,
+    web: web::WebConfig,
+    display_out: Option<pipeline::call_view::DisplaySink>,
+) -> anyhow::Result<()> {
     let (settings_tx, settings_rx) = tokio::sync::watch::channel(settings);
     let (status_tx, status_rx) = tokio::sync::watch::channel(display::StatusModel::default());
     let meters = std::sync::Arc::new(roombox::audio::levels::AudioMeters::default());
@@ -345,7 +353,7 @@ async fn run_with_page(settings: Settings, web: web::WebConfig) -> anyhow::Resul
     if let Some(page) = &page {
         status_tx.send_modify(|m| m.settings_url = page.url.clone());
     }
-    let result = pipeline::run_box(settings_rx, status_tx, meters, shutdown()).await;
+    let result = pipeline::run_box(settings_rx, status_tx, meters, display_out, shutdown()).await;
     if let Some(page) = page {
         page.abort();
     }
@@ -388,7 +396,7 @@ async fn demo(
         config_path: state_dir.join("roombox.toml"),
         state_dir,
     };
-    let result = run_with_page(settings, web).await;
+    let result = run_with_page(settings, web, None).await;
     stop.cancel();
     let _ = server.await;
     result

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod audio;
+pub mod call_view;
 
 use crate::audio::levels::AudioMeters;
 use crate::audio::processing::far_end_queue;
@@ -78,6 +79,7 @@ pub async fn run_box(
     mut settings: watch::Receiver<Settings>,
     status_tx: watch::Sender<StatusModel>,
     meters: Arc<AudioMeters>,
+    display_out: Option<call_view::DisplaySink>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let mut current = settings.borrow_and_update().clone();
@@ -120,6 +122,17 @@ pub async fn run_box(
         describe_settings(m, &current);
     });
     let screen = StatusScreen::start(status_tx.subscribe());
+    // What people send the box, drawn for the room (a file sink for now, see call_view).
+    let mut remote_video = None;
+    let mut view_thread = None;
+    if let Some(sink) = display_out {
+        let (tx, rx) = std::sync::mpsc::sync_channel(64);
+        view_thread = Some(
+            call_view::start(rx, status_tx.subscribe(), sink.clone())
+                .with_context(|| format!("display sink {sink:?}"))?,
+        );
+        remote_video = Some(tx);
+    }
 
     let cancel = CancellationToken::new();
     let (events_tx, events_rx) = mpsc::channel(64);
@@ -151,6 +164,7 @@ pub async fn run_box(
         limits: limits_rx,
         encoder: control_tx,
         remote_audio: remote_tx,
+        remote_video,
         status: status_tx.clone(),
         encoder_name: links.encoder_name.clone(),
     };
@@ -219,6 +233,10 @@ pub async fn run_box(
     drop(links);
     drop(status_tx);
     let _ = screen.join();
+    // The pump is gone, and with it the sender of the remote video: the view finishes its file.
+    if let Some(view) = view_thread {
+        let _ = view.join();
+    }
     Ok(())
 }
 

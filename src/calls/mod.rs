@@ -113,6 +113,20 @@ pub enum RemoteAudioPacket {
     PeerGone(String),
 }
 
+/// An H.264 access unit (Annex B) a peer sends the box (a screen share), for the room's
+/// display, from a keyframe on; or word that the peer is gone.
+#[derive(Debug)]
+pub enum RemoteVideoPacket {
+    Frame {
+        peer: String,
+        name: String,
+        annex_b: Arc<[u8]>,
+        keyframe: bool,
+        at: Instant,
+    },
+    PeerGone(String),
+}
+
 #[derive(Debug)]
 pub enum Output {
     Transmit(Datagram),
@@ -136,6 +150,7 @@ pub enum Output {
     /// The status changed.
     Status(CallsStatus),
     RemoteAudio(RemoteAudioPacket),
+    RemoteVideo(RemoteVideoPacket),
 }
 
 struct Peer {
@@ -594,6 +609,17 @@ impl Calls {
                     }
                     Notice::KeyframeRequested => keyframe = true,
                     Notice::Estimate(bps) => self.bitrate.set_estimate(&id.0, bps),
+                    Notice::Video { payload, keyframe } => {
+                        let name = self.names.get(id).cloned().unwrap_or_else(|| id.0.clone());
+                        self.outputs
+                            .push_back(Output::RemoteVideo(RemoteVideoPacket::Frame {
+                                peer: id.0.clone(),
+                                name,
+                                annex_b: payload,
+                                keyframe,
+                                at: now,
+                            }));
+                    }
                     Notice::Audio { seq, payload } => {
                         self.outputs
                             .push_back(Output::RemoteAudio(RemoteAudioPacket::Packet {
@@ -728,6 +754,10 @@ impl Calls {
             self.bitrate.remove(&id.0);
             self.outputs
                 .push_back(Output::RemoteAudio(RemoteAudioPacket::PeerGone(
+                    id.0.clone(),
+                )));
+            self.outputs
+                .push_back(Output::RemoteVideo(RemoteVideoPacket::PeerGone(
                     id.0.clone(),
                 )));
         }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
+use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -47,6 +47,9 @@ pub enum Notice {
     Estimate(u64),
     /// One Opus packet from the peer's microphone.
     Audio { seq: u16, payload: Arc<[u8]> },
+    /// One H.264 access unit (Annex B) the peer sends (a screen share); `keyframe` when a
+    /// decoder can start from it.
+    Video { payload: Arc<[u8]>, keyframe: bool },
 }
 
 /// Our offer in flight, and the m-lines it adds: they exist only once the peer answers (a
@@ -73,6 +76,9 @@ pub struct Session {
     connected: bool,
     /// A viewer that joined mid-GOP can decode nothing until a keyframe.
     awaiting_keyframe: bool,
+    /// Receiving the peer's video: we decode nothing until its next keyframe, asked for when
+    /// its first frame, or a frame after a gap, is not one.
+    remote_video_waits_for_keyframe: bool,
     next_timeout: Instant,
     transmits: VecDeque<Datagram>,
     signals: VecDeque<Relay>,
@@ -117,6 +123,7 @@ impl Session {
             rtx_configured: None,
             connected: false,
             awaiting_keyframe: true,
+            remote_video_waits_for_keyframe: true,
             next_timeout: now,
             transmits: VecDeque::new(),
             signals: VecDeque::new(),
@@ -473,6 +480,9 @@ impl Session {
                     payload: d.data,
                 });
             }
+            Event::MediaData(d) if d.params.spec().codec == Codec::H264 => {
+                self.receive_video(d);
+            }
             Event::KeyframeRequest(_) => self.notices.push_back(Notice::KeyframeRequested),
             Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
                 self.estimate_bps = Some(estimate.as_u64());
@@ -481,6 +491,29 @@ impl Session {
             Event::MediaEgressStats(s) if s.rtt.is_some() => self.rtt = s.rtt,
             _ => {}
         }
+    }
+}
+
+impl Session {
+    /// A frame of the peer's video: passed on from a keyframe on; after a gap (frames lost
+    /// beyond what resends repaired) the decoder's picture is broken until the next keyframe,
+    /// so one is asked for (PLI) and nothing is passed on until it comes.
+    fn receive_video(&mut self, d: str0m::media::MediaData) {
+        let keyframe = crate::encode::h264::is_keyframe(&d.data);
+        if !d.contiguous {
+            self.remote_video_waits_for_keyframe = true;
+        }
+        if self.remote_video_waits_for_keyframe && !keyframe {
+            if let Some(mut w) = self.rtc.writer(d.mid) {
+                let _ = w.request_keyframe(d.rid, KeyframeRequestKind::Pli);
+            }
+            return;
+        }
+        self.remote_video_waits_for_keyframe = false;
+        self.notices.push_back(Notice::Video {
+            payload: d.data,
+            keyframe,
+        });
     }
 }
 

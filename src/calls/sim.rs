@@ -409,7 +409,7 @@ impl World {
                     self.transcript
                         .push(format!("status {:?} [{}]", s.signaling, peers.join(" ")));
                 }
-                Output::RemoteAudio(_) => {}
+                Output::RemoteAudio(_) | Output::RemoteVideo(_) => {}
             }
         }
     }

@@ -356,10 +356,4 @@ fn rtc(e: impl std::fmt::Display) -> Refused {
     Refused::Rtc(e.to_string())
 }
 
-/// An H.264 access unit that starts with an SPS or an IDR slice.
-pub fn is_keyframe(annex_b: &[u8]) -> bool {
-    annex_b
-        .windows(4)
-        .filter(|w| w[..3] == [0, 0, 1])
-        .any(|w| matches!(w[3] & 0x1f, 5 | 7))
-}
+pub use crate::encode::h264::is_keyframe;

@@ -35,14 +35,17 @@ impl MemoryFramebuffer {
         self.height
     }
 
-    #[cfg_attr(not(test), allow(dead_code))] // read by tests
     pub fn stride(&self) -> usize {
         self.stride
     }
 
-    #[cfg_attr(not(test), allow(dead_code))] // read by tests
     pub fn data(&self) -> &[u8] {
         &self.data
+    }
+
+    /// The pixels and the bytes per row, for code that writes rows itself (video, converted).
+    pub fn pixels_mut(&mut self) -> (&mut [u8], usize) {
+        (&mut self.data, self.stride)
     }
 
     /// Panics outside the image (a test or copy bug, not a runtime state).

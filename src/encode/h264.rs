@@ -109,6 +109,11 @@ pub fn nal_type(unit: &[u8]) -> Option<u8> {
     unit.first().map(|b| b & 0x1f)
 }
 
+/// An H.264 access unit a decoder can start from: it carries an SPS or an IDR slice.
+pub fn is_keyframe(annex_b: &[u8]) -> bool {
+    nal_units(annex_b).any(|u| matches!(nal_type(u), Some(5 | 7)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

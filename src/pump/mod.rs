@@ -7,7 +7,9 @@ pub mod tcp;
 pub mod tls;
 pub mod udp;
 
-use crate::calls::{Calls, CallsStatus, Datagram, EncoderControl, Output, RemoteAudioPacket};
+use crate::calls::{
+    Calls, CallsStatus, Datagram, EncoderControl, Output, RemoteAudioPacket, RemoteVideoPacket,
+};
 use crate::display::{EncoderStatus, Participant, Quality, StatusModel};
 use crate::media::{EncodedAudio, EncodedVideo};
 use crate::signaling::SignalEvent;
@@ -31,6 +33,9 @@ pub struct Wiring {
     pub limits: watch::Receiver<(u32, u32)>,
     pub encoder: watch::Sender<EncoderControl>,
     pub remote_audio: mpsc::Sender<RemoteAudioPacket>,
+    /// The room display's decoder, when something shows the call (frames are dropped when it
+    /// falls behind: it asks for a keyframe after a gap).
+    pub remote_video: Option<std::sync::mpsc::SyncSender<RemoteVideoPacket>>,
     pub status: watch::Sender<StatusModel>,
     /// The H.264 encoder in use, for the status (the media threads set it).
     pub encoder_name: Arc<Mutex<&'static str>>,
@@ -132,6 +137,11 @@ fn carry_out(
             Output::Status(s) => publish_status(&s, io),
             Output::RemoteAudio(p) => {
                 let _ = io.remote_audio.try_send(p);
+            }
+            Output::RemoteVideo(p) => {
+                if let Some(tx) = &io.remote_video {
+                    let _ = tx.try_send(p);
+                }
             }
         }
     }

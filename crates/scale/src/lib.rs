@@ -1,4 +1,4 @@
-//! Scaling an I420 picture down, plane by plane with `fast_image_resize`: SIMD on both the
+//! Scaling an I420 picture down (and, in [`convert`], to and from the display's XRGB8888), plane by plane with `fast_image_resize`: SIMD on both the
 //! development machine (SSE4.1/AVX2, picked at run time) and the Pi (NEON), and a convolution
 //! filter that averages what it drops rather than skipping pixels (no aliasing shimmer on text
 //! and fine patterns).
@@ -6,6 +6,8 @@
 //! A crate of its own so that debug builds optimize it (Cargo.toml's dev profile): the
 //! library's generic code is compiled where it is instantiated, and unoptimized it takes
 //! a quarter of a second per 720p frame, which no test of a live call survives.
+
+pub mod convert;
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};

@@ -1,0 +1,284 @@
+//! What the room's display shows of the call: the video people send the box (screen shares),
+//! decoded and laid out, or the status screen when nobody sends any. [`CallView`] is the state
+//! (frames in with the time passed in, the picture out); [`start`] is its thread, which writes
+//! each new picture to the display sink.
+
+use crate::calls::RemoteVideoPacket;
+use crate::display::framebuffer::MemoryFramebuffer;
+use crate::display::model::StatusModel;
+use crate::display::render::render;
+use crate::media::VideoFrame;
+use crate::remote_video::compose::{compose, Tile, TileKind};
+use crate::remote_video::decode::H264Decoder;
+use crate::remote_video::y4m::Y4mSink;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// A sender whose last frame is older than this has stopped (a share ended, a tab froze): its
+/// tile goes. Screen shares send at least a frame a second even when nothing moves.
+const STALE_AFTER: Duration = Duration::from_millis(1500);
+
+/// Where the picture goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisplaySink {
+    /// Every new picture appended to a y4m file (tests and diagnosis).
+    Y4m {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+    },
+}
+
+impl std::str::FromStr for DisplaySink {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once(':') {
+            Some(("y4m", path)) if !path.is_empty() => Ok(DisplaySink::Y4m {
+                path: path.into(),
+                width: 1280,
+                height: 720,
+            }),
+            _ => Err(format!("{s:?}: expected y4m:PATH")),
+        }
+    }
+}
+
+struct Sender {
+    name: String,
+    decoder: Option<H264Decoder>,
+    frame: Option<VideoFrame>,
+    last_at: Instant,
+}
+
+/// The decoded video of everyone who sends the box some.
+#[derive(Default)]
+pub struct CallView {
+    senders: BTreeMap<String, Sender>,
+    /// Something changed since the last picture.
+    dirty: bool,
+}
+
+impl CallView {
+    pub fn handle(&mut self, packet: RemoteVideoPacket) {
+        match packet {
+            RemoteVideoPacket::Frame {
+                peer,
+                name,
+                annex_b,
+                at,
+                ..
+            } => {
+                let s = self.senders.entry(peer.clone()).or_insert_with(|| {
+                    tracing::info!(%peer, %name, "showing their video");
+                    Sender {
+                        name: name.clone(),
+                        decoder: None,
+                        frame: None,
+                        last_at: at,
+                    }
+                });
+                s.name = name;
+                s.last_at = at;
+                if s.decoder.is_none() {
+                    match H264Decoder::new() {
+                        Ok(d) => s.decoder = Some(d),
+                        Err(e) => return tracing::warn!(%peer, "no H.264 decoder: {e}"),
+                    }
+                }
+                let decoder = s.decoder.as_mut().expect("made above");
+                match decoder.decode(&annex_b) {
+                    Ok(Some(frame)) => {
+                        s.frame = Some(frame);
+                        self.dirty = true;
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::debug!(%peer, "undecodable frame: {e}"),
+                }
+            }
+            RemoteVideoPacket::PeerGone(peer) => {
+                self.dirty |= self.senders.remove(&peer).is_some();
+            }
+        }
+    }
+
+    /// Drops the senders that stopped; true when the picture changed since the last call.
+    pub fn tick(&mut self, now: Instant) -> bool {
+        let before = self.senders.len();
+        self.senders.retain(|peer, s| {
+            let sending = now.duration_since(s.last_at) < STALE_AFTER;
+            if !sending {
+                tracing::info!(%peer, name = %s.name, "their video stopped");
+            }
+            sending
+        });
+        self.dirty |= self.senders.len() != before;
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Draws the call into `out`; false when nobody sends video (show the status instead).
+    pub fn draw(&self, out: &mut MemoryFramebuffer) -> bool {
+        let tiles: Vec<Tile> = self
+            .senders
+            .values()
+            .filter_map(|s| {
+                Some(Tile {
+                    name: &s.name,
+                    // The web client sends video only when it shares a screen.
+                    kind: TileKind::Screen,
+                    speaking: false,
+                    frame: s.frame.as_ref()?,
+                })
+            })
+            .collect();
+        compose(&tiles, out)
+    }
+}
+
+/// Starts the thread that decodes what `packets` bring and writes each new picture (or the
+/// status screen when nobody sends video) to `sink`.
+pub fn start(
+    packets: Receiver<RemoteVideoPacket>,
+    mut status: watch::Receiver<StatusModel>,
+    sink: DisplaySink,
+) -> std::io::Result<JoinHandle<()>> {
+    let DisplaySink::Y4m {
+        path,
+        width,
+        height,
+    } = sink;
+    let mut out = Y4mSink::create(&path, width, height, 30)?;
+    tracing::info!("display sink: {} ({width}x{height})", path.display());
+    std::thread::Builder::new()
+        .name("call-view".into())
+        .spawn(move || {
+            let mut view = CallView::default();
+            let mut picture = MemoryFramebuffer::new(width, height);
+            let mut showing_call = None;
+            loop {
+                match packets.recv_timeout(Duration::from_millis(100)) {
+                    Ok(p) => {
+                        view.handle(p);
+                        while let Ok(p) = packets.try_recv() {
+                            view.handle(p);
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                let call_changed = view.tick(Instant::now());
+                let status_shown_changed =
+                    showing_call == Some(false) && status.has_changed().unwrap_or(false);
+                if showing_call.is_some() && !call_changed && !status_shown_changed {
+                    continue;
+                }
+                let call = view.draw(&mut picture);
+                if !call {
+                    let model = status.borrow_and_update().clone();
+                    let _ = render(&model, &mut picture);
+                }
+                showing_call = Some(call);
+                if let Err(e) = out.write(&picture) {
+                    tracing::warn!("display sink {}: {e}; stopped writing", path.display());
+                    break;
+                }
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::h264::H264Encoder;
+    use crate::encode::openh264::{OpenH264Config, OpenH264Encoder};
+    use crate::media::frame::i420_len;
+    use embedded_graphics::prelude::RgbColor;
+    use std::sync::Arc;
+
+    /// A keyframe of a mid-grey 160x90 picture, as a sharer's browser would send it.
+    fn keyframe() -> Arc<[u8]> {
+        let frame = VideoFrame {
+            width: 160,
+            height: 90,
+            data: vec![128; i420_len(160, 90)],
+            captured_at: Instant::now(),
+            pts: Duration::ZERO,
+        };
+        let mut enc = OpenH264Encoder::new(OpenH264Config::default()).expect("encoder");
+        let au = enc.encode(&frame, true).expect("encodes").expect("a frame");
+        au.data.into()
+    }
+
+    fn frame_from(peer: &str, annex_b: &Arc<[u8]>, at: Instant) -> RemoteVideoPacket {
+        RemoteVideoPacket::Frame {
+            peer: peer.into(),
+            name: format!("Person {peer}"),
+            annex_b: annex_b.clone(),
+            keyframe: true,
+            at,
+        }
+    }
+
+    #[test]
+    fn a_share_is_shown_until_it_stops_or_its_sender_leaves() {
+        let t0 = Instant::now();
+        let au = keyframe();
+        let mut view = CallView::default();
+        let mut out = MemoryFramebuffer::new(320, 180);
+        assert!(
+            !view.tick(t0) && !view.draw(&mut out),
+            "nobody sends: the status"
+        );
+
+        view.handle(frame_from("a", &au, t0));
+        assert!(view.tick(t0), "a first picture is a change");
+        assert!(view.draw(&mut out), "shown");
+        // Mid-grey, full screen (160x90 on 320x180 is the same shape).
+        let c = out.pixel(160, 60);
+        assert!((120..=136).contains(&c.g()), "{c:?}");
+        assert!(!view.tick(t0 + Duration::from_millis(100)), "nothing new");
+
+        // Silent past STALE_AFTER: the share stopped.
+        assert!(view.tick(t0 + STALE_AFTER + Duration::from_millis(1)));
+        assert!(!view.draw(&mut out));
+
+        // A sender that leaves goes at once.
+        let t1 = t0 + Duration::from_secs(5);
+        view.handle(frame_from("b", &au, t1));
+        assert!(view.tick(t1) && view.draw(&mut out));
+        view.handle(RemoteVideoPacket::PeerGone("b".into()));
+        assert!(view.tick(t1) && !view.draw(&mut out));
+    }
+
+    #[test]
+    fn an_undecodable_frame_is_skipped_and_the_next_shown() {
+        let t0 = Instant::now();
+        let mut view = CallView::default();
+        let junk: Arc<[u8]> = vec![0, 0, 0, 1, 0x65, 0xff, 0x00, 0x13].into();
+        view.handle(frame_from("a", &junk, t0));
+        let mut out = MemoryFramebuffer::new(320, 180);
+        assert!(!view.draw(&mut out), "nothing decoded yet");
+        view.handle(frame_from("a", &keyframe(), t0));
+        assert!(view.draw(&mut out));
+    }
+
+    #[test]
+    fn sinks_are_named_y4m_paths() {
+        assert_eq!(
+            "y4m:/tmp/x.y4m".parse::<DisplaySink>(),
+            Ok(DisplaySink::Y4m {
+                path: "/tmp/x.y4m".into(),
+                width: 1280,
+                height: 720
+            })
+        );
+        assert!("y4m:".parse::<DisplaySink>().is_err());
+        assert!("png:/tmp/x"
+            .parse::<DisplaySink>()
+            .unwrap_err()
+            .contains("y4m:PATH"));
+    }
+}

@@ -1,0 +1,432 @@
+//! The call on the HDMI-out display: the remote people's video laid out in a
+//! [`MemoryFramebuffer`], each picture with its owner's name, the speaker outlined.
+//!
+//! What is shown:
+//! - one screen share: it fills the display (aspect kept, letterboxed in black); cameras are
+//!   left out for now, the room is there to read the shared screen;
+//! - several screen shares: all of them in the grid, cameras left out;
+//! - no screen share: the cameras in the grid.
+//!
+//! The grid has `ceil(sqrt(n))` columns and as many rows as needed, cells separated by a small
+//! black gap, each picture aspect-kept and centred in its cell.
+//!
+//! Pictures are scaled by nearest-neighbour sampling straight from I420 into the target
+//! rectangle (BT.601 limited range, integer math): the source x of every target column is
+//! worked out once per tile, so a row costs a lookup and a conversion per pixel.
+
+use embedded_graphics::mono_font::iso_8859_1::FONT_10X20;
+use embedded_graphics::pixelcolor::Rgb888;
+use embedded_graphics::prelude::*;
+use embedded_graphics::primitives::Rectangle;
+
+use crate::display::framebuffer::MemoryFramebuffer;
+use crate::display::render::GOOD;
+use crate::display::text::{truncate, Font};
+use crate::media::frame::{i420_len, VideoFrame};
+use roombox_scale::convert::i420_to_xrgb_nearest;
+
+/// What a tile shows; screen shares take the display over cameras.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TileKind {
+    Screen,
+    Camera,
+}
+
+/// One remote picture to show.
+#[derive(Clone, Copy, Debug)]
+pub struct Tile<'a> {
+    /// Shown in the tile's name bar (cut with ".." when it does not fit).
+    pub name: &'a str,
+    pub kind: TileKind,
+    /// Outlined in green.
+    pub speaking: bool,
+    pub frame: &'a VideoFrame,
+}
+
+const NAME_TEXT: Rgb888 = Rgb888::WHITE;
+/// Shown instead of a frame whose data does not match its size (a bug upstream, not a reason
+/// to stop drawing the call).
+const BROKEN: Rgb888 = Rgb888::new(0x30, 0x30, 0x30);
+
+/// Draws the call (see the module doc for the layout) over the whole of `out`, clearing it
+/// first. Returns false and draws nothing when there are no tiles, so the caller shows the
+/// status screen instead.
+pub fn compose(tiles: &[Tile], out: &mut MemoryFramebuffer) -> bool {
+    if tiles.is_empty() {
+        return false;
+    }
+    let (w, h) = (out.width(), out.height());
+    let screens: Vec<&Tile> = tiles
+        .iter()
+        .filter(|t| t.kind == TileKind::Screen)
+        .collect();
+    let shown: Vec<&Tile> = if screens.is_empty() {
+        tiles.iter().collect()
+    } else {
+        screens
+    };
+    let s = (h / 720).max(1);
+    let font = Font::new(&FONT_10X20, s);
+    out.pixels_mut().0.fill(0);
+    if let [only] = shown[..] {
+        if only.kind == TileKind::Screen {
+            let cell = Rect::new(0, 0, w, h);
+            draw_tile(out, only, cell, font);
+            return true;
+        }
+    }
+    for (tile, cell) in shown.iter().zip(grid(shown.len(), w, h)) {
+        draw_tile(out, tile, cell, font);
+    }
+    true
+}
+
+/// A rectangle of target pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Rect {
+    x: u32,
+    y: u32,
+    w: u32,
+    h: u32,
+}
+
+impl Rect {
+    fn new(x: u32, y: u32, w: u32, h: u32) -> Self {
+        Self { x, y, w, h }
+    }
+
+    fn eg(self) -> Rectangle {
+        Rectangle::new(
+            Point::new(self.x as i32, self.y as i32),
+            Size::new(self.w, self.h),
+        )
+    }
+}
+
+/// The cells of `n` tiles on a `w` x `h` display, row by row.
+fn grid(n: usize, w: u32, h: u32) -> Vec<Rect> {
+    let n = n.max(1) as u32;
+    let cols = n.isqrt() + u32::from(n.isqrt().pow(2) < n);
+    let rows = n.div_ceil(cols);
+    let gap = (w.min(h) / 90).max(2);
+    let cw = w.saturating_sub(gap * (cols + 1)) / cols;
+    let ch = h.saturating_sub(gap * (rows + 1)) / rows;
+    (0..n)
+        .map(|i| {
+            let (c, r) = (i % cols, i / cols);
+            Rect::new(gap + c * (cw + gap), gap + r * (ch + gap), cw, ch)
+        })
+        .collect()
+}
+
+/// The largest rectangle of the source's aspect ratio centred in `cell`.
+fn fit(src_w: u32, src_h: u32, cell: Rect) -> Rect {
+    let (sw, sh) = (u64::from(src_w.max(1)), u64::from(src_h.max(1)));
+    let (cw, ch) = (u64::from(cell.w), u64::from(cell.h));
+    let (w, h) = if sw * ch >= sh * cw {
+        (cw, (sh * cw + sw / 2) / sw)
+    } else {
+        ((sw * ch + sh / 2) / sh, ch)
+    };
+    let (w, h) = (w.clamp(1, cw.max(1)) as u32, h.clamp(1, ch.max(1)) as u32);
+    Rect::new(cell.x + (cell.w - w) / 2, cell.y + (cell.h - h) / 2, w, h)
+}
+
+fn draw_tile(out: &mut MemoryFramebuffer, tile: &Tile, cell: Rect, font: Font) {
+    if cell.w == 0 || cell.h == 0 {
+        return;
+    }
+    let frame = tile.frame;
+    let valid = frame.width > 0
+        && frame.height > 0
+        && frame.data.len() >= i420_len(frame.width, frame.height);
+    let pic = if valid {
+        fit(frame.width, frame.height, cell)
+    } else {
+        cell
+    };
+    let s = font.scale;
+    let border = 3 * s;
+    let margin = border + 5 * s;
+    let pad = 4 * s;
+    let bar = name_bar(tile.name, pic, font, margin, pad);
+    if valid {
+        blit(out, frame, pic, bar.as_ref().map(|(r, _)| *r));
+    } else {
+        let Ok(()) = out.fill_solid(&pic.eg(), BROKEN);
+    }
+    if let Some((r, text)) = bar {
+        let at = Point::new((r.x + 2 * pad) as i32, (r.y + pad) as i32);
+        let Ok(()) = font.draw(out, &text, at, NAME_TEXT);
+    }
+    if tile.speaking {
+        outline(out, pic, border);
+    }
+}
+
+/// The name bar's rectangle at the picture's bottom-left and the text that fits in it; none
+/// when the name is empty or the picture too small to carry it.
+fn name_bar(name: &str, pic: Rect, font: Font, margin: u32, pad: u32) -> Option<(Rect, String)> {
+    let bar_h = font.line_height() + 2 * pad;
+    if name.is_empty() || pic.h < 3 * bar_h + margin {
+        return None;
+    }
+    let room = pic.w.checked_sub(2 * margin + 4 * pad)?;
+    let text = truncate(name, font.chars_in(room));
+    if text.is_empty() {
+        return None;
+    }
+    let bar_w = font.width_of(&text) + 4 * pad;
+    let r = Rect::new(pic.x + margin, pic.y + pic.h - margin - bar_h, bar_w, bar_h);
+    Some((r, text))
+}
+
+fn outline(out: &mut MemoryFramebuffer, r: Rect, t: u32) {
+    let t = t.min(r.w / 2).min(r.h / 2).max(1);
+    for side in [
+        Rect::new(r.x, r.y, r.w, t),
+        Rect::new(r.x, r.y + r.h - t, r.w, t),
+        Rect::new(r.x, r.y, t, r.h),
+        Rect::new(r.x + r.w - t, r.y, t, r.h),
+    ] {
+        let Ok(()) = out.fill_solid(&side.eg(), GOOD);
+    }
+}
+
+/// Scales `frame` into `dst` (roombox_scale, optimized even in debug builds), then darkens
+/// the pixels under `dim` (the name bar, translucent: the picture shows through it). The
+/// source pixel of a target pixel is the one under its centre.
+fn blit(out: &mut MemoryFramebuffer, frame: &VideoFrame, dst: Rect, dim: Option<Rect>) {
+    let (pixels, stride) = out.pixels_mut();
+    i420_to_xrgb_nearest(
+        &frame.data,
+        frame.width,
+        frame.height,
+        pixels,
+        stride,
+        (dst.x, dst.y, dst.w, dst.h),
+    );
+    if let Some(b) = dim {
+        for y in b.y..b.y + b.h {
+            let row = &mut pixels[y as usize * stride + b.x as usize * 4..][..b.w as usize * 4];
+            for px in row.chunks_exact_mut(4) {
+                for c in &mut px[..3] {
+                    *c = darken(*c);
+                }
+            }
+        }
+    }
+}
+
+/// Black at 60 % over the picture.
+fn darken(c: u8) -> u8 {
+    (u16::from(c) * 2 / 5) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A solid I420 frame of an RGB colour (BT.601 limited range).
+    fn solid(width: u32, height: u32, rgb: (u8, u8, u8)) -> VideoFrame {
+        let (r, g, b) = (i32::from(rgb.0), i32::from(rgb.1), i32::from(rgb.2));
+        let y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16;
+        let u = ((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128;
+        let v = ((112 * r - 94 * g - 18 * b + 128) >> 8) + 128;
+        let luma = (width * height) as usize;
+        let mut data = vec![y as u8; i420_len(width, height)];
+        let c = (data.len() - luma) / 2;
+        data[luma..luma + c].fill(u as u8);
+        data[luma + c..].fill(v as u8);
+        VideoFrame {
+            width,
+            height,
+            data,
+            captured_at: Instant::now(),
+            pts: Duration::ZERO,
+        }
+    }
+
+    fn near(c: Rgb888, rgb: (u8, u8, u8)) -> bool {
+        c.r().abs_diff(rgb.0) <= 4 && c.g().abs_diff(rgb.1) <= 4 && c.b().abs_diff(rgb.2) <= 4
+    }
+
+    const RED: (u8, u8, u8) = (255, 0, 0);
+    const BLUE: (u8, u8, u8) = (0, 0, 255);
+
+    fn tile<'a>(name: &'a str, kind: TileKind, frame: &'a VideoFrame) -> Tile<'a> {
+        Tile {
+            name,
+            kind,
+            speaking: false,
+            frame,
+        }
+    }
+
+    fn white_pixels(
+        fb: &MemoryFramebuffer,
+        xs: std::ops::Range<u32>,
+        ys: std::ops::Range<u32>,
+    ) -> usize {
+        ys.flat_map(|y| xs.clone().map(move |x| (x, y)))
+            .filter(|&(x, y)| fb.pixel(x, y) == Rgb888::WHITE)
+            .count()
+    }
+
+    #[test]
+    fn no_tiles_draws_nothing_and_says_so() {
+        let mut fb = MemoryFramebuffer::new(64, 36);
+        let Ok(()) = fb.clear(Rgb888::BLUE);
+        assert!(!compose(&[], &mut fb));
+        assert_eq!(fb.pixel(10, 10), Rgb888::BLUE);
+    }
+
+    #[test]
+    fn a_screen_share_of_the_same_aspect_fills_the_display() {
+        let frame = solid(320, 180, RED);
+        let mut fb = MemoryFramebuffer::new(1280, 720);
+        assert!(compose(&[tile("Alice", TileKind::Screen, &frame)], &mut fb));
+        for (x, y) in [(640, 360), (0, 0), (1279, 0), (0, 719), (1279, 719)] {
+            assert!(
+                near(fb.pixel(x, y), RED),
+                "({x}, {y}): {:?}",
+                fb.pixel(x, y)
+            );
+        }
+        // The name in white on a darkened bar at the bottom-left.
+        assert!(white_pixels(&fb, 0..400, 600..720) > 20);
+        assert!(fb.pixel(12, 705).r() < 160, "{:?}", fb.pixel(12, 705));
+    }
+
+    #[test]
+    fn a_four_by_three_screen_share_is_letterboxed_in_black() {
+        let frame = solid(320, 240, BLUE);
+        let mut fb = MemoryFramebuffer::new(1280, 720);
+        assert!(compose(&[tile("Bob", TileKind::Screen, &frame)], &mut fb));
+        // 960 wide, centred: 160 black columns each side.
+        assert_eq!(fb.pixel(0, 360), Rgb888::BLACK);
+        assert_eq!(fb.pixel(159, 100), Rgb888::BLACK);
+        assert_eq!(fb.pixel(1279, 360), Rgb888::BLACK);
+        assert!(near(fb.pixel(640, 360), BLUE));
+        assert!(near(fb.pixel(160, 0), BLUE));
+        assert!(near(fb.pixel(1119, 0), BLUE));
+    }
+
+    #[test]
+    fn a_screen_share_takes_the_display_over_cameras() {
+        let screen = solid(320, 180, RED);
+        let cam = solid(320, 180, BLUE);
+        let mut fb = MemoryFramebuffer::new(640, 360);
+        let tiles = [
+            tile("Cam", TileKind::Camera, &cam),
+            tile("Screen", TileKind::Screen, &screen),
+        ];
+        assert!(compose(&tiles, &mut fb));
+        assert!(near(fb.pixel(160, 180), RED));
+        assert!(near(fb.pixel(480, 180), RED));
+    }
+
+    #[test]
+    fn two_cameras_sit_side_by_side_with_their_names() {
+        let left = solid(320, 180, RED);
+        let right = solid(320, 180, BLUE);
+        let mut fb = MemoryFramebuffer::new(1280, 720);
+        let tiles = [
+            tile("Alice", TileKind::Camera, &left),
+            tile("Bob", TileKind::Camera, &right),
+        ];
+        assert!(compose(&tiles, &mut fb));
+        assert!(near(fb.pixel(320, 360), RED));
+        assert!(near(fb.pixel(960, 360), BLUE));
+        // A black gap between them, and above and below the 16:9 pictures.
+        assert_eq!(fb.pixel(640, 360), Rgb888::BLACK);
+        assert_eq!(fb.pixel(320, 100), Rgb888::BLACK);
+        // Each name in the bottom-left quarter of its own tile (the pictures span y 183..536).
+        assert!(white_pixels(&fb, 0..320, 440..540) > 20);
+        assert!(white_pixels(&fb, 640..960, 440..540) > 20);
+        assert_eq!(white_pixels(&fb, 320..640, 0..720), 0);
+        assert_eq!(white_pixels(&fb, 960..1280, 0..720), 0);
+    }
+
+    #[test]
+    fn two_screen_shares_share_the_grid() {
+        let a = solid(320, 180, RED);
+        let b = solid(320, 180, BLUE);
+        let cam = solid(320, 180, (0, 255, 0));
+        let mut fb = MemoryFramebuffer::new(1280, 720);
+        let tiles = [
+            tile("A", TileKind::Screen, &a),
+            tile("Cam", TileKind::Camera, &cam),
+            tile("B", TileKind::Screen, &b),
+        ];
+        assert!(compose(&tiles, &mut fb));
+        assert!(near(fb.pixel(320, 360), RED));
+        assert!(near(fb.pixel(960, 360), BLUE));
+    }
+
+    #[test]
+    fn a_speaking_tile_is_outlined_in_green() {
+        let frame = solid(320, 180, BLUE);
+        let mut quiet_fb = MemoryFramebuffer::new(1280, 720);
+        let mut speaking_fb = MemoryFramebuffer::new(1280, 720);
+        let quiet = tile("Alice", TileKind::Camera, &frame);
+        let speaking = Tile {
+            speaking: true,
+            ..quiet
+        };
+        assert!(compose(&[quiet], &mut quiet_fb));
+        assert!(compose(&[speaking], &mut speaking_fb));
+        // The first picture pixel from the left on the middle row, and from the top on the
+        // middle column.
+        let first_lit = |fb: &MemoryFramebuffer, along_x: bool| {
+            (0..720)
+                .map(|i| {
+                    if along_x {
+                        fb.pixel(i, 360)
+                    } else {
+                        fb.pixel(640, i)
+                    }
+                })
+                .find(|&c| c != Rgb888::BLACK)
+                .expect("a lit pixel")
+        };
+        for along_x in [true, false] {
+            assert_eq!(first_lit(&speaking_fb, along_x), GOOD);
+            assert!(near(first_lit(&quiet_fb, along_x), BLUE));
+        }
+        assert!(near(speaking_fb.pixel(640, 360), BLUE));
+    }
+
+    #[test]
+    fn grid_columns_are_the_ceiling_of_the_square_root() {
+        let cols = |n: usize| {
+            let cells = grid(n, 1000, 1000);
+            cells.iter().filter(|c| c.y == cells[0].y).count()
+        };
+        assert_eq!([1, 2, 3, 4, 5, 9, 10].map(cols), [1, 2, 2, 2, 3, 3, 4]);
+        let cells = grid(5, 1000, 1000);
+        assert!(cells
+            .windows(2)
+            .all(|p| p[0].x + p[0].w < p[1].x || p[1].y > p[0].y));
+        assert!(cells.iter().all(|c| c.x + c.w <= 1000 && c.y + c.h <= 1000));
+    }
+
+    #[test]
+    fn odd_sized_and_broken_frames_are_drawn_without_panicking() {
+        let odd = solid(33, 17, RED);
+        let broken = VideoFrame {
+            data: vec![0; 10],
+            ..solid(64, 64, RED)
+        };
+        let mut fb = MemoryFramebuffer::new(201, 99);
+        let tiles = [
+            tile("Odd", TileKind::Camera, &odd),
+            tile("Broken", TileKind::Camera, &broken),
+            tile("", TileKind::Camera, &odd),
+        ];
+        assert!(compose(&tiles, &mut fb));
+        let mut tiny = MemoryFramebuffer::new(3, 2);
+        assert!(compose(&tiles, &mut tiny));
+    }
+}
