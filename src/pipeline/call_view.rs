@@ -12,6 +12,7 @@ use crate::remote_video::compose::{compose, Tile, TileKind};
 use crate::remote_video::decode::H264Decoder;
 use crate::remote_video::y4m::Y4mSink;
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
@@ -151,7 +152,15 @@ pub fn start(
         height,
     } = sink;
     let mut out = Y4mSink::create(&path, width, height, 30)?;
-    tracing::info!("display sink: {} ({width}x{height})", path.display());
+    // y4m has no timestamps: when each picture was shown goes beside it, for glass-to-glass
+    // measurements (bench/display).
+    let times_path = times_file(&path);
+    let mut times = std::io::BufWriter::new(std::fs::File::create(&times_path)?);
+    tracing::info!(
+        "display sink: {} ({width}x{height}), times in {}",
+        path.display(),
+        times_path.display()
+    );
     std::thread::Builder::new()
         .name("call-view".into())
         .spawn(move || {
@@ -181,12 +190,26 @@ pub fn start(
                     let _ = render(&model, &mut picture);
                 }
                 showing_call = Some(call);
-                if let Err(e) = out.write(&picture) {
+                let shown = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                let written = out.write(&picture).and_then(|()| {
+                    writeln!(times, "{}", shown.as_micros())?;
+                    times.flush()
+                });
+                if let Err(e) = written {
                     tracing::warn!("display sink {}: {e}; stopped writing", path.display());
                     break;
                 }
             }
         })
+}
+
+/// The sink's companion file: one line a picture, when it was shown (unix microseconds).
+pub fn times_file(y4m: &std::path::Path) -> PathBuf {
+    let mut name = y4m.as_os_str().to_owned();
+    name.push(".times");
+    name.into()
 }
 
 #[cfg(test)]

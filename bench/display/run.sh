@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The room's display: per-frame CPU of decoding and laying out what people send the box
+# (examples/display_bench.rs, release build), then glass to glass from a Chromium page's shared
+# canvas to the box's display sink, RUNS times (tests/e2e/g2g.bench.js; G2G_SENDERS, default
+# "1,5", and G2G_SECONDS, default 20). Writes what it printed to bench/display/last-run.txt.
+#
+#   bash bench/display/run.sh [RUNS]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+runs="${1:-3}"
+out="$here/last-run.txt"
+{
+  echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  (cd "$repo" && cargo run -q --release --example display_bench 2>&1 | grep -v OpenH264)
+  for i in $(seq "$runs"); do
+    bash "$repo/tests/e2e/run.sh" g2g.bench.js 2>&1 | grep -E 'g2g:|error:' || echo "run $i: the measurement failed"
+  done
+} | tee "$out"
