@@ -5,7 +5,7 @@
 //! comes from one seed, so a run replays exactly: `World::transcript` is the record.
 
 use super::web_client::{FrameTiming, Seen, WebClientPeer};
-use super::{Calls, CallsConfig, Datagram, EncoderControl, Output};
+use super::{Calls, CallsConfig, Datagram, EncoderControl, Output, RemoteVideoPacket};
 use crate::audio::stamp::FrameStamps;
 use crate::media::{EncodedAudio, EncodedVideo};
 use crate::signaling::SignalEvent;
@@ -77,6 +77,16 @@ pub struct Browser {
     pub silent: bool,
     /// Every frame it received, audio and video, with its timing.
     pub received: Vec<(MediaKind, FrameTiming)>,
+    /// Shares its screen: frames of it go out with the box's, a keyframe every 250 and when
+    /// the box asks.
+    sharing: Option<ScreenShare>,
+    pub keyframe_requests: usize,
+}
+
+#[derive(Default)]
+struct ScreenShare {
+    frames: u64,
+    keyframe_asked: bool,
 }
 
 /// The tests read the peer's counters through the tab.
@@ -107,6 +117,14 @@ impl Calls {
     }
 }
 
+/// An H.264 keyframe as the box's tests see one: SPS, PPS, IDR slice.
+const KEYFRAME: [u8; 28] = [
+    0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0x8c, 0x8d, 0x40, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0,
+    0, 1, 0x65, 0x88, 0x84, 0x21, 0xa0,
+];
+/// A delta frame (a non-IDR slice).
+const DELTA: [u8; 9] = [0, 0, 0, 1, 0x41, 0x9a, 0x02, 0x03, 0x04];
+
 /// The encoder as the call core sees it: keyframes when asked (and every `gop` frames).
 struct FakeEncoder {
     control: EncoderControl,
@@ -124,13 +142,9 @@ impl FakeEncoder {
         let keyframe = forced || self.frame.is_multiple_of(250);
         self.frame += 1;
         let data: Vec<u8> = if keyframe {
-            // SPS, PPS, IDR slice.
-            vec![
-                0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0x8c, 0x8d, 0x40, 0, 0, 0, 1, 0x68, 0xce, 0x3c,
-                0x80, 0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21, 0xa0,
-            ]
+            KEYFRAME.to_vec()
         } else {
-            vec![0, 0, 0, 1, 0x41, 0x9a, 0x02, 0x03, 0x04]
+            DELTA.to_vec()
         };
         Some(EncodedVideo {
             data: data.into(),
@@ -170,6 +184,8 @@ pub struct World {
     box_addrs: Vec<SocketAddr>,
     /// Signaling up: relays pass; down, they are lost (as with a dead WebSocket).
     pub signaling_up: bool,
+    /// What the core passed on of the browsers' screens: (peer, keyframe, when).
+    pub remote_video: Vec<(String, bool, Instant)>,
     pub transcript: Vec<String>,
 }
 
@@ -210,6 +226,7 @@ impl World {
             box_joined: false,
             box_addrs: vec![BOX_ADDR.parse().expect("an address")],
             signaling_up: true,
+            remote_video: Vec::new(),
             transcript: Vec::new(),
         }
     }
@@ -278,6 +295,8 @@ impl World {
             peer: WebClientPeer::new(PeerId(id.into()), PeerId(BOX_ID.into()), addr, pc, self.now),
             silent: false,
             received: Vec::new(),
+            sharing: None,
+            keyframe_requests: 0,
         };
         self.transcript.push(format!("{id} joins"));
         if self.box_joined {
@@ -334,6 +353,16 @@ impl World {
             .restart_ice();
         self.transcript.push(format!("{id} restarts ICE"));
         self.relay_to_box(offer, id);
+    }
+
+    /// A browser starts sharing its screen: it offers a video m-line to send on.
+    pub fn browser_shares_screen(&mut self, id: &str) {
+        let b = self.browsers.get_mut(id).expect("a browser");
+        let offer = b.peer.share_screen();
+        b.sharing = Some(ScreenShare::default());
+        self.transcript.push(format!("{id} shares its screen"));
+        self.relay_to_box(offer, id);
+        self.pump_browser(id);
     }
 
     pub fn browser_requests_keyframe(&mut self, id: &str) {
@@ -409,6 +438,9 @@ impl World {
                     self.transcript
                         .push(format!("status {:?} [{}]", s.signaling, peers.join(" ")));
                 }
+                Output::RemoteVideo(RemoteVideoPacket::Frame {
+                    peer, keyframe, at, ..
+                }) => self.remote_video.push((peer, keyframe, at)),
                 Output::RemoteAudio(_) | Output::RemoteVideo(_) => {}
             }
         }
@@ -427,6 +459,12 @@ impl World {
                 Seen::Connected => self.transcript.push(format!("{id} connected")),
                 Seen::Video { timing, .. } => b.received.push((MediaKind::Video, *timing)),
                 Seen::Audio { timing, .. } => b.received.push((MediaKind::Audio, *timing)),
+                Seen::KeyframeRequested => {
+                    b.keyframe_requests += 1;
+                    if let Some(share) = &mut b.sharing {
+                        share.keyframe_asked = true;
+                    }
+                }
             }
         }
         if b.silent {
@@ -515,6 +553,7 @@ impl World {
             }
             if self.now >= self.next_video {
                 self.next_video += FRAME_EVERY;
+                self.send_screens(&ids);
                 if let Some(f) = self.encoder.next_frame(self.start, self.now) {
                     self.calls.send_video(&f, self.now);
                     self.after_box();
@@ -561,6 +600,26 @@ impl World {
             waited += step;
         }
         Some(waited)
+    }
+
+    /// The sharing browsers' next frames (the same tiny access units as the box's encoder).
+    fn send_screens(&mut self, ids: &[String]) {
+        for id in ids {
+            let b = self.browsers.get_mut(id).expect("listed");
+            // A silent tab's frames are made and lost on the way, as on a dead link.
+            if !b.connected {
+                continue;
+            }
+            let Some(share) = &mut b.sharing else {
+                continue;
+            };
+            let keyframe = share.keyframe_asked || share.frames.is_multiple_of(250);
+            share.keyframe_asked = false;
+            share.frames += 1;
+            let data: &[u8] = if keyframe { &KEYFRAME } else { &DELTA };
+            b.peer.write_screen(data, self.now);
+            self.pump_browser(id);
+        }
     }
 
     pub fn browser(&self, id: &str) -> &Browser {

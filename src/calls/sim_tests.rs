@@ -1,8 +1,8 @@
 //! The call core on virtual time with browsers played by real str0m peers (calls/sim.rs):
 //! join and leave storms, glare both ways, reaping, keyframe gating and coalescing, the
 //! bitrate target, a signaling resume, an ICE restart, the box changing address, a 30% loss
-//! burst repaired by resends, replay from a seed, and lip sync through ten minutes of a
-//! drifting microphone clock.
+//! burst repaired by resends, replay from a seed, lip sync through ten minutes of a drifting
+//! microphone clock, and a browser's screen share received from keyframe to keyframe.
 
 use super::sim::{Link, World};
 use super::GIVE_UP_AFTER;
@@ -479,4 +479,42 @@ fn audio_stays_in_sync_with_video_while_the_microphone_clock_drifts_for_ten_minu
     // millisecond of its capture time, against BT.1359's 45 ms early / 125 ms late.
     assert!(worst[0] < 1e-4, "video off by up to {} ms", worst[0] * 1e3);
     assert!(worst[1] < 1e-3, "audio off by up to {} ms", worst[1] * 1e3);
+}
+
+#[test]
+fn a_screen_share_reaches_the_box_from_a_keyframe_and_a_gap_asks_for_the_next() {
+    let mut w = World::new(31);
+    w.box_joins();
+    w.browser_joins("p1");
+    assert!(w.run_until(5 * SECOND, World::all_watching).is_some());
+    w.browser_shares_screen("p1");
+    w.run_for(2 * SECOND);
+    let frames: Vec<bool> = w.remote_video.iter().map(|(_, k, _)| *k).collect();
+    assert!(frames.len() > 30, "{} frames of the share", frames.len());
+    assert!(frames[0], "the first frame passed on is a keyframe");
+
+    // The sharer's link goes away for 4 s, longer than resends reach back (3 s): the frames
+    // after it cannot be decoded. The core passes none of them on, asks for a keyframe, and
+    // the share goes on from it, well before the sharer's own next one (every 10 s).
+    w.browsers.get_mut("p1").unwrap().silent = true;
+    w.run_for(4 * SECOND);
+    w.browsers.get_mut("p1").unwrap().silent = false;
+    let back_at = w.now;
+    let asked_before = w.browser("p1").keyframe_requests;
+    let passed_before = w.remote_video.len();
+    w.run_for(2 * SECOND);
+    let after: Vec<&(String, bool, std::time::Instant)> =
+        w.remote_video[passed_before..].iter().collect();
+    assert!(
+        w.browser("p1").keyframe_requests > asked_before,
+        "the box asked for a keyframe"
+    );
+    let first = after.first().expect("the share came back");
+    assert!(first.1, "the first frame after the gap is a keyframe");
+    assert!(
+        first.2 - back_at < SECOND,
+        "back {:?} after the link",
+        first.2 - back_at
+    );
+    assert!(after.len() > 20, "{} frames after the gap", after.len());
 }

@@ -43,6 +43,8 @@ pub enum Seen {
         mid: Mid,
         timing: FrameTiming,
     },
+    /// The box asked for a keyframe of our screen share (PLI or FIR).
+    KeyframeRequested,
 }
 
 /// A received frame's RTP time and, once a sender report has come, that time on the sender's
@@ -102,6 +104,9 @@ pub struct WebClientPeer {
     pub audio_packets: usize,
     /// Offers from the box it answered.
     pub renegotiations: usize,
+    /// The m-line our screen share goes out on, once shared.
+    screen_mid: Option<Mid>,
+    screen_frames: u64,
 }
 
 impl WebClientPeer {
@@ -132,6 +137,8 @@ impl WebClientPeer {
             first_frame_was_keyframe: None,
             audio_packets: 0,
             renegotiations: 0,
+            screen_mid: None,
+            screen_frames: 0,
         }
     }
 
@@ -192,6 +199,37 @@ impl WebClientPeer {
             Relay::candidate(self.box_id.clone(), Some(&init)).with_pc(self.pc.clone()),
             Relay::candidate(self.box_id.clone(), None).with_pc(self.pc.clone()),
         ]
+    }
+
+    /// Shares a screen, as the web client's `startScreen`: a video m-line to send on, offered
+    /// to the box (a renegotiation).
+    pub fn share_screen(&mut self) -> Relay {
+        let mut api = self.rtc.sdp_api();
+        let stream = Some("screen".to_owned());
+        self.screen_mid =
+            Some(api.add_media(MediaKind::Video, Direction::SendOnly, stream, None, None));
+        let (offer, pending) = api.apply().expect("a screen share offer");
+        self.pending = Some(pending);
+        self.relay(RelayKind::Offer, offer.to_sdp_string())
+    }
+
+    /// The next frame of the shared screen (an H.264 access unit, Annex B), 25 a second;
+    /// dropped until the box has answered.
+    pub fn write_screen(&mut self, annex_b: &[u8], now: Instant) {
+        let Some(mid) = self.screen_mid else { return };
+        let Some(writer) = self.rtc.writer(mid) else {
+            return;
+        };
+        let Some(pt) = writer
+            .payload_params()
+            .find(|p| p.spec().codec == Codec::H264)
+            .map(str0m::format::PayloadParams::pt)
+        else {
+            return;
+        };
+        let time = MediaTime::new(self.screen_frames * 3600, Frequency::NINETY_KHZ);
+        self.screen_frames += 1;
+        let _ = writer.write(pt, now, time, annex_b.to_vec());
     }
 
     /// An ICE restart (the browser's network changed): a new offer on the same `pc`.
@@ -303,9 +341,10 @@ impl WebClientPeer {
                     Event::MediaAdded(m) if m.kind == MediaKind::Audio => {
                         self.audio_mid.get_or_insert(m.mid);
                     }
-                    Event::MediaAdded(m) => {
+                    Event::MediaAdded(m) if Some(m.mid) != self.screen_mid => {
                         self.video_mid.get_or_insert(m.mid);
                     }
+                    Event::KeyframeRequest(_) => seen.push(Seen::KeyframeRequested),
                     Event::MediaData(d) if d.params.spec().codec == Codec::H264 => {
                         let keyframe = is_keyframe(&d.data);
                         self.first_frame_was_keyframe.get_or_insert(keyframe);

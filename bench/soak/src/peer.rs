@@ -353,6 +353,8 @@ impl Peer {
             Seen::Connected => {
                 self.connected.get_or_insert_with(Instant::now);
             }
+            // The soak peer shares no screen.
+            Seen::KeyframeRequested => {}
             Seen::Audio { mid, .. } => {
                 self.audio_packets += 1;
                 self.first_audio_mid.get_or_insert(mid);
