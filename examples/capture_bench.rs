@@ -21,13 +21,9 @@ const WARMUP: usize = 10;
 /// Distinct captured buffers cycled through (moving content without a huge working set).
 const DISTINCT: usize = 30;
 
-fn stats(samples: &mut [Duration]) -> (f64, f64, f64) {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let mean = samples.iter().map(|&d| ms(d)).sum::<f64>() / samples.len() as f64;
-    let at = |q: f64| ms(samples[((samples.len() - 1) as f64 * q).round() as usize]);
-    (mean, at(0.5), at(0.99))
-}
+#[path = "common/timing.rs"]
+mod timing;
+use timing::stats;
 
 /// I420 → UYVY (chroma repeated on both lines of a pair), as an HDMI bridge delivers it.
 fn to_uyvy(frame: &VideoFrame) -> Vec<u8> {

@@ -6,7 +6,7 @@
 //!
 //! Run with: `cargo run --release --example display_bench [-- FRAMES]` (default 300 a size)
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use roombox::capture::testsrc::TestPattern;
 use roombox::capture::VideoSource;
@@ -16,13 +16,9 @@ use roombox::encode::openh264::{OpenH264Config, OpenH264Encoder};
 use roombox::remote_video::{compose, H264Decoder, Tile, TileKind};
 use roombox_scale::convert::xrgb_to_i420;
 
-fn stats(samples: &mut [Duration]) -> (f64, f64, f64) {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let mean = samples.iter().map(|&d| ms(d)).sum::<f64>() / samples.len() as f64;
-    let at = |q: f64| ms(samples[((samples.len() - 1) as f64 * q).round() as usize]);
-    (mean, at(0.5), at(0.99))
-}
+#[path = "common/timing.rs"]
+mod timing;
+use timing::stats;
 
 fn run(
     width: u32,
