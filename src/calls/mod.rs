@@ -277,6 +277,15 @@ impl Calls {
         self.flush(now);
     }
 
+    /// The room's display dropped a frame of `peer`'s video (it fell behind): its decoder
+    /// needs a keyframe, as after a gap on the network.
+    pub fn remote_video_lost(&mut self, peer: &str, now: Instant) {
+        if let Some(p) = self.peers.get_mut(&PeerId(peer.into())) {
+            p.session.restart_remote_video(now);
+        }
+        self.flush(now);
+    }
+
     pub fn handle_signal(&mut self, ev: SignalEvent, now: Instant) {
         match ev {
             SignalEvent::Welcome(w) => {

@@ -79,6 +79,10 @@ pub struct Session {
     /// Receiving the peer's video: we decode nothing until its next keyframe, asked for when
     /// its first frame, or a frame after a gap, is not one.
     remote_video_waits_for_keyframe: bool,
+    /// The m-line the peer's video comes on (for keyframe requests), and when we last asked:
+    /// once per half second while waiting, not once per frame.
+    remote_video_mid: Option<Mid>,
+    keyframe_asked_at: Option<Instant>,
     next_timeout: Instant,
     transmits: VecDeque<Datagram>,
     signals: VecDeque<Relay>,
@@ -124,6 +128,8 @@ impl Session {
             connected: false,
             awaiting_keyframe: true,
             remote_video_waits_for_keyframe: true,
+            remote_video_mid: None,
+            keyframe_asked_at: None,
             next_timeout: now,
             transmits: VecDeque::new(),
             signals: VecDeque::new(),
@@ -500,13 +506,12 @@ impl Session {
     /// so one is asked for (PLI) and nothing is passed on until it comes.
     fn receive_video(&mut self, d: str0m::media::MediaData) {
         let keyframe = crate::encode::h264::is_keyframe(&d.data);
+        self.remote_video_mid = Some(d.mid);
         if !d.contiguous {
             self.remote_video_waits_for_keyframe = true;
         }
         if self.remote_video_waits_for_keyframe && !keyframe {
-            if let Some(mut w) = self.rtc.writer(d.mid) {
-                let _ = w.request_keyframe(d.rid, KeyframeRequestKind::Pli);
-            }
+            self.ask_for_remote_keyframe(d.network_time);
             return;
         }
         self.remote_video_waits_for_keyframe = false;
@@ -514,6 +519,32 @@ impl Session {
             payload: d.data,
             keyframe,
         });
+    }
+
+    /// A frame of the peer's video was lost after the session passed it on (the display fell
+    /// behind): nothing more until a keyframe, which is asked for.
+    pub fn restart_remote_video(&mut self, now: Instant) {
+        self.remote_video_waits_for_keyframe = true;
+        self.ask_for_remote_keyframe(now);
+        self.drain(now);
+    }
+
+    fn ask_for_remote_keyframe(&mut self, now: Instant) {
+        const AGAIN_AFTER: Duration = Duration::from_millis(500);
+        if self
+            .keyframe_asked_at
+            .is_some_and(|t| now.saturating_duration_since(t) < AGAIN_AFTER)
+        {
+            return;
+        }
+        let Some(mid) = self.remote_video_mid else {
+            return;
+        };
+        if let Some(mut w) = self.rtc.writer(mid) {
+            if w.request_keyframe(None, KeyframeRequestKind::Pli).is_ok() {
+                self.keyframe_asked_at = Some(now);
+            }
+        }
     }
 }
 

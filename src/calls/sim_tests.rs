@@ -517,4 +517,13 @@ fn a_screen_share_reaches_the_box_from_a_keyframe_and_a_gap_asks_for_the_next() 
         first.2 - back_at
     );
     assert!(after.len() > 20, "{} frames after the gap", after.len());
+
+    // The display falls behind and drops a frame: the same again, from the box's side.
+    let asked_before = w.browser("p1").keyframe_requests;
+    let passed_before = w.remote_video.len();
+    let now = w.now;
+    w.calls.remote_video_lost("p1", now);
+    w.run_for(SECOND);
+    assert!(w.browser("p1").keyframe_requests > asked_before);
+    assert!(w.remote_video[passed_before].1, "a keyframe first");
 }

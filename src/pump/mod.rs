@@ -15,6 +15,7 @@ use crate::media::{EncodedAudio, EncodedVideo};
 use crate::signaling::SignalEvent;
 use roombox_protocol::ClientMessage;
 use std::net::SocketAddr;
+use std::sync::mpsc::TrySendError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
@@ -33,8 +34,8 @@ pub struct Wiring {
     pub limits: watch::Receiver<(u32, u32)>,
     pub encoder: watch::Sender<EncoderControl>,
     pub remote_audio: mpsc::Sender<RemoteAudioPacket>,
-    /// The room display's decoder, when something shows the call (frames are dropped when it
-    /// falls behind: it asks for a keyframe after a gap).
+    /// The room display's decoder, when something shows the call. A frame it has no room for
+    /// is dropped and the sender asked for a keyframe (the decoder starts again from it).
     pub remote_video: Option<std::sync::mpsc::SyncSender<RemoteVideoPacket>>,
     pub status: watch::Sender<StatusModel>,
     /// The H.264 encoder in use, for the status (the media threads set it).
@@ -139,8 +140,11 @@ fn carry_out(
                 let _ = io.remote_audio.try_send(p);
             }
             Output::RemoteVideo(p) => {
-                if let Some(tx) = &io.remote_video {
-                    let _ = tx.try_send(p);
+                let Some(tx) = &io.remote_video else { continue };
+                if let Err(TrySendError::Full(RemoteVideoPacket::Frame { peer, .. })) =
+                    tx.try_send(p)
+                {
+                    calls.remote_video_lost(&peer, Instant::now());
                 }
             }
         }
