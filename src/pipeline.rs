@@ -121,18 +121,18 @@ pub async fn run_box(
         m.signaling = SignalingState::Reconnecting;
         describe_settings(m, &current);
     });
-    let screen = StatusScreen::start(status_tx.subscribe());
-    // What people send the box, drawn for the room (a file sink for now, see call_view).
-    let mut remote_video = None;
-    let mut view_thread = None;
-    if let Some(sink) = display_out {
-        let (tx, rx) = std::sync::mpsc::sync_channel(64);
-        view_thread = Some(
-            call_view::start(rx, status_tx.subscribe(), sink.clone())
-                .with_context(|| format!("display sink {sink:?}"))?,
-        );
-        remote_video = Some(tx);
-    }
+    // What people send the box, decoded: shown on the HDMI-out instead of the status while
+    // somebody sends video, and written to the display sink when there is one.
+    let (pictures_tx, pictures_rx) = watch::channel(crate::remote_video::CallPicture::default());
+    let screen = StatusScreen::start(status_tx.subscribe(), pictures_rx);
+    let (remote_video_tx, remote_video_rx) = std::sync::mpsc::sync_channel(64);
+    let view_thread = call_view::start(
+        remote_video_rx,
+        status_tx.subscribe(),
+        pictures_tx,
+        display_out.clone(),
+    )
+    .with_context(|| format!("display sink {display_out:?}"))?;
 
     let cancel = CancellationToken::new();
     let (events_tx, events_rx) = mpsc::channel(64);
@@ -164,7 +164,7 @@ pub async fn run_box(
         limits: limits_rx,
         encoder: control_tx,
         remote_audio: remote_tx,
-        remote_video,
+        remote_video: remote_video_tx,
         status: status_tx.clone(),
         encoder_name: links.encoder_name.clone(),
     };
@@ -234,9 +234,7 @@ pub async fn run_box(
     drop(status_tx);
     let _ = screen.join();
     // The pump is gone, and with it the sender of the remote video: the view finishes its file.
-    if let Some(view) = view_thread {
-        let _ = view.join();
-    }
+    let _ = view_thread.join();
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use super::framebuffer::MemoryFramebuffer;
 use super::model::StatusModel;
 use super::render::render;
 use super::DisplayError;
+use crate::remote_video::CallPicture;
 use std::fmt::Display;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -59,8 +60,15 @@ pub enum Status {
 pub struct Screen<B: Backend> {
     backend: B,
     lit: Option<(B::Target, MemoryFramebuffer)>,
-    drawn: Option<StatusModel>,
+    drawn: Option<Drawn>,
     status: Option<Status>,
+}
+
+/// What is on the display: the status, or a picture of the call.
+#[derive(Clone, Debug, PartialEq)]
+enum Drawn {
+    Status(Box<StatusModel>),
+    Call(u64),
 }
 
 impl<B: Backend> Screen<B> {
@@ -73,9 +81,10 @@ impl<B: Backend> Screen<B> {
         }
     }
 
-    /// One pass; returns true when a frame was presented.
-    pub fn tick(&mut self, model: &StatusModel) -> bool {
-        let (status, presented) = match self.step(model) {
+    /// One pass; returns true when a frame was presented. The call's picture when somebody
+    /// sends video, else the status.
+    pub fn tick(&mut self, model: &StatusModel, call: &CallPicture) -> bool {
+        let (status, presented) = match self.step(model, call) {
             Ok(Some((name, presented))) => (Status::Showing(name), presented),
             Ok(None) => (Status::NoDisplay, false),
             Err(e) => {
@@ -99,7 +108,11 @@ impl<B: Backend> Screen<B> {
         self.drawn = None;
     }
 
-    fn step(&mut self, model: &StatusModel) -> Result<Option<(String, bool)>, DisplayError> {
+    fn step(
+        &mut self,
+        model: &StatusModel,
+        call: &CallPicture,
+    ) -> Result<Option<(String, bool)>, DisplayError> {
         let Some(target) = self.backend.scan()? else {
             self.release();
             return Ok(None);
@@ -110,11 +123,23 @@ impl<B: Backend> Screen<B> {
             self.lit = Some((target.clone(), MemoryFramebuffer::new(w, h)));
         }
         let (_, frame) = self.lit.as_mut().expect("lit just above");
-        let stale = self.drawn.as_ref() != Some(model);
+        let wanted = if call.is_empty() {
+            Drawn::Status(Box::new(model.clone()))
+        } else {
+            Drawn::Call(call.generation)
+        };
+        let stale = self.drawn.as_ref() != Some(&wanted);
         if stale {
-            let Ok(_) = render(model, frame);
+            match &wanted {
+                Drawn::Status(model) => {
+                    let Ok(_) = render(model, frame);
+                }
+                Drawn::Call(_) => {
+                    call.draw(frame);
+                }
+            }
             self.backend.present(frame)?;
-            self.drawn = Some(model.clone());
+            self.drawn = Some(wanted);
         }
         Ok(Some((target.to_string(), stale)))
     }
@@ -136,20 +161,28 @@ impl<B: Backend> Screen<B> {
 pub struct StatusScreen;
 
 impl StatusScreen {
-    /// Shows the latest model from `model_rx` on the first connected display. The thread ends
-    /// when every sender is dropped, giving the display back to the console.
-    pub fn start(model_rx: watch::Receiver<StatusModel>) -> JoinHandle<()> {
-        Self::start_with(model_rx, Kms::new("/dev/dri"))
+    /// Shows the call's picture from `call_rx` while somebody sends video, else the latest
+    /// model from `model_rx`, on the first connected display. The thread ends when every
+    /// sender of the model is dropped, giving the display back to the console.
+    pub fn start(
+        model_rx: watch::Receiver<StatusModel>,
+        call_rx: watch::Receiver<CallPicture>,
+    ) -> JoinHandle<()> {
+        Self::start_with(model_rx, call_rx, Kms::new("/dev/dri"))
     }
 
-    pub fn start_with<B>(mut model_rx: watch::Receiver<StatusModel>, backend: B) -> JoinHandle<()>
+    pub fn start_with<B>(
+        mut model_rx: watch::Receiver<StatusModel>,
+        mut call_rx: watch::Receiver<CallPicture>,
+        backend: B,
+    ) -> JoinHandle<()>
     where
         B: Backend + Send + 'static,
     {
         std::thread::Builder::new()
             .name("status-screen".into())
             .spawn(move || {
-                // A tiny runtime only to wait on the watch channel with a timeout.
+                // A tiny runtime only to wait on the watch channels with a timeout.
                 let rt = match tokio::runtime::Builder::new_current_thread()
                     .enable_time()
                     .build()
@@ -158,15 +191,29 @@ impl StatusScreen {
                     Err(e) => return tracing::warn!("status screen not started: {e}"),
                 };
                 let mut screen = Screen::new(backend);
+                let mut call_open = true;
                 loop {
                     let model = model_rx.borrow_and_update().clone();
-                    if screen.tick(&model) {
+                    let call = call_rx.borrow_and_update().clone();
+                    // The status redraws at most every MIN_REDRAW_GAP; the call's pictures as
+                    // they come (the call view paces them by the frames people send).
+                    if screen.tick(&model, &call) && call.is_empty() {
                         std::thread::sleep(MIN_REDRAW_GAP);
                     }
-                    let changed = model_rx.changed();
-                    let waited = rt.block_on(async { tokio::time::timeout(RESCAN, changed).await });
-                    if let Ok(Err(_)) = waited {
-                        break; // every sender dropped: shutting down
+                    let waited = rt.block_on(async {
+                        tokio::time::timeout(RESCAN, async {
+                            tokio::select! {
+                                r = model_rx.changed() => r.is_ok(),
+                                r = call_rx.changed(), if call_open => {
+                                    call_open = r.is_ok();
+                                    true
+                                }
+                            }
+                        })
+                        .await
+                    });
+                    if waited == Ok(false) {
+                        break; // every sender of the model dropped: shutting down
                     }
                 }
                 screen.release();
@@ -192,6 +239,8 @@ mod tests {
         lights: usize,
         presents: usize,
         releases: usize,
+        /// The centre pixel of the last frame presented.
+        centre: Option<embedded_graphics::pixelcolor::Rgb888>,
     }
 
     impl Backend for Fake {
@@ -211,7 +260,9 @@ mod tests {
         }
         fn present(&mut self, frame: &MemoryFramebuffer) -> Result<(), DisplayError> {
             assert_eq!((frame.width(), frame.height()), (320, 240));
-            self.0.lock().unwrap().presents += 1;
+            let mut s = self.0.lock().unwrap();
+            s.presents += 1;
+            s.centre = Some(frame.pixel(160, 120));
             Ok(())
         }
         fn release(&mut self) {
@@ -232,7 +283,7 @@ mod tests {
     fn no_device_touches_nothing() {
         let fake = Fake::default();
         let mut screen = Screen::new(fake.clone());
-        assert!(!screen.tick(&model("a")));
+        assert!(!screen.tick(&model("a"), &CallPicture::default()));
         assert!(matches!(screen.status(), Some(Status::Failed(_))));
         let s = fake.0.lock().unwrap();
         assert_eq!((s.lights, s.presents, s.releases), (0, 0, 0));
@@ -243,7 +294,7 @@ mod tests {
         let fake = Fake::default();
         fake.0.lock().unwrap().device = true;
         let mut screen = Screen::new(fake.clone());
-        assert!(!screen.tick(&model("a")));
+        assert!(!screen.tick(&model("a"), &CallPicture::default()));
         assert_eq!(screen.status(), Some(&Status::NoDisplay));
         assert_eq!(fake.0.lock().unwrap().lights, 0);
     }
@@ -253,21 +304,30 @@ mod tests {
         let fake = Fake::default();
         fake.0.lock().unwrap().device = true;
         let mut screen = Screen::new(fake.clone());
-        assert!(!screen.tick(&model("a")));
+        assert!(!screen.tick(&model("a"), &CallPicture::default()));
 
         fake.0.lock().unwrap().plugged = Some("HDMI-A-1");
-        assert!(screen.tick(&model("a")), "plugged in: first frame");
-        assert!(!screen.tick(&model("a")), "same model: no redraw");
-        assert!(screen.tick(&model("b")), "new model: redraw");
+        assert!(
+            screen.tick(&model("a"), &CallPicture::default()),
+            "plugged in: first frame"
+        );
+        assert!(
+            !screen.tick(&model("a"), &CallPicture::default()),
+            "same model: no redraw"
+        );
+        assert!(
+            screen.tick(&model("b"), &CallPicture::default()),
+            "new model: redraw"
+        );
         assert_eq!(screen.status(), Some(&Status::Showing("HDMI-A-1".into())));
 
         fake.0.lock().unwrap().plugged = None;
-        assert!(!screen.tick(&model("b")));
+        assert!(!screen.tick(&model("b"), &CallPicture::default()));
         assert_eq!(fake.0.lock().unwrap().lit, None, "unplugged: released");
 
         fake.0.lock().unwrap().plugged = Some("HDMI-A-2");
         assert!(
-            screen.tick(&model("b")),
+            screen.tick(&model("b"), &CallPicture::default()),
             "replugged: redrawn although the model is the same"
         );
         let s = fake.0.lock().unwrap();
@@ -284,12 +344,78 @@ mod tests {
             s.plugged = Some("HDMI-A-1");
         }
         let (tx, rx) = watch::channel(model("a"));
-        let handle = StatusScreen::start_with(rx, fake.clone());
+        let (_call_tx, call_rx) = watch::channel(CallPicture::default());
+        let handle = StatusScreen::start_with(rx, call_rx, fake.clone());
         tx.send_replace(model("b"));
         drop(tx);
         handle.join().unwrap();
         let s = fake.0.lock().unwrap();
         assert!(s.presents >= 1);
         assert_eq!(s.lit, None, "display given back on exit");
+    }
+
+    /// A call picture of one screen share, all green, at `generation`.
+    fn green_share(generation: u64) -> CallPicture {
+        use crate::media::frame::{i420_len, VideoFrame};
+        use crate::remote_video::{Shown, TileKind};
+        let (w, h) = (64u32, 48u32);
+        let mut data = vec![0u8; i420_len(w, h)];
+        let luma = (w * h) as usize;
+        data[..luma].fill(145); // BT.601 green: Y 145, U 54, V 34
+        let c = (luma - luma / 2) / 2;
+        data[luma..luma + c].fill(54);
+        data[luma + c..].fill(34);
+        CallPicture {
+            generation,
+            shown: vec![Shown {
+                name: "Ada".into(),
+                kind: TileKind::Screen,
+                speaking: false,
+                frame: Arc::new(VideoFrame {
+                    width: w,
+                    height: h,
+                    data,
+                    captured_at: std::time::Instant::now(),
+                    pts: std::time::Duration::ZERO,
+                }),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_call_picture_replaces_the_status_while_somebody_sends_video() {
+        use embedded_graphics::prelude::RgbColor;
+        let fake = Fake::default();
+        {
+            let mut s = fake.0.lock().unwrap();
+            s.device = true;
+            s.plugged = Some("HDMI-A-1");
+        }
+        let mut screen = Screen::new(fake.clone());
+        let none = CallPicture::default();
+        assert!(screen.tick(&model("a"), &none), "the status first");
+        let status_centre = fake.0.lock().unwrap().centre.unwrap();
+
+        assert!(
+            screen.tick(&model("a"), &green_share(1)),
+            "a share: its picture"
+        );
+        let c = fake.0.lock().unwrap().centre.unwrap();
+        assert!(c.g() > 200 && c.r() < 40 && c.b() < 40, "{c:?}");
+        assert!(
+            !screen.tick(&model("b"), &green_share(1)),
+            "the status changing does not show"
+        );
+        assert!(
+            screen.tick(&model("b"), &green_share(2)),
+            "a new picture is presented"
+        );
+
+        assert!(
+            screen.tick(&model("b"), &none),
+            "the share ended: the status again"
+        );
+        assert_eq!(fake.0.lock().unwrap().centre, Some(status_centre));
+        assert_eq!(fake.0.lock().unwrap().presents, 4);
     }
 }

@@ -1,20 +1,22 @@
 //! What the room's display shows of the call: the video people send the box (screen shares),
-//! decoded and laid out, or the status screen when nobody sends any. [`CallView`] is the state
-//! (frames in with the time passed in, the picture out); [`start`] is its thread, which writes
-//! each new picture to the display sink.
+//! decoded, or the status screen when nobody sends any. [`CallView`] is the state (frames in
+//! with the time passed in, the [`CallPicture`] out); [`start`] is its thread, which publishes
+//! each new picture to the HDMI-out screen and writes it to the display sink when there is one.
 
 use crate::calls::RemoteVideoPacket;
 use crate::display::framebuffer::MemoryFramebuffer;
 use crate::display::model::StatusModel;
 use crate::display::render::render;
 use crate::media::VideoFrame;
-use crate::remote_video::compose::{compose, Tile, TileKind};
+use crate::remote_video::compose::TileKind;
 use crate::remote_video::decode::H264Decoder;
 use crate::remote_video::y4m::Y4mSink;
+use crate::remote_video::{CallPicture, Shown};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -51,7 +53,7 @@ impl std::str::FromStr for DisplaySink {
 struct Sender {
     name: String,
     decoder: Option<H264Decoder>,
-    frame: Option<VideoFrame>,
+    frame: Option<Arc<VideoFrame>>,
     last_at: Instant,
 }
 
@@ -61,6 +63,7 @@ pub struct CallView {
     senders: BTreeMap<String, Sender>,
     /// Something changed since the last picture.
     dirty: bool,
+    generation: u64,
 }
 
 impl CallView {
@@ -93,7 +96,7 @@ impl CallView {
                 let decoder = s.decoder.as_mut().expect("made above");
                 match decoder.decode(&annex_b) {
                     Ok(Some(frame)) => {
-                        s.frame = Some(frame);
+                        s.frame = Some(Arc::new(frame));
                         self.dirty = true;
                     }
                     Ok(None) => {}
@@ -117,56 +120,109 @@ impl CallView {
             sending
         });
         self.dirty |= self.senders.len() != before;
-        std::mem::take(&mut self.dirty)
+        let changed = std::mem::take(&mut self.dirty);
+        self.generation += u64::from(changed);
+        changed
     }
 
-    /// Draws the call into `out`; false when nobody sends video (show the status instead).
-    pub fn draw(&self, out: &mut MemoryFramebuffer) -> bool {
-        let tiles: Vec<Tile> = self
+    /// The senders' latest pictures.
+    pub fn picture(&self) -> CallPicture {
+        let shown = self
             .senders
             .values()
             .filter_map(|s| {
-                Some(Tile {
-                    name: &s.name,
+                Some(Shown {
+                    name: s.name.clone(),
                     // The web client sends video only when it shares a screen.
                     kind: TileKind::Screen,
                     speaking: false,
-                    frame: s.frame.as_ref()?,
+                    frame: s.frame.clone()?,
                 })
             })
             .collect();
-        compose(&tiles, out)
+        CallPicture {
+            generation: self.generation,
+            shown,
+        }
     }
 }
 
-/// Starts the thread that decodes what `packets` bring and writes each new picture (or the
-/// status screen when nobody sends video) to `sink`.
+/// A file the display's pictures go to, with the times they were shown.
+struct FileSink {
+    path: PathBuf,
+    out: Y4mSink,
+    times: std::io::BufWriter<std::fs::File>,
+    picture: MemoryFramebuffer,
+    showing_call: Option<bool>,
+}
+
+impl FileSink {
+    fn open(sink: DisplaySink) -> std::io::Result<FileSink> {
+        let DisplaySink::Y4m {
+            path,
+            width,
+            height,
+        } = sink;
+        let out = Y4mSink::create(&path, width, height, 30)?;
+        // y4m has no timestamps: when each picture was shown goes beside it, for glass-to-glass
+        // measurements (bench/display).
+        let times_path = times_file(&path);
+        let times = std::io::BufWriter::new(std::fs::File::create(&times_path)?);
+        tracing::info!(
+            "display sink: {} ({width}x{height}), times in {}",
+            path.display(),
+            times_path.display()
+        );
+        Ok(FileSink {
+            path,
+            out,
+            times,
+            picture: MemoryFramebuffer::new(width, height),
+            showing_call: None,
+        })
+    }
+
+    /// Writes the call's picture, or the status screen when nobody sends video, if either
+    /// changed since the last.
+    fn show(
+        &mut self,
+        call: &CallPicture,
+        call_changed: bool,
+        status: &mut watch::Receiver<StatusModel>,
+    ) -> std::io::Result<()> {
+        let status_shown_changed =
+            self.showing_call == Some(false) && status.has_changed().unwrap_or(false);
+        if self.showing_call.is_some() && !call_changed && !status_shown_changed {
+            return Ok(());
+        }
+        let on_call = call.draw(&mut self.picture);
+        if !on_call {
+            let model = status.borrow_and_update().clone();
+            let _ = render(&model, &mut self.picture);
+        }
+        self.showing_call = Some(on_call);
+        let shown = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        self.out.write(&self.picture)?;
+        writeln!(self.times, "{}", shown.as_micros())?;
+        self.times.flush()
+    }
+}
+
+/// Starts the thread that decodes what `packets` bring, publishes each new picture on
+/// `pictures` (the HDMI-out screen draws it) and writes it to `sink`, if any.
 pub fn start(
     packets: Receiver<RemoteVideoPacket>,
     mut status: watch::Receiver<StatusModel>,
-    sink: DisplaySink,
+    pictures: watch::Sender<CallPicture>,
+    sink: Option<DisplaySink>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let DisplaySink::Y4m {
-        path,
-        width,
-        height,
-    } = sink;
-    let mut out = Y4mSink::create(&path, width, height, 30)?;
-    // y4m has no timestamps: when each picture was shown goes beside it, for glass-to-glass
-    // measurements (bench/display).
-    let times_path = times_file(&path);
-    let mut times = std::io::BufWriter::new(std::fs::File::create(&times_path)?);
-    tracing::info!(
-        "display sink: {} ({width}x{height}), times in {}",
-        path.display(),
-        times_path.display()
-    );
+    let mut file = sink.map(FileSink::open).transpose()?;
     std::thread::Builder::new()
         .name("call-view".into())
         .spawn(move || {
             let mut view = CallView::default();
-            let mut picture = MemoryFramebuffer::new(width, height);
-            let mut showing_call = None;
             loop {
                 match packets.recv_timeout(Duration::from_millis(100)) {
                     Ok(p) => {
@@ -178,28 +234,16 @@ pub fn start(
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
-                let call_changed = view.tick(Instant::now());
-                let status_shown_changed =
-                    showing_call == Some(false) && status.has_changed().unwrap_or(false);
-                if showing_call.is_some() && !call_changed && !status_shown_changed {
-                    continue;
+                let changed = view.tick(Instant::now());
+                let picture = view.picture();
+                if changed {
+                    pictures.send_replace(picture.clone());
                 }
-                let call = view.draw(&mut picture);
-                if !call {
-                    let model = status.borrow_and_update().clone();
-                    let _ = render(&model, &mut picture);
-                }
-                showing_call = Some(call);
-                let shown = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default();
-                let written = out.write(&picture).and_then(|()| {
-                    writeln!(times, "{}", shown.as_micros())?;
-                    times.flush()
-                });
-                if let Err(e) = written {
-                    tracing::warn!("display sink {}: {e}; stopped writing", path.display());
-                    break;
+                if let Some(f) = &mut file {
+                    if let Err(e) = f.show(&picture, changed, &mut status) {
+                        tracing::warn!("display sink {}: {e}; stopped writing", f.path.display());
+                        file = None;
+                    }
                 }
             }
         })
@@ -219,7 +263,6 @@ mod tests {
     use crate::encode::openh264::{OpenH264Config, OpenH264Encoder};
     use crate::media::frame::i420_len;
     use embedded_graphics::prelude::RgbColor;
-    use std::sync::Arc;
 
     /// A keyframe of a mid-grey 160x90 picture, as a sharer's browser would send it.
     fn keyframe() -> Arc<[u8]> {
@@ -252,13 +295,13 @@ mod tests {
         let mut view = CallView::default();
         let mut out = MemoryFramebuffer::new(320, 180);
         assert!(
-            !view.tick(t0) && !view.draw(&mut out),
+            !view.tick(t0) && !view.picture().draw(&mut out),
             "nobody sends: the status"
         );
 
         view.handle(frame_from("a", &au, t0));
         assert!(view.tick(t0), "a first picture is a change");
-        assert!(view.draw(&mut out), "shown");
+        assert!(view.picture().draw(&mut out), "shown");
         // Mid-grey, full screen (160x90 on 320x180 is the same shape).
         let c = out.pixel(160, 60);
         assert!((120..=136).contains(&c.g()), "{c:?}");
@@ -266,14 +309,14 @@ mod tests {
 
         // Silent past STALE_AFTER: the share stopped.
         assert!(view.tick(t0 + STALE_AFTER + Duration::from_millis(1)));
-        assert!(!view.draw(&mut out));
+        assert!(!view.picture().draw(&mut out));
 
         // A sender that leaves goes at once.
         let t1 = t0 + Duration::from_secs(5);
         view.handle(frame_from("b", &au, t1));
-        assert!(view.tick(t1) && view.draw(&mut out));
+        assert!(view.tick(t1) && view.picture().draw(&mut out));
         view.handle(RemoteVideoPacket::PeerGone("b".into()));
-        assert!(view.tick(t1) && !view.draw(&mut out));
+        assert!(view.tick(t1) && !view.picture().draw(&mut out));
     }
 
     #[test]
@@ -283,9 +326,9 @@ mod tests {
         let junk: Arc<[u8]> = vec![0, 0, 0, 1, 0x65, 0xff, 0x00, 0x13].into();
         view.handle(frame_from("a", &junk, t0));
         let mut out = MemoryFramebuffer::new(320, 180);
-        assert!(!view.draw(&mut out), "nothing decoded yet");
+        assert!(!view.picture().draw(&mut out), "nothing decoded yet");
         view.handle(frame_from("a", &keyframe(), t0));
-        assert!(view.draw(&mut out));
+        assert!(view.picture().draw(&mut out));
     }
 
     #[test]

@@ -34,9 +34,9 @@ pub struct Wiring {
     pub limits: watch::Receiver<(u32, u32)>,
     pub encoder: watch::Sender<EncoderControl>,
     pub remote_audio: mpsc::Sender<RemoteAudioPacket>,
-    /// The room display's decoder, when something shows the call. A frame it has no room for
+    /// The room display's decoder. A frame it has no room for
     /// is dropped and the sender asked for a keyframe (the decoder starts again from it).
-    pub remote_video: Option<std::sync::mpsc::SyncSender<RemoteVideoPacket>>,
+    pub remote_video: std::sync::mpsc::SyncSender<RemoteVideoPacket>,
     pub status: watch::Sender<StatusModel>,
     /// The H.264 encoder in use, for the status (the media threads set it).
     pub encoder_name: Arc<Mutex<&'static str>>,
@@ -140,10 +140,8 @@ fn carry_out(
                 let _ = io.remote_audio.try_send(p);
             }
             Output::RemoteVideo(p) => {
-                let Some(tx) = &io.remote_video else { continue };
-                if let Err(TrySendError::Full(RemoteVideoPacket::Frame { peer, .. })) =
-                    tx.try_send(p)
-                {
+                let sent = io.remote_video.try_send(p);
+                if let Err(TrySendError::Full(RemoteVideoPacket::Frame { peer, .. })) = sent {
                     calls.remote_video_lost(&peer, Instant::now());
                 }
             }
