@@ -6,11 +6,12 @@
 //! - [`render`]: the layout, drawn into any `DrawTarget` (tests use `framebuffer::MemoryFramebuffer`).
 //! - [`drm`]: the KMS output (find a connected connector, set its mode, copy frames in).
 //! - [`screen`]: the loop that rescans outputs every 2 s and redraws on change, on its own
-//!   thread ([`StatusScreen::start`]).
+//!   thread ([`StatusScreen::start`]); while somebody sends the box video it shows the call's
+//!   picture (`remote_video::CallPicture`) instead of the status.
 //!
-//! Wiring: keep a `tokio::sync::watch::Sender<StatusModel>`, call
-//! `StatusScreen::start(tx.subscribe())` once, `send_replace`/`send_if_modified` new models;
-//! dropping the sender ends the thread and returns the display to the console.
+//! Wiring: keep a `tokio::sync::watch::Sender<StatusModel>` and one of `CallPicture`, call
+//! `StatusScreen::start(tx.subscribe(), call_rx)` once, `send_replace`/`send_if_modified` new
+//! models; dropping the model's sender ends the thread and returns the display to the console.
 //!
 //! Not run on a Pi yet: the DRM path ran against qemu's virtual `bochs-drm` display, not real
 //! HDMI hotplug; see docs/display.md.
