@@ -13,7 +13,7 @@ use super::DisplayError;
 use crate::remote_video::CallPicture;
 use std::fmt::Display;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// How often connectors are re-read when nothing else happens.
@@ -62,6 +62,9 @@ pub struct Screen<B: Backend> {
     lit: Option<(B::Target, MemoryFramebuffer)>,
     drawn: Option<Drawn>,
     status: Option<Status>,
+    /// When the outputs were last read: a call's pictures come 30 times a second, and reading
+    /// the connectors for each would cost the Pi more than the hotplug it notices.
+    scanned_at: Option<Instant>,
 }
 
 /// What is on the display: the status, or a picture of the call.
@@ -78,6 +81,7 @@ impl<B: Backend> Screen<B> {
             lit: None,
             drawn: None,
             status: None,
+            scanned_at: None,
         }
     }
 
@@ -113,9 +117,21 @@ impl<B: Backend> Screen<B> {
         model: &StatusModel,
         call: &CallPicture,
     ) -> Result<Option<(String, bool)>, DisplayError> {
-        let Some(target) = self.backend.scan()? else {
-            self.release();
-            return Ok(None);
+        let now = Instant::now();
+        let lit_recently = self.lit.is_some()
+            && self
+                .scanned_at
+                .is_some_and(|t| now.duration_since(t) < RESCAN);
+        let target = match &self.lit {
+            Some((t, _)) if !call.is_empty() && lit_recently => t.clone(),
+            _ => {
+                self.scanned_at = Some(now);
+                let Some(target) = self.backend.scan()? else {
+                    self.release();
+                    return Ok(None);
+                };
+                target
+            }
         };
         if self.lit.as_ref().map(|(t, _)| t) != Some(&target) {
             self.release();
@@ -239,6 +255,7 @@ mod tests {
         lights: usize,
         presents: usize,
         releases: usize,
+        scans: usize,
         /// The centre pixel of the last frame presented.
         centre: Option<embedded_graphics::pixelcolor::Rgb888>,
     }
@@ -246,7 +263,8 @@ mod tests {
     impl Backend for Fake {
         type Target = &'static str;
         fn scan(&mut self) -> Result<Option<&'static str>, DisplayError> {
-            let s = self.0.lock().unwrap();
+            let mut s = self.0.lock().unwrap();
+            s.scans += 1;
             if !s.device {
                 return Err(DisplayError::NoDevice);
             }
