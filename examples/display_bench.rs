@@ -13,7 +13,7 @@ use roombox::capture::VideoSource;
 use roombox::display::framebuffer::MemoryFramebuffer;
 use roombox::encode::h264::H264Encoder;
 use roombox::encode::openh264::{OpenH264Config, OpenH264Encoder};
-use roombox::remote_video::{compose, H264Decoder, Tile, TileKind};
+use roombox::remote_video::{compose, H264Decoder, Tile, VideoKind};
 use roombox_scale::convert::xrgb_to_i420;
 
 #[path = "common/timing.rs"]
@@ -52,7 +52,7 @@ fn run(
         let t1 = Instant::now();
         let tile = Tile {
             name: "Sender",
-            kind: TileKind::Screen,
+            kind: VideoKind::Screen,
             speaking: false,
             frame: &frame,
         };

@@ -128,7 +128,7 @@ pub async fn run_box(
     let (remote_video_tx, remote_video_rx) = std::sync::mpsc::sync_channel(64);
     let view_thread = call_view::start(
         remote_video_rx,
-        status_tx.subscribe(),
+        status_tx.clone(),
         pictures_tx,
         display_out.clone(),
     )

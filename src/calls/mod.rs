@@ -26,7 +26,7 @@ pub mod web_client;
 
 use crate::display::{PeerState, RelayState, SignalingState};
 use crate::fanout::BitratePolicy;
-use crate::media::{EncodedAudio, EncodedVideo};
+use crate::media::{EncodedAudio, EncodedVideo, VideoKind};
 use crate::signaling::SignalEvent;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -113,19 +113,33 @@ pub enum RemoteAudioPacket {
     PeerGone(String),
 }
 
-/// An H.264 access unit (Annex B) a peer sends the box (a screen share), for the room's
-/// display, from a keyframe on; or word that the peer is gone.
+/// What the room's display needs of the call: an H.264 access unit (Annex B) of a peer's
+/// camera or shared screen (`track`), from a keyframe on; that a peer speaks; or that it is
+/// gone.
 #[derive(Debug)]
 pub enum RemoteVideoPacket {
     Frame {
         peer: String,
         name: String,
+        track: String,
+        kind: VideoKind,
         annex_b: Arc<[u8]>,
         keyframe: bool,
         at: Instant,
     },
+    /// The peer's voice was louder than [`SPEAKING_DBOV`] at `at`; sent at most every
+    /// [`VOICE_EVERY`] a peer, so the display's queue is not filled with audio.
+    Voice {
+        peer: String,
+        at: Instant,
+    },
     PeerGone(String),
 }
+
+/// A peer's audio level (RFC 6464, in dBov) at or over this is speech: the threshold the room's
+/// own microphone uses.
+pub const SPEAKING_DBOV: i8 = -45;
+pub const VOICE_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Debug)]
 pub enum Output {
@@ -156,6 +170,8 @@ pub enum Output {
 struct Peer {
     session: Session,
     disconnected_since: Option<Instant>,
+    /// When a `Voice` went out for this peer last.
+    voice_sent_at: Option<Instant>,
 }
 
 pub struct Calls {
@@ -279,9 +295,9 @@ impl Calls {
 
     /// The room's display dropped a frame of `peer`'s video (it fell behind): its decoder
     /// needs a keyframe, as after a gap on the network.
-    pub fn remote_video_lost(&mut self, peer: &str, now: Instant) {
+    pub fn remote_video_lost(&mut self, peer: &str, track: &str, now: Instant) {
         if let Some(p) = self.peers.get_mut(&PeerId(peer.into())) {
-            p.session.restart_remote_video(now);
+            p.session.restart_remote_video(track, now);
         }
         self.flush(now);
     }
@@ -561,6 +577,7 @@ impl Calls {
                     self.insert(from.clone(), session);
                 }
                 let peer = self.peers.get_mut(&from).expect("inserted above");
+                peer.session.set_media_labels(&relay.media_labels());
                 if let Err(e) = peer.session.handle_offer(sdp, now) {
                     tracing::warn!(peer = %from, "refused offer: {e}");
                 }
@@ -568,6 +585,7 @@ impl Calls {
             RelayKind::Answer => {
                 let Some(sdp) = relay.sdp_text() else { return };
                 if let Some(peer) = self.peers.get_mut(&from).filter(|p| p.session.pc() == pc) {
+                    peer.session.set_media_labels(&relay.media_labels());
                     if let Err(e) = peer.session.handle_answer(sdp, now) {
                         tracing::warn!(peer = %from, "refused answer: {e}");
                     }
@@ -618,18 +636,41 @@ impl Calls {
                     }
                     Notice::KeyframeRequested => keyframe = true,
                     Notice::Estimate(bps) => self.bitrate.set_estimate(&id.0, bps),
-                    Notice::Video { payload, keyframe } => {
+                    Notice::Video {
+                        track,
+                        kind,
+                        payload,
+                        keyframe,
+                    } => {
                         let name = self.names.get(id).cloned().unwrap_or_else(|| id.0.clone());
                         self.outputs
                             .push_back(Output::RemoteVideo(RemoteVideoPacket::Frame {
                                 peer: id.0.clone(),
                                 name,
+                                track,
+                                kind,
                                 annex_b: payload,
                                 keyframe,
                                 at: now,
                             }));
                     }
-                    Notice::Audio { seq, payload } => {
+                    Notice::Audio {
+                        seq,
+                        payload,
+                        level,
+                    } => {
+                        let voice = level.is_some_and(|l| l >= SPEAKING_DBOV);
+                        let due = p
+                            .voice_sent_at
+                            .is_none_or(|t| now.saturating_duration_since(t) >= VOICE_EVERY);
+                        if voice && due {
+                            p.voice_sent_at = Some(now);
+                            self.outputs
+                                .push_back(Output::RemoteVideo(RemoteVideoPacket::Voice {
+                                    peer: id.0.clone(),
+                                    at: now,
+                                }));
+                        }
                         self.outputs
                             .push_back(Output::RemoteAudio(RemoteAudioPacket::Packet {
                                 peer: id.0.clone(),
@@ -753,6 +794,7 @@ impl Calls {
             Peer {
                 session,
                 disconnected_since: None,
+                voice_sent_at: None,
             },
         );
     }

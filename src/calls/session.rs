@@ -5,8 +5,9 @@
 //! datagrams to send, signaling messages to relay and notices for the box.
 
 use super::Datagram;
+use crate::media::VideoKind;
 use roombox_protocol::{IceCandidateInit, PeerId, Relay, RelayKind};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,11 +46,21 @@ pub enum Notice {
     KeyframeRequested,
     /// A new send-side bandwidth estimate, bits a second.
     Estimate(u64),
-    /// One Opus packet from the peer's microphone.
-    Audio { seq: u16, payload: Arc<[u8]> },
-    /// One H.264 access unit (Annex B) the peer sends (a screen share); `keyframe` when a
-    /// decoder can start from it.
-    Video { payload: Arc<[u8]>, keyframe: bool },
+    /// One Opus packet from the peer's microphone, with its loudness when the peer sends it
+    /// (RFC 6464, in dBov: 0 loudest, -127 silence).
+    Audio {
+        seq: u16,
+        payload: Arc<[u8]>,
+        level: Option<i8>,
+    },
+    /// One H.264 access unit (Annex B) of one of the peer's videos (`track`: its m-line), a
+    /// camera or a shared screen; `keyframe` when a decoder can start from it.
+    Video {
+        track: String,
+        kind: VideoKind,
+        payload: Arc<[u8]>,
+        keyframe: bool,
+    },
 }
 
 /// Our offer in flight, and the m-lines it adds: they exist only once the peer answers (a
@@ -76,13 +87,11 @@ pub struct Session {
     connected: bool,
     /// A viewer that joined mid-GOP can decode nothing until a keyframe.
     awaiting_keyframe: bool,
-    /// Receiving the peer's video: we decode nothing until its next keyframe, asked for when
-    /// its first frame, or a frame after a gap, is not one.
-    remote_video_waits_for_keyframe: bool,
-    /// The m-line the peer's video comes on (for keyframe requests), and when we last asked:
-    /// once per half second while waiting, not once per frame.
-    remote_video_mid: Option<Mid>,
-    keyframe_asked_at: Option<Instant>,
+    /// The peer's videos (a camera, a screen), by m-line.
+    remote_videos: HashMap<Mid, RemoteVideo>,
+    /// What the peer says each m-line carries; unlabelled video counts as a screen (clients
+    /// before labels sent video only to share a screen).
+    video_kinds: HashMap<Mid, VideoKind>,
     next_timeout: Instant,
     transmits: VecDeque<Datagram>,
     signals: VecDeque<Relay>,
@@ -127,9 +136,8 @@ impl Session {
             rtx_configured: None,
             connected: false,
             awaiting_keyframe: true,
-            remote_video_waits_for_keyframe: true,
-            remote_video_mid: None,
-            keyframe_asked_at: None,
+            remote_videos: HashMap::new(),
+            video_kinds: HashMap::new(),
             next_timeout: now,
             transmits: VecDeque::new(),
             signals: VecDeque::new(),
@@ -194,6 +202,18 @@ impl Session {
         }
         self.drain(now);
         Ok(())
+    }
+
+    /// What the peer says its m-lines carry (`media` on its offer or answer).
+    pub fn set_media_labels(&mut self, labels: &BTreeMap<String, String>) {
+        for (mid, label) in labels {
+            match VideoKind::from_label(label) {
+                Some(kind) => {
+                    self.video_kinds.insert(Mid::from(mid.as_str()), kind);
+                }
+                None => tracing::debug!(peer = %self.peer, %mid, %label, "unknown media label"),
+            }
+        }
     }
 
     /// An offer from the peer: a new call, a renegotiation (screen share) or an ICE restart.
@@ -483,6 +503,7 @@ impl Session {
             Event::MediaData(d) if d.params.spec().codec == Codec::Opus => {
                 self.notices.push_back(Notice::Audio {
                     seq: (**d.seq_range.start()) as u16,
+                    level: d.ext_vals.audio_level,
                     payload: d.data,
                 });
             }
@@ -500,49 +521,66 @@ impl Session {
     }
 }
 
+/// Receiving one of the peer's videos: we pass nothing on until its next keyframe, asked for
+/// when its first frame, or a frame after a gap, is not one; asked once per half second while
+/// waiting, not once per frame.
+struct RemoteVideo {
+    waits_for_keyframe: bool,
+    keyframe_asked_at: Option<Instant>,
+}
+
 impl Session {
     /// A frame of the peer's video: passed on from a keyframe on; after a gap (frames lost
     /// beyond what resends repaired) the decoder's picture is broken until the next keyframe,
     /// so one is asked for (PLI) and nothing is passed on until it comes.
     fn receive_video(&mut self, d: str0m::media::MediaData) {
         let keyframe = crate::encode::h264::is_keyframe(&d.data);
-        self.remote_video_mid = Some(d.mid);
+        let video = self.remote_videos.entry(d.mid).or_insert(RemoteVideo {
+            waits_for_keyframe: true,
+            keyframe_asked_at: None,
+        });
         if !d.contiguous {
-            self.remote_video_waits_for_keyframe = true;
+            video.waits_for_keyframe = true;
         }
-        if self.remote_video_waits_for_keyframe && !keyframe {
-            self.ask_for_remote_keyframe(d.network_time);
+        if video.waits_for_keyframe && !keyframe {
+            self.ask_for_remote_keyframe(d.mid, d.network_time);
             return;
         }
-        self.remote_video_waits_for_keyframe = false;
+        video.waits_for_keyframe = false;
+        let kind = self.video_kinds.get(&d.mid).copied();
         self.notices.push_back(Notice::Video {
+            track: d.mid.to_string(),
+            kind: kind.unwrap_or(VideoKind::Screen),
             payload: d.data,
             keyframe,
         });
     }
 
-    /// A frame of the peer's video was lost after the session passed it on (the display fell
-    /// behind): nothing more until a keyframe, which is asked for.
-    pub fn restart_remote_video(&mut self, now: Instant) {
-        self.remote_video_waits_for_keyframe = true;
-        self.ask_for_remote_keyframe(now);
+    /// A frame of the peer's video `track` was lost after the session passed it on (the
+    /// display fell behind): nothing more until a keyframe, which is asked for.
+    pub fn restart_remote_video(&mut self, track: &str, now: Instant) {
+        let mid = Mid::from(track);
+        if let Some(video) = self.remote_videos.get_mut(&mid) {
+            video.waits_for_keyframe = true;
+            self.ask_for_remote_keyframe(mid, now);
+        }
         self.drain(now);
     }
 
-    fn ask_for_remote_keyframe(&mut self, now: Instant) {
+    fn ask_for_remote_keyframe(&mut self, mid: Mid, now: Instant) {
         const AGAIN_AFTER: Duration = Duration::from_millis(500);
-        if self
+        let Some(video) = self.remote_videos.get_mut(&mid) else {
+            return;
+        };
+        if video
             .keyframe_asked_at
             .is_some_and(|t| now.saturating_duration_since(t) < AGAIN_AFTER)
         {
             return;
         }
-        let Some(mid) = self.remote_video_mid else {
-            return;
-        };
         if let Some(mut w) = self.rtc.writer(mid) {
             if w.request_keyframe(None, KeyframeRequestKind::Pli).is_ok() {
-                self.keyframe_asked_at = Some(now);
+                video.keyframe_asked_at = Some(now);
             }
         }
     }

@@ -7,7 +7,7 @@
 use super::web_client::{FrameTiming, Seen, WebClientPeer};
 use super::{Calls, CallsConfig, Datagram, EncoderControl, Output, RemoteVideoPacket};
 use crate::audio::stamp::FrameStamps;
-use crate::media::{EncodedAudio, EncodedVideo};
+use crate::media::{EncodedAudio, EncodedVideo, VideoKind};
 use crate::signaling::SignalEvent;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -184,9 +184,21 @@ pub struct World {
     box_addrs: Vec<SocketAddr>,
     /// Signaling up: relays pass; down, they are lost (as with a dead WebSocket).
     pub signaling_up: bool,
-    /// What the core passed on of the browsers' screens: (peer, keyframe, when).
-    pub remote_video: Vec<(String, bool, Instant)>,
+    /// What the core passed on of the browsers' videos.
+    pub remote_video: Vec<SeenVideo>,
+    /// The core's word that a browser speaks: (peer, when).
+    pub voices: Vec<(String, Instant)>,
     pub transcript: Vec<String>,
+}
+
+/// A frame of a browser's video the core passed on.
+#[derive(Debug, Clone)]
+pub struct SeenVideo {
+    pub peer: String,
+    pub track: String,
+    pub kind: VideoKind,
+    pub keyframe: bool,
+    pub at: Instant,
 }
 
 impl World {
@@ -227,6 +239,7 @@ impl World {
             box_addrs: vec![BOX_ADDR.parse().expect("an address")],
             signaling_up: true,
             remote_video: Vec::new(),
+            voices: Vec::new(),
             transcript: Vec::new(),
         }
     }
@@ -357,12 +370,27 @@ impl World {
 
     /// A browser starts sharing its screen: it offers a video m-line to send on.
     pub fn browser_shares_screen(&mut self, id: &str) {
+        self.browser_sends_video(id, VideoKind::Screen);
+    }
+
+    /// A browser sends a camera or a screen, labelled as the web client labels it.
+    pub fn browser_sends_video(&mut self, id: &str, kind: VideoKind) {
         let b = self.browsers.get_mut(id).expect("a browser");
-        let offer = b.peer.share_screen();
+        let offer = b.peer.send_video(kind);
         b.sharing = Some(ScreenShare::default());
-        self.transcript.push(format!("{id} shares its screen"));
+        self.transcript
+            .push(format!("{id} sends its {}", kind.label()));
         self.relay_to_box(offer, id);
         self.pump_browser(id);
+    }
+
+    /// The loudness (dBov) a browser's audio packets carry from now on; `None`: no level.
+    pub fn browser_voice_level(&mut self, id: &str, level: Option<i8>) {
+        self.browsers
+            .get_mut(id)
+            .expect("a browser")
+            .peer
+            .voice_level = level;
     }
 
     pub fn browser_requests_keyframe(&mut self, id: &str) {
@@ -439,8 +467,22 @@ impl World {
                         .push(format!("status {:?} [{}]", s.signaling, peers.join(" ")));
                 }
                 Output::RemoteVideo(RemoteVideoPacket::Frame {
-                    peer, keyframe, at, ..
-                }) => self.remote_video.push((peer, keyframe, at)),
+                    peer,
+                    track,
+                    kind,
+                    keyframe,
+                    at,
+                    ..
+                }) => self.remote_video.push(SeenVideo {
+                    peer,
+                    track,
+                    kind,
+                    keyframe,
+                    at,
+                }),
+                Output::RemoteVideo(RemoteVideoPacket::Voice { peer, at }) => {
+                    self.voices.push((peer, at));
+                }
                 Output::RemoteAudio(_) | Output::RemoteVideo(_) => {}
             }
         }

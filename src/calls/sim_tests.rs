@@ -7,7 +7,7 @@
 use super::sim::{Link, World};
 use super::GIVE_UP_AFTER;
 use crate::display::PeerState;
-use crate::media::AUDIO_FRAME_DURATION;
+use crate::media::{VideoKind, AUDIO_FRAME_DURATION};
 use roombox_protocol::PeerId;
 use std::time::Duration;
 use str0m::media::{MediaKind, MediaTime};
@@ -489,7 +489,7 @@ fn a_screen_share_reaches_the_box_from_a_keyframe_and_a_gap_asks_for_the_next() 
     assert!(w.run_until(5 * SECOND, World::all_watching).is_some());
     w.browser_shares_screen("p1");
     w.run_for(2 * SECOND);
-    let frames: Vec<bool> = w.remote_video.iter().map(|(_, k, _)| *k).collect();
+    let frames: Vec<bool> = w.remote_video.iter().map(|v| v.keyframe).collect();
     assert!(frames.len() > 30, "{} frames of the share", frames.len());
     assert!(frames[0], "the first frame passed on is a keyframe");
 
@@ -503,18 +503,20 @@ fn a_screen_share_reaches_the_box_from_a_keyframe_and_a_gap_asks_for_the_next() 
     let asked_before = w.browser("p1").keyframe_requests;
     let passed_before = w.remote_video.len();
     w.run_for(2 * SECOND);
-    let after: Vec<&(String, bool, std::time::Instant)> =
-        w.remote_video[passed_before..].iter().collect();
+    let after = &w.remote_video[passed_before..];
     assert!(
         w.browser("p1").keyframe_requests > asked_before,
         "the box asked for a keyframe"
     );
     let first = after.first().expect("the share came back");
-    assert!(first.1, "the first frame after the gap is a keyframe");
     assert!(
-        first.2 - back_at < SECOND,
+        first.keyframe,
+        "the first frame after the gap is a keyframe"
+    );
+    assert!(
+        first.at - back_at < SECOND,
         "back {:?} after the link",
-        first.2 - back_at
+        first.at - back_at
     );
     assert!(after.len() > 20, "{} frames after the gap", after.len());
 
@@ -522,8 +524,45 @@ fn a_screen_share_reaches_the_box_from_a_keyframe_and_a_gap_asks_for_the_next() 
     let asked_before = w.browser("p1").keyframe_requests;
     let passed_before = w.remote_video.len();
     let now = w.now;
-    w.calls.remote_video_lost("p1", now);
+    let track = w.remote_video[0].track.clone();
+    w.calls.remote_video_lost("p1", &track, now);
     w.run_for(SECOND);
     assert!(w.browser("p1").keyframe_requests > asked_before);
-    assert!(w.remote_video[passed_before].1, "a keyframe first");
+    assert!(w.remote_video[passed_before].keyframe, "a keyframe first");
+}
+
+#[test]
+fn cameras_arrive_labelled_as_cameras_and_a_loud_voice_is_told_a_few_times_a_second() {
+    let mut w = World::new(32);
+    w.box_joins();
+    w.browser_joins("p1");
+    w.browser_joins("p2");
+    assert!(w.run_until(5 * SECOND, World::all_watching).is_some());
+    w.browser_sends_video("p1", VideoKind::Camera);
+    w.browser_shares_screen("p2");
+    // p1 speaks at -30 dBov, p2's microphone hears a quiet room (-60 dBov).
+    w.browser_voice_level("p1", Some(-30));
+    w.browser_voice_level("p2", Some(-60));
+    w.run_for(2 * SECOND);
+    let kinds = |peer: &str| -> Vec<VideoKind> {
+        let mut k: Vec<VideoKind> = w
+            .remote_video
+            .iter()
+            .filter(|v| v.peer == peer)
+            .map(|v| v.kind)
+            .collect();
+        k.dedup();
+        k
+    };
+    assert_eq!(kinds("p1"), [VideoKind::Camera]);
+    assert_eq!(kinds("p2"), [VideoKind::Screen]);
+    // The box hears p1 at -30 dBov in 50 packets a second, and says so at most every 200 ms.
+    let p1: Vec<_> = w.voices.iter().filter(|(p, _)| p == "p1").collect();
+    assert!(
+        (7..=11).contains(&p1.len()),
+        "{} voice notices for p1 in 2 s",
+        p1.len()
+    );
+    assert!(p1.windows(2).all(|v| v[1].1 - v[0].1 >= super::VOICE_EVERY));
+    assert!(w.voices.iter().all(|(p, _)| p == "p1"), "p2 is quiet");
 }

@@ -104,9 +104,12 @@ pub struct WebClientPeer {
     pub audio_packets: usize,
     /// Offers from the box it answered.
     pub renegotiations: usize,
-    /// The m-line our screen share goes out on, once shared.
+    /// The m-line our video (a camera or a shared screen) goes out on, once sent.
     screen_mid: Option<Mid>,
     screen_frames: u64,
+    /// The loudness our audio packets carry (RFC 6464, dBov: 0 loudest, -127 silence), as a
+    /// browser sends it.
+    pub voice_level: Option<i8>,
 }
 
 impl WebClientPeer {
@@ -139,6 +142,7 @@ impl WebClientPeer {
             renegotiations: 0,
             screen_mid: None,
             screen_frames: 0,
+            voice_level: None,
         }
     }
 
@@ -201,16 +205,19 @@ impl WebClientPeer {
         ]
     }
 
-    /// Shares a screen, as the web client's `startScreen`: a video m-line to send on, offered
-    /// to the box (a renegotiation).
-    pub fn share_screen(&mut self) -> Relay {
+    /// Sends a video, as the web client's `startScreen` or `startCamera`: a video m-line to
+    /// send on, offered to the box (a renegotiation), labelled with what it carries.
+    pub fn send_video(&mut self, kind: crate::media::VideoKind) -> Relay {
         let mut api = self.rtc.sdp_api();
-        let stream = Some("screen".to_owned());
-        self.screen_mid =
-            Some(api.add_media(MediaKind::Video, Direction::SendOnly, stream, None, None));
-        let (offer, pending) = api.apply().expect("a screen share offer");
+        let stream = Some(kind.label().to_owned());
+        let mid = api.add_media(MediaKind::Video, Direction::SendOnly, stream, None, None);
+        self.screen_mid = Some(mid);
+        let (offer, pending) = api.apply().expect("a video offer");
         self.pending = Some(pending);
-        self.relay(RelayKind::Offer, offer.to_sdp_string())
+        let mut relay = self.relay(RelayKind::Offer, offer.to_sdp_string());
+        let labels = serde_json::json!({ mid.to_string(): kind.label() });
+        relay.fields.insert("media".into(), labels);
+        relay
     }
 
     /// The next frame of the shared screen (an H.264 access unit, Annex B), 25 a second;
@@ -387,6 +394,10 @@ impl WebClientPeer {
         };
         let time = MediaTime::new(self.audio_n * 960, Frequency::FORTY_EIGHT_KHZ);
         self.audio_n += 1;
+        let writer = match self.voice_level {
+            Some(level) => writer.audio_level(level, true),
+            None => writer,
+        };
         let _ = writer.write(pt, now, time, packet.to_vec());
     }
 }

@@ -24,6 +24,8 @@ pub struct StatusModel {
     pub mic: MicState,
     /// Its processing stages as set, for the settings page ("none" for the test tone).
     pub mic_processing: String,
+    /// Whose video the room's display shows (the HDMI-out and the display sink), in order.
+    pub on_screen: Vec<(String, crate::media::VideoKind)>,
 }
 
 /// The room microphone as the screen shows it.

@@ -375,7 +375,7 @@ mod tests {
     /// A call picture of one screen share, all green, at `generation`.
     fn green_share(generation: u64) -> CallPicture {
         use crate::media::frame::{i420_len, VideoFrame};
-        use crate::remote_video::{Shown, TileKind};
+        use crate::remote_video::{Shown, VideoKind};
         let (w, h) = (64u32, 48u32);
         let mut data = vec![0u8; i420_len(w, h)];
         let luma = (w * h) as usize;
@@ -387,7 +387,7 @@ mod tests {
             generation,
             shown: vec![Shown {
                 name: "Ada".into(),
-                kind: TileKind::Screen,
+                kind: VideoKind::Screen,
                 speaking: false,
                 frame: Arc::new(VideoFrame {
                     width: w,

@@ -1,5 +1,5 @@
-//! What the room's display shows of the call: the video people send the box (screen shares),
-//! decoded, or the status screen when nobody sends any. [`CallView`] is the state (frames in
+//! What the room's display shows of the call: the video people send the box (cameras and
+//! screen shares), decoded, with who speaks, or the status screen when nobody sends any. [`CallView`] is the state (frames in
 //! with the time passed in, the [`CallPicture`] out); [`start`] is its thread, which publishes
 //! each new picture to the HDMI-out screen and writes it to the display sink when there is one.
 
@@ -8,11 +8,11 @@ use crate::display::framebuffer::MemoryFramebuffer;
 use crate::display::model::StatusModel;
 use crate::display::render::render;
 use crate::media::VideoFrame;
-use crate::remote_video::compose::TileKind;
+use crate::media::VideoKind;
 use crate::remote_video::decode::H264Decoder;
 use crate::remote_video::y4m::Y4mSink;
 use crate::remote_video::{CallPicture, Shown};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -24,6 +24,9 @@ use tokio::sync::watch;
 /// A sender whose last frame is older than this has stopped (a share ended, a tab froze): its
 /// tile goes. Screen shares send at least a frame a second even when nothing moves.
 const STALE_AFTER: Duration = Duration::from_millis(1500);
+/// A peer whose voice was last heard this long ago has stopped speaking (pauses between words
+/// do not make the outline flicker).
+const SPEAKING_HOLD: Duration = Duration::from_millis(500);
 
 /// Where the picture goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,15 +55,20 @@ impl std::str::FromStr for DisplaySink {
 
 struct Sender {
     name: String,
+    kind: VideoKind,
     decoder: Option<H264Decoder>,
     frame: Option<Arc<VideoFrame>>,
     last_at: Instant,
 }
 
-/// The decoded video of everyone who sends the box some.
+/// The decoded video of everyone who sends the box some, by peer and track (a person may send
+/// a camera and a screen).
 #[derive(Default)]
 pub struct CallView {
-    senders: BTreeMap<String, Sender>,
+    senders: BTreeMap<(String, String), Sender>,
+    /// When each peer's voice was last heard, and who speaks now.
+    heard_at: HashMap<String, Instant>,
+    speaking: HashMap<String, bool>,
     /// Something changed since the last picture.
     dirty: bool,
     generation: u64,
@@ -72,20 +80,25 @@ impl CallView {
             RemoteVideoPacket::Frame {
                 peer,
                 name,
+                track,
+                kind,
                 annex_b,
                 at,
                 ..
             } => {
-                let s = self.senders.entry(peer.clone()).or_insert_with(|| {
-                    tracing::info!(%peer, %name, "showing their video");
+                let key = (peer.clone(), track);
+                let s = self.senders.entry(key).or_insert_with(|| {
+                    tracing::info!(%peer, %name, kind = kind.label(), "showing their video");
                     Sender {
                         name: name.clone(),
+                        kind,
                         decoder: None,
                         frame: None,
                         last_at: at,
                     }
                 });
                 s.name = name;
+                s.kind = kind;
                 s.last_at = at;
                 if s.decoder.is_none() {
                     match H264Decoder::new() {
@@ -103,8 +116,15 @@ impl CallView {
                     Err(e) => tracing::debug!(%peer, "undecodable frame: {e}"),
                 }
             }
+            RemoteVideoPacket::Voice { peer, at } => {
+                self.heard_at.insert(peer, at);
+            }
             RemoteVideoPacket::PeerGone(peer) => {
-                self.dirty |= self.senders.remove(&peer).is_some();
+                let before = self.senders.len();
+                self.senders.retain(|(p, _), _| *p != peer);
+                self.dirty |= self.senders.len() != before;
+                self.heard_at.remove(&peer);
+                self.speaking.remove(&peer);
             }
         }
     }
@@ -112,14 +132,24 @@ impl CallView {
     /// Drops the senders that stopped; true when the picture changed since the last call.
     pub fn tick(&mut self, now: Instant) -> bool {
         let before = self.senders.len();
-        self.senders.retain(|peer, s| {
+        self.senders.retain(|(peer, _), s| {
             let sending = now.duration_since(s.last_at) < STALE_AFTER;
             if !sending {
-                tracing::info!(%peer, name = %s.name, "their video stopped");
+                tracing::info!(%peer, name = %s.name, kind = s.kind.label(), "their video stopped");
             }
             sending
         });
         self.dirty |= self.senders.len() != before;
+        for (peer, at) in &self.heard_at {
+            let speaking = now.saturating_duration_since(*at) < SPEAKING_HOLD;
+            let was = self
+                .speaking
+                .insert(peer.clone(), speaking)
+                .unwrap_or(false);
+            // Only a tile's outline changes: redraw when the speaker has a tile.
+            let shown = self.senders.keys().any(|(p, _)| p == peer);
+            self.dirty |= was != speaking && shown;
+        }
         let changed = std::mem::take(&mut self.dirty);
         self.generation += u64::from(changed);
         changed
@@ -129,13 +159,12 @@ impl CallView {
     pub fn picture(&self) -> CallPicture {
         let shown = self
             .senders
-            .values()
-            .filter_map(|s| {
+            .iter()
+            .filter_map(|((peer, _), s)| {
                 Some(Shown {
                     name: s.name.clone(),
-                    // The web client sends video only when it shares a screen.
-                    kind: TileKind::Screen,
-                    speaking: false,
+                    kind: s.kind,
+                    speaking: self.speaking.get(peer).copied().unwrap_or(false),
                     frame: s.frame.clone()?,
                 })
             })
@@ -212,17 +241,20 @@ impl FileSink {
 
 /// Starts the thread that decodes what `packets` bring, publishes each new picture on
 /// `pictures` (the HDMI-out screen draws it) and writes it to `sink`, if any.
+/// Who is on screen goes into `status_tx` (the settings page lists them).
 pub fn start(
     packets: Receiver<RemoteVideoPacket>,
-    mut status: watch::Receiver<StatusModel>,
+    status_tx: watch::Sender<StatusModel>,
     pictures: watch::Sender<CallPicture>,
     sink: Option<DisplaySink>,
 ) -> std::io::Result<JoinHandle<()>> {
     let mut file = sink.map(FileSink::open).transpose()?;
+    let mut status = status_tx.subscribe();
     std::thread::Builder::new()
         .name("call-view".into())
         .spawn(move || {
             let mut view = CallView::default();
+            let mut picture = CallPicture::default();
             loop {
                 match packets.recv_timeout(Duration::from_millis(100)) {
                     Ok(p) => {
@@ -235,9 +267,17 @@ pub fn start(
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
                 let changed = view.tick(Instant::now());
-                let picture = view.picture();
                 if changed {
+                    picture = view.picture();
                     pictures.send_replace(picture.clone());
+                    let on_screen: Vec<_> = picture
+                        .shown
+                        .iter()
+                        .map(|s| (s.name.clone(), s.kind))
+                        .collect();
+                    status_tx.send_if_modified(|m| {
+                        std::mem::replace(&mut m.on_screen, on_screen) != m.on_screen
+                    });
                 }
                 if let Some(f) = &mut file {
                     if let Err(e) = f.show(&picture, changed, &mut status) {
@@ -279,9 +319,21 @@ mod tests {
     }
 
     fn frame_from(peer: &str, annex_b: &Arc<[u8]>, at: Instant) -> RemoteVideoPacket {
+        video_from(peer, "1", VideoKind::Screen, annex_b, at)
+    }
+
+    fn video_from(
+        peer: &str,
+        track: &str,
+        kind: VideoKind,
+        annex_b: &Arc<[u8]>,
+        at: Instant,
+    ) -> RemoteVideoPacket {
         RemoteVideoPacket::Frame {
             peer: peer.into(),
             name: format!("Person {peer}"),
+            track: track.into(),
+            kind,
             annex_b: annex_b.clone(),
             keyframe: true,
             at,
@@ -317,6 +369,61 @@ mod tests {
         assert!(view.tick(t1) && view.picture().draw(&mut out));
         view.handle(RemoteVideoPacket::PeerGone("b".into()));
         assert!(view.tick(t1) && !view.picture().draw(&mut out));
+    }
+
+    #[test]
+    fn a_camera_and_a_screen_from_one_person_are_two_tiles_and_the_screen_wins() {
+        let t0 = Instant::now();
+        let au = keyframe();
+        let mut view = CallView::default();
+        view.handle(video_from("a", "1", VideoKind::Camera, &au, t0));
+        view.handle(video_from("b", "1", VideoKind::Camera, &au, t0));
+        view.tick(t0);
+        let kinds: Vec<_> = view.picture().shown.iter().map(|s| s.kind).collect();
+        assert_eq!(kinds, [VideoKind::Camera, VideoKind::Camera]);
+        view.handle(video_from("a", "2", VideoKind::Screen, &au, t0));
+        assert!(view.tick(t0));
+        let picture = view.picture();
+        assert_eq!(picture.shown.len(), 3, "a's camera and screen, b's camera");
+        // Drawn: the screen alone, full screen (compose leaves cameras out beside a share).
+        let mut out = MemoryFramebuffer::new(320, 180);
+        assert!(picture.draw(&mut out));
+        // a leaves: both its tracks go, b's camera stays.
+        view.handle(RemoteVideoPacket::PeerGone("a".into()));
+        assert!(view.tick(t0));
+        let names: Vec<_> = view
+            .picture()
+            .shown
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        assert_eq!(names, ["Person b"]);
+    }
+
+    #[test]
+    fn a_voice_outlines_its_tile_until_it_has_been_quiet_for_the_hold() {
+        let t0 = Instant::now();
+        let au = keyframe();
+        let mut view = CallView::default();
+        view.handle(video_from("a", "1", VideoKind::Camera, &au, t0));
+        view.handle(video_from("b", "1", VideoKind::Camera, &au, t0));
+        view.tick(t0);
+        let speaking =
+            |v: &CallView| -> Vec<bool> { v.picture().shown.iter().map(|s| s.speaking).collect() };
+        assert_eq!(speaking(&view), [false, false]);
+        view.handle(RemoteVideoPacket::Voice {
+            peer: "b".into(),
+            at: t0,
+        });
+        assert!(view.tick(t0), "a new speaker is a new picture");
+        assert_eq!(speaking(&view), [false, true]);
+        let later = t0 + Duration::from_millis(300);
+        view.handle(video_from("b", "1", VideoKind::Camera, &au, later));
+        view.tick(later);
+        assert_eq!(speaking(&view), [false, true], "a pause is not silence");
+        let quiet = t0 + SPEAKING_HOLD + Duration::from_millis(1);
+        assert!(view.tick(quiet));
+        assert_eq!(speaking(&view), [false, false]);
     }
 
     #[test]

@@ -141,8 +141,9 @@ fn carry_out(
             }
             Output::RemoteVideo(p) => {
                 let sent = io.remote_video.try_send(p);
-                if let Err(TrySendError::Full(RemoteVideoPacket::Frame { peer, .. })) = sent {
-                    calls.remote_video_lost(&peer, Instant::now());
+                if let Err(TrySendError::Full(RemoteVideoPacket::Frame { peer, track, .. })) = sent
+                {
+                    calls.remote_video_lost(&peer, &track, Instant::now());
                 }
             }
         }

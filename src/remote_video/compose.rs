@@ -23,21 +23,16 @@ use crate::display::framebuffer::MemoryFramebuffer;
 use crate::display::render::GOOD;
 use crate::display::text::{truncate, Font};
 use crate::media::frame::{i420_len, VideoFrame};
+pub use crate::media::VideoKind;
 use roombox_scale::convert::i420_to_xrgb_nearest;
-
-/// What a tile shows; screen shares take the display over cameras.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TileKind {
-    Screen,
-    Camera,
-}
 
 /// One remote picture to show.
 #[derive(Clone, Copy, Debug)]
 pub struct Tile<'a> {
     /// Shown in the tile's name bar (cut with ".." when it does not fit).
     pub name: &'a str,
-    pub kind: TileKind,
+    /// Screen shares take the display over cameras.
+    pub kind: VideoKind,
     /// Outlined in green.
     pub speaking: bool,
     pub frame: &'a VideoFrame,
@@ -58,7 +53,7 @@ pub fn compose(tiles: &[Tile], out: &mut MemoryFramebuffer) -> bool {
     let (w, h) = (out.width(), out.height());
     let screens: Vec<&Tile> = tiles
         .iter()
-        .filter(|t| t.kind == TileKind::Screen)
+        .filter(|t| t.kind == VideoKind::Screen)
         .collect();
     let shown: Vec<&Tile> = if screens.is_empty() {
         tiles.iter().collect()
@@ -69,7 +64,7 @@ pub fn compose(tiles: &[Tile], out: &mut MemoryFramebuffer) -> bool {
     let font = Font::new(&FONT_10X20, s);
     out.pixels_mut().0.fill(0);
     if let [only] = shown[..] {
-        if only.kind == TileKind::Screen {
+        if only.kind == VideoKind::Screen {
             let cell = Rect::new(0, 0, w, h);
             draw_tile(out, only, cell, font);
             return true;
@@ -255,7 +250,7 @@ mod tests {
     const RED: (u8, u8, u8) = (255, 0, 0);
     const BLUE: (u8, u8, u8) = (0, 0, 255);
 
-    fn tile<'a>(name: &'a str, kind: TileKind, frame: &'a VideoFrame) -> Tile<'a> {
+    fn tile<'a>(name: &'a str, kind: VideoKind, frame: &'a VideoFrame) -> Tile<'a> {
         Tile {
             name,
             kind,
@@ -286,7 +281,10 @@ mod tests {
     fn a_screen_share_of_the_same_aspect_fills_the_display() {
         let frame = solid(320, 180, RED);
         let mut fb = MemoryFramebuffer::new(1280, 720);
-        assert!(compose(&[tile("Alice", TileKind::Screen, &frame)], &mut fb));
+        assert!(compose(
+            &[tile("Alice", VideoKind::Screen, &frame)],
+            &mut fb
+        ));
         for (x, y) in [(640, 360), (0, 0), (1279, 0), (0, 719), (1279, 719)] {
             assert!(
                 near(fb.pixel(x, y), RED),
@@ -303,7 +301,7 @@ mod tests {
     fn a_four_by_three_screen_share_is_letterboxed_in_black() {
         let frame = solid(320, 240, BLUE);
         let mut fb = MemoryFramebuffer::new(1280, 720);
-        assert!(compose(&[tile("Bob", TileKind::Screen, &frame)], &mut fb));
+        assert!(compose(&[tile("Bob", VideoKind::Screen, &frame)], &mut fb));
         // 960 wide, centred: 160 black columns each side.
         assert_eq!(fb.pixel(0, 360), Rgb888::BLACK);
         assert_eq!(fb.pixel(159, 100), Rgb888::BLACK);
@@ -319,8 +317,8 @@ mod tests {
         let cam = solid(320, 180, BLUE);
         let mut fb = MemoryFramebuffer::new(640, 360);
         let tiles = [
-            tile("Cam", TileKind::Camera, &cam),
-            tile("Screen", TileKind::Screen, &screen),
+            tile("Cam", VideoKind::Camera, &cam),
+            tile("Screen", VideoKind::Screen, &screen),
         ];
         assert!(compose(&tiles, &mut fb));
         assert!(near(fb.pixel(160, 180), RED));
@@ -333,8 +331,8 @@ mod tests {
         let right = solid(320, 180, BLUE);
         let mut fb = MemoryFramebuffer::new(1280, 720);
         let tiles = [
-            tile("Alice", TileKind::Camera, &left),
-            tile("Bob", TileKind::Camera, &right),
+            tile("Alice", VideoKind::Camera, &left),
+            tile("Bob", VideoKind::Camera, &right),
         ];
         assert!(compose(&tiles, &mut fb));
         assert!(near(fb.pixel(320, 360), RED));
@@ -356,9 +354,9 @@ mod tests {
         let cam = solid(320, 180, (0, 255, 0));
         let mut fb = MemoryFramebuffer::new(1280, 720);
         let tiles = [
-            tile("A", TileKind::Screen, &a),
-            tile("Cam", TileKind::Camera, &cam),
-            tile("B", TileKind::Screen, &b),
+            tile("A", VideoKind::Screen, &a),
+            tile("Cam", VideoKind::Camera, &cam),
+            tile("B", VideoKind::Screen, &b),
         ];
         assert!(compose(&tiles, &mut fb));
         assert!(near(fb.pixel(320, 360), RED));
@@ -370,7 +368,7 @@ mod tests {
         let frame = solid(320, 180, BLUE);
         let mut quiet_fb = MemoryFramebuffer::new(1280, 720);
         let mut speaking_fb = MemoryFramebuffer::new(1280, 720);
-        let quiet = tile("Alice", TileKind::Camera, &frame);
+        let quiet = tile("Alice", VideoKind::Camera, &frame);
         let speaking = Tile {
             speaking: true,
             ..quiet
@@ -421,9 +419,9 @@ mod tests {
         };
         let mut fb = MemoryFramebuffer::new(201, 99);
         let tiles = [
-            tile("Odd", TileKind::Camera, &odd),
-            tile("Broken", TileKind::Camera, &broken),
-            tile("", TileKind::Camera, &odd),
+            tile("Odd", VideoKind::Camera, &odd),
+            tile("Broken", VideoKind::Camera, &broken),
+            tile("", VideoKind::Camera, &odd),
         ];
         assert!(compose(&tiles, &mut fb));
         let mut tiny = MemoryFramebuffer::new(3, 2);

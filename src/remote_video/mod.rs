@@ -12,7 +12,7 @@ pub mod decode;
 pub mod picture;
 pub mod y4m;
 
-pub use compose::{compose, Tile, TileKind};
+pub use compose::{compose, Tile, VideoKind};
 pub use decode::{DecodeError, H264Decoder};
 pub use picture::{CallPicture, Shown};
 pub use y4m::{read_y4m, Y4mSink};

@@ -2,7 +2,7 @@
 //! frames behind `Arc`s) with whoever draws it: the HDMI-out screen at its mode's size, the file
 //! sink at its own.
 
-use super::compose::{compose, Tile, TileKind};
+use super::compose::{compose, Tile, VideoKind};
 use crate::display::framebuffer::MemoryFramebuffer;
 use crate::media::VideoFrame;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub struct Shown {
     pub name: String,
-    pub kind: TileKind,
+    pub kind: VideoKind,
     pub speaking: bool,
     pub frame: Arc<VideoFrame>,
 }

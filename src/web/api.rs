@@ -27,6 +27,15 @@ pub struct StatusView {
     pub mic: String,
     /// Its processing: "high-pass, echo cancellation, ..." or "none".
     pub mic_processing: String,
+    /// Whose video the room's display shows.
+    pub on_screen: Vec<OnScreenView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OnScreenView {
+    pub name: String,
+    /// "camera" or "screen".
+    pub kind: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +79,14 @@ impl StatusView {
             media_error: m.media_error.clone(),
             mic: m.mic.label().into(),
             mic_processing: m.mic_processing.clone(),
+            on_screen: m
+                .on_screen
+                .iter()
+                .map(|(name, kind)| OnScreenView {
+                    name: name.clone(),
+                    kind: kind.label().into(),
+                })
+                .collect(),
         }
     }
 }

@@ -122,6 +122,19 @@ pub fn status(v: &StatusView) -> String {
                 .unwrap_or("not readable".into()),
         ),
     ];
+    let on_screen: Vec<String> = v
+        .on_screen
+        .iter()
+        .map(|s| format!("{} ({})", s.name, s.kind))
+        .collect();
+    rows.push((
+        "On the room's screen",
+        if on_screen.is_empty() {
+            "the status (nobody sends video)".into()
+        } else {
+            on_screen.join(", ")
+        },
+    ));
     if let Some(e) = &v.media_error {
         rows.push(("Media error", e.clone()));
     }

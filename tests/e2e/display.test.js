@@ -1,6 +1,8 @@
 // The room sees the call: a page shares its screen and the box's display sink
 // (`--display-out y4m:PATH`, what its HDMI-out would show) shows it full screen, frames
-// advancing; the page stops sharing and the status screen returns.
+// advancing; the page stops sharing and the status screen returns. Then two pages turn on
+// cameras: side by side in a grid, each with its name, the one whose microphone is heard
+// outlined in green.
 //
 // The shared "screen" is a canvas the page draws: magenta, a white bar that moves a step each
 // frame and a frame counter, at 1280x720 (16:9, as the display), so full screen means magenta
@@ -24,6 +26,7 @@ let server;
 let browser;
 let box;
 let member;
+let alice;
 let dir;
 let sink;
 
@@ -69,6 +72,47 @@ function yuvAt({ w, h }, frame, x, y) {
 
 /** Magenta (R and B full, G none) in BT.601: U and V both far above 128. */
 const isMagenta = (p) => p.u > 170 && p.v > 170;
+/** Cyan (G and B full, R none): U far above 128, V far below. */
+const isCyan = (p) => p.u > 150 && p.v < 80;
+/** The speaking outline's green (#3cd070: Y 147, U 108, V 70). */
+const isOutline = (p) => p.y > 110 && p.u < 122 && p.v < 95;
+const isBlack = (p) => p.y < 30;
+
+/**
+ * Two 16:9 tiles in compose's grid on a `w` x `h` display (src/remote_video/compose.rs: two
+ * columns, a gap of max(min(w, h) / 90, 2) around cells, each picture aspect-kept and centred):
+ * the centre of each picture and a row inside each picture's top outline.
+ */
+function twoTiles({ w, h }) {
+  const gap = Math.max(Math.floor(Math.min(w, h) / 90), 2);
+  const cw = Math.floor((w - 3 * gap) / 2);
+  const ch = h - 2 * gap;
+  const ph = Math.floor((9 * cw + 8) / 16);
+  const top = gap + Math.floor((ch - ph) / 2);
+  return {
+    centres: [[gap + Math.floor(cw / 2), Math.floor(h / 2)], [2 * gap + cw + Math.floor(cw / 2), Math.floor(h / 2)]],
+    outlineY: top + 1,
+    letterboxY: Math.floor(top / 2),
+  };
+}
+
+/** A page's camera that is a canvas: cyan with a moving white bar, 1280x720 at 20 fps. */
+function cyanCamera(page) {
+  return page.evaluate(() => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 1280;
+    canvas.height = 720;
+    const g = canvas.getContext('2d');
+    let n = 0;
+    window.e2eCamTimer = setInterval(() => {
+      g.fillStyle = '#00ffff';
+      g.fillRect(0, 0, 1280, 720);
+      g.fillStyle = '#ffffff';
+      g.fillRect((n++ * 16) % 1280, 600, 64, 60);
+    }, 50);
+    window.roombox.call.startCamera(canvas.captureStream(20));
+  });
+}
 
 /** Points spread over the picture, corners included (above the name bar at the bottom left). */
 function samplePoints({ w, h }) {
@@ -92,6 +136,7 @@ describe('the room display shows a shared screen', { timeout: 180000 }, () => {
 
   after(async () => {
     await box?.kill('SIGTERM').catch(() => {});
+    await alice?.context.close().catch(() => {});
     await browser?.close().catch(() => {});
     await server?.kill('SIGKILL').catch(() => {});
     if (dir && !process.env.KEEP_SINK) rmSync(dir, { recursive: true, force: true });
@@ -161,5 +206,67 @@ describe('the room display shows a shared screen', { timeout: 180000 }, () => {
       return !samplePoints(s).some(([x, y]) => isMagenta(yuvAt(s, last, x, y)));
     }, { timeout: T, what: 'the status screen back in the display sink' });
     t.diagnostic(`status screen back ${Date.now() - stoppedAt} ms after stopScreen`);
+  });
+
+  test('two cameras side by side with their names; the voice heard outlined', async (t) => {
+    t.after(async () => {
+      if (t.passed === false) {
+        await saveArtifacts('display-cameras', [member, alice].filter(Boolean));
+        saveBoxLog('display-cameras', box);
+      }
+    });
+    member ??= await joinRoom(browser, server.url, ROOM, 'Sharer');
+    alice = await joinRoom(browser, server.url, ROOM, 'Alice');
+    // Alice with the camera button (the browser's fake camera), the other page with a canvas.
+    await alice.page.getByRole('button', { name: 'Camera', exact: true }).click();
+    await alice.page.getByRole('button', { name: 'Stop camera' }).waitFor({ timeout: T });
+    await cyanCamera(member.page);
+    // The box says whose video it shows and what it is (the names drawn on the tiles are
+    // checked by compose's unit tests).
+    await box.waitForLog(/showing their video.* name=Alice kind="camera"/, { timeout: T });
+    await box.waitForLog(/showing their video.* name=Sharer kind="camera"/, { timeout: T });
+
+    // Side by side: one picture cyan, the other not, black between and above them.
+    let tiles;
+    await waitFor(() => {
+      const y4m = openY4m(sink);
+      const last = y4m.last();
+      tiles = twoTiles(y4m);
+      const at = ([x, y]) => yuvAt(y4m, last, x, y);
+      const cyan = tiles.centres.map((c) => isCyan(at(c)));
+      return cyan.filter(Boolean).length === 1
+        && isBlack(at([Math.floor(y4m.w / 2), Math.floor(y4m.h / 2)]))
+        && tiles.centres.every(([x]) => isBlack(at([x, tiles.letterboxY])));
+    }, { timeout: T, what: 'two camera tiles side by side in the display sink' });
+
+    // Both pages' microphones are Chromium's fake device, which beeps: within a few seconds a
+    // tile is outlined. Muted, no outline for two seconds.
+    const outlined = () => {
+      const y4m = openY4m(sink);
+      const last = y4m.last();
+      return tiles.centres.filter(([x]) => isOutline(yuvAt(y4m, last, x, tiles.outlineY))).length;
+    };
+    await waitFor(() => outlined() > 0, { timeout: 10000, what: 'a speaking tile outlined in green' });
+    for (const p of [member.page, alice.page]) await p.evaluate(() => window.roombox.call.setMuted(true));
+    await new Promise((r) => setTimeout(r, 1500));
+    const quietFrom = openY4m(sink).count;
+    await new Promise((r) => setTimeout(r, 2000));
+    const y4m = openY4m(sink);
+    for (let i = quietFrom; i < y4m.count; i++) {
+      const f = y4m.frame(i);
+      assert.ok(!tiles.centres.some(([x]) => isOutline(yuvAt(y4m, f, x, tiles.outlineY))),
+        `picture ${i} outlines a tile while both microphones are muted`);
+    }
+    t.diagnostic(`${y4m.count - quietFrom} pictures while muted, none outlined`);
+
+    // Both cameras off: the status screen.
+    await member.page.evaluate(() => { clearInterval(window.e2eCamTimer); window.roombox.call.stopCamera(); });
+    await alice.page.getByRole('button', { name: 'Stop camera' }).click();
+    await waitFor(() => {
+      const s = openY4m(sink);
+      const last = s.last();
+      return !tiles.centres.some((c) => isCyan(yuvAt(s, last, ...c)))
+        && !isBlack(yuvAt(s, last, Math.floor(s.w / 2), Math.floor(s.h / 2)));
+    }, { timeout: T, what: 'the status screen back after the cameras' });
   });
 });

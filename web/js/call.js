@@ -17,7 +17,10 @@
 //
 // Events (CustomEvent, `detail.peer` unless noted):
 //   peer-added, peer-removed, peer-updated (state, name, quality), peer-media (tracks changed),
-//   local-media (our own mic or screen changed; detail {}), notice ({text})
+//   local-media (our own mic, camera or screen changed; detail {}), notice ({text})
+//
+// Offers and answers say what each video m-line carries (`media`: mid -> "camera" or
+// "screen", docs/protocol.md), so a receiver can show a screen before a camera.
 
 const STATS_INTERVAL_MS = 2000;
 const TICK_MS = 1000;
@@ -69,6 +72,7 @@ export class Call extends EventTarget {
     this.micStream = micStream;
     this.muted = false;
     this.screenStream = null;
+    this.cameraStream = null;
     this.closed = false;
     /** What negotiation had to do, for people and tests. */
     this.counters = { offersSent: 0, glare: 0, ignoredOffers: 0, startOvers: 0, iceRestarts: 0 };
@@ -140,23 +144,40 @@ export class Call extends EventTarget {
 
   /** Send a screen (video, and audio when the stream has it) to everyone. */
   startScreen(stream) {
-    if (this.screenStream) this.stopScreen();
-    this.screenStream = stream;
-    for (const t of stream.getVideoTracks()) {
-      t.addEventListener('ended', () => {
-        // Stopped from the browser's own UI ("Stop sharing" bar) or the source went away.
-        if (this.screenStream === stream) this.stopScreen();
-      });
-    }
-    for (const p of this.peers.values()) if (p.pc) this._attachScreen(p);
-    this._emit('local-media', {});
+    this._startVideo('screen', stream);
   }
 
   stopScreen() {
-    const stream = this.screenStream;
+    this._stopVideo('screen');
+  }
+
+  /** Send a camera to everyone. */
+  startCamera(stream) {
+    this._startVideo('camera', stream);
+  }
+
+  stopCamera() {
+    this._stopVideo('camera');
+  }
+
+  _startVideo(kind, stream) {
+    if (this[`${kind}Stream`]) this._stopVideo(kind);
+    this[`${kind}Stream`] = stream;
+    for (const t of stream.getVideoTracks()) {
+      t.addEventListener('ended', () => {
+        // Stopped from the browser's own UI ("Stop sharing" bar) or the device went away.
+        if (this[`${kind}Stream`] === stream) this._stopVideo(kind);
+      });
+    }
+    for (const p of this.peers.values()) if (p.pc) this._attachVideo(p, kind);
+    this._emit('local-media', {});
+  }
+
+  _stopVideo(kind) {
+    const stream = this[`${kind}Stream`];
     if (!stream) return;
-    this.screenStream = null;
-    for (const p of this.peers.values()) this._detachScreen(p);
+    this[`${kind}Stream`] = null;
+    for (const p of this.peers.values()) this._detachVideo(p, kind);
     stream.getTracks().forEach((t) => t.stop());
     this._emit('local-media', {});
   }
@@ -178,6 +199,7 @@ export class Call extends EventTarget {
     s.removeEventListener('signal', this._onSignal);
     for (const id of [...this.peers.keys()]) this._removePeer(id);
     if (this.screenStream) this.stopScreen();
+    if (this.cameraStream) this.stopCamera();
     this.micStream?.getTracks().forEach((t) => t.stop());
   }
 
@@ -291,6 +313,7 @@ export class Call extends EventTarget {
         this.counters.ignoredOffers += 1;
         return;
       }
+      peer.labelRemoteMedia(msg.media);
       await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp }); // rolls back ours if needed
       if (!peer.tracksAttached) this._attachLocalTracks(peer);
       await pc.setLocalDescription();
@@ -298,6 +321,7 @@ export class Call extends EventTarget {
     } else if (msg.type === 'answer') {
       if (msg.pc !== peer.pcId || !peer.pc || typeof msg.sdp !== 'string') return;
       if (peer.pc.signalingState !== 'have-local-offer') return; // a duplicate or stale answer
+      peer.labelRemoteMedia(msg.media);
       await peer.pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
     } else if (msg.type === 'ice-candidate') {
       if (msg.pc !== peer.pcId || !peer.pc || !msg.candidate) return;
@@ -331,7 +355,8 @@ export class Call extends EventTarget {
     peer.pc = null;
     peer.pcId = null;
     peer.micSender = null;
-    peer.screenSenders = [];
+    peer.videoSenders = { screen: [], camera: [] };
+    peer.remoteMedia = {};
     peer.tracksAttached = false;
     peer.everConnected = false;
     peer.badSince = 0;
@@ -408,8 +433,9 @@ export class Call extends EventTarget {
       if (peer.pc !== pc) return;
       const refresh = () => {
         if (peer.pc !== pc) return;
-        peer.setRemoteTracks(pc.getReceivers().map((r) => r.track)
-          .filter((t) => t && t.readyState === 'live'));
+        peer.setRemoteTracks(pc.getTransceivers()
+          .filter((x) => x.receiver.track?.readyState === 'live')
+          .map((x) => ({ track: x.receiver.track, mid: x.mid })));
         this._emit('peer-media', { peer });
       };
       track.addEventListener('mute', refresh);
@@ -447,22 +473,25 @@ export class Call extends EventTarget {
       const existing = pc.getTransceivers().find((t) => t.receiver.track?.kind === 'audio');
       if (!existing) pc.addTransceiver('audio', { direction: 'recvonly' });
     }
-    if (this.screenStream) this._attachScreen(peer);
+    if (this.cameraStream) this._attachVideo(peer, 'camera');
+    if (this.screenStream) this._attachVideo(peer, 'screen');
   }
 
-  _attachScreen(peer) {
+  /** Sends our camera or screen stream (`kind`) on this peer's connection. */
+  _attachVideo(peer, kind) {
     const pc = peer.pc;
-    if (!pc || !this.screenStream || !peer.tracksAttached) return;
-    for (const track of this.screenStream.getTracks()) {
+    const stream = this[`${kind}Stream`];
+    if (!pc || !stream || !peer.tracksAttached) return;
+    for (const track of stream.getTracks()) {
       if (track.readyState !== 'live') continue;
-      peer.screenSenders.push(pc.addTrack(track, this.screenStream));
+      peer.videoSenders[kind].push(pc.addTrack(track, stream));
     }
   }
 
-  _detachScreen(peer) {
+  _detachVideo(peer, kind) {
     const pc = peer.pc;
-    const senders = peer.screenSenders;
-    peer.screenSenders = [];
+    const senders = peer.videoSenders[kind];
+    peer.videoSenders[kind] = [];
     if (!pc || pc.signalingState === 'closed') return;
     for (const s of senders) {
       try { pc.removeTrack(s); } catch (err) { console.warn('removeTrack', err); }
@@ -501,7 +530,21 @@ export class Call extends EventTarget {
   }
 
   _send(peer, msg) {
-    return this.signaling.send({ ...msg, to: peer.id, pc: peer.pcId });
+    const labels = msg.type === 'offer' || msg.type === 'answer' ? { media: this._mediaLabels(peer) } : {};
+    return this.signaling.send({ ...msg, ...labels, to: peer.id, pc: peer.pcId });
+  }
+
+  /** What our video m-lines on this peer's connection carry: mid -> "camera" or "screen". */
+  _mediaLabels(peer) {
+    const labels = {};
+    for (const t of peer.pc?.getTransceivers() ?? []) {
+      const track = t.sender.track;
+      if (!t.mid || track?.kind !== 'video') continue;
+      for (const kind of ['camera', 'screen']) {
+        if (peer.videoSenders[kind].includes(t.sender)) labels[t.mid] = kind;
+      }
+    }
+    return labels;
   }
 
   // ---- periodic work --------------------------------------------------------------------
@@ -592,7 +635,10 @@ export class Peer {
     this.tracksAttached = false;
     this.everConnected = false;
     this.micSender = null;
-    this.screenSenders = [];
+    /** Our senders of each video on this connection. */
+    this.videoSenders = { screen: [], camera: [] };
+    /** What the peer says its m-lines carry (mid -> "camera" | "screen"). */
+    this.remoteMedia = {};
     this.queue = Promise.resolve();
     this.badSince = 0;
     this.restartedAt = 0;
@@ -611,9 +657,20 @@ export class Peer {
     if (info.kind) this.kind = info.kind;
   }
 
+  /** The peer's labels from an offer or answer; anything but an object of strings is ignored. */
+  labelRemoteMedia(media) {
+    if (!media || typeof media !== 'object') return;
+    for (const [mid, label] of Object.entries(media)) {
+      if (label === 'camera' || label === 'screen') this.remoteMedia[mid] = label;
+    }
+  }
+
+  /** `tracks`: [{track, mid}] of the live receivers. The tile shows a screen before a camera. */
   setRemoteTracks(tracks) {
-    this.audioTracks = tracks.filter((t) => t.kind === 'audio');
-    this.videoTrack = tracks.find((t) => t.kind === 'video' && !t.muted) ?? null;
+    this.audioTracks = tracks.filter(({ track }) => track.kind === 'audio').map(({ track }) => track);
+    const videos = tracks.filter(({ track }) => track.kind === 'video' && !track.muted);
+    const screen = videos.find(({ mid }) => this.remoteMedia[mid] !== 'camera');
+    this.videoTrack = (screen ?? videos[0])?.track ?? null;
   }
 }
 

@@ -101,6 +101,7 @@ async function join(name) {
   call.addEventListener('local-media', () => {
     refreshSelfMedia();
     ui.setSharing(!!call.screenStream);
+    ui.setCamera(!!call.cameraStream);
   });
 
   ui.setSignalState(signaling.state);
@@ -134,6 +135,7 @@ function refreshSelfMedia() {
   ui.setSelfMedia({
     micTrack: call.micTrack,
     screenTrack: call.screenStream?.getVideoTracks()[0] ?? null,
+    cameraTrack: call.cameraStream?.getVideoTracks()[0] ?? null,
   });
 }
 
@@ -146,6 +148,35 @@ ui.muteButton.addEventListener('click', () => {
   const muted = !call.muted;
   call.setMuted(muted);
   ui.setMuted(muted);
+});
+
+ui.cameraButton.addEventListener('click', async () => {
+  if (!call) return;
+  if (call.cameraStream) {
+    call.stopCamera();
+    return;
+  }
+  if (!navigator.mediaDevices?.getUserMedia) {
+    ui.notice('This browser cannot use a camera.');
+    return;
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30, max: 30 } },
+      audio: false,
+    });
+  } catch (err) {
+    ui.notice(err?.name === 'NotAllowedError'
+      ? 'Camera access was refused. Allow it in the browser to be seen.'
+      : `The camera did not start: ${err?.message ?? err}`);
+    return;
+  }
+  if (!call) {
+    stream.getTracks().forEach((t) => t.stop());
+    return;
+  }
+  call.startCamera(stream);
 });
 
 ui.shareButton.addEventListener('click', async () => {

@@ -72,6 +72,7 @@ export class UI {
     this.tiles = $('tiles');
     this.notices = $('notices');
     this.muteButton = $('mute-button');
+    this.cameraButton = $('camera-button');
     this.shareButton = $('share-button');
     this.shareAudio = $('share-audio');
     this.leaveButton = $('leave-button');
@@ -150,6 +151,12 @@ export class UI {
     if (self) self.li.classList.toggle('muted', muted);
   }
 
+  setCamera(on) {
+    this.cameraButton.textContent = on ? 'Stop camera' : 'Camera';
+    this.cameraButton.classList.toggle('active', on);
+    this.cameraButton.setAttribute('aria-pressed', String(on));
+  }
+
   setSharing(sharing) {
     this.shareButton.textContent = sharing ? 'Stop sharing' : 'Share screen';
     this.shareButton.classList.toggle('active', sharing);
@@ -194,12 +201,12 @@ export class UI {
     return t;
   }
 
-  /** Our own microphone (meter only, never played back) and our screen preview. */
-  setSelfMedia({ micTrack, screenTrack }) {
+  /** Our own microphone (meter only, never played back) and our screen or camera preview. */
+  setSelfMedia({ micTrack, screenTrack, cameraTrack }) {
     const t = this.tileState.get('self');
     if (!t) return;
     this._syncMeters(t, micTrack ? [micTrack] : []);
-    this._setVideo(t, screenTrack ?? null);
+    this._setVideo(t, screenTrack ?? cameraTrack ?? null);
   }
 
   renderPeer(peer) {

@@ -1,6 +1,7 @@
 use crate::{ErrorCode, ParseError, PeerId, RoomName, MAX_NAME_CHARS};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// What kind of participant a peer is; the web client shows an appliance as a room box.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +129,18 @@ impl Relay {
 
     pub fn sdp_text(&self) -> Option<&str> {
         self.fields.get("sdp").and_then(Value::as_str)
+    }
+
+    /// What the sender says each of its m-lines carries (`media`: mid to `"camera"` or
+    /// `"screen"`, on offers and answers). Entries that are not strings are left out; a client
+    /// that sends no `media` gets an empty map.
+    pub fn media_labels(&self) -> BTreeMap<String, String> {
+        let Some(Value::Object(m)) = self.fields.get("media") else {
+            return BTreeMap::new();
+        };
+        m.iter()
+            .filter_map(|(mid, label)| Some((mid.clone(), label.as_str()?.to_owned())))
+            .collect()
     }
 
     /// The candidate of an `ice-candidate`; `Ok(None)` is end of candidates.

@@ -84,6 +84,24 @@ fn relay_keeps_every_other_field_and_replaces_from() {
 }
 
 #[test]
+fn media_labels_name_what_each_mline_carries_and_skip_what_is_not_a_label() {
+    let text =
+        r#"{"type":"answer","to":"p2","sdp":"v=0","media":{"0":"camera","2":"screen","3":7}}"#;
+    let ClientMessage::Relay(r) = parse_client_message(text).unwrap() else {
+        panic!("expected relay")
+    };
+    let labels = r.media_labels();
+    assert_eq!(labels.len(), 2);
+    assert_eq!(labels["0"], "camera");
+    assert_eq!(labels["2"], "screen");
+    let old = r#"{"type":"offer","to":"p2","sdp":"v=0"}"#;
+    let ClientMessage::Relay(r) = parse_client_message(old).unwrap() else {
+        panic!("expected relay")
+    };
+    assert!(r.media_labels().is_empty(), "an older client sends none");
+}
+
+#[test]
 fn candidates_round_trip() {
     let c = IceCandidateInit {
         candidate: "candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host".into(),
