@@ -126,10 +126,12 @@ pub async fn run_box(
     let (pictures_tx, pictures_rx) = watch::channel(crate::remote_video::CallPicture::default());
     let screen = StatusScreen::start(status_tx.subscribe(), pictures_rx);
     let (remote_video_tx, remote_video_rx) = std::sync::mpsc::sync_channel(64);
+    let (view_tx, view_rx) = watch::channel(call_view::ViewWishes::new());
     let view_thread = call_view::start(
         remote_video_rx,
         status_tx.clone(),
         pictures_tx,
+        view_tx,
         display_out.clone(),
     )
     .with_context(|| format!("display sink {display_out:?}"))?;
@@ -165,6 +167,7 @@ pub async fn run_box(
         encoder: control_tx,
         remote_audio: remote_tx,
         remote_video: remote_video_tx,
+        view: view_rx,
         status: status_tx.clone(),
         encoder_name: links.encoder_name.clone(),
     };

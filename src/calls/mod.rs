@@ -30,7 +30,7 @@ use crate::media::{EncodedAudio, EncodedVideo, VideoKind};
 use crate::signaling::SignalEvent;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use roombox_protocol::{ClientMessage, IceServer, PeerId, Relay, RelayKind};
+use roombox_protocol::{ClientMessage, IceServer, PeerId, Relay, RelayKind, ViewWish};
 use session::{Notice, Session};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -193,6 +193,8 @@ pub struct Calls {
     keyframe_asked: Option<Instant>,
     signaling: SignalingState,
     names: HashMap<PeerId, String>,
+    /// How much of each peer's videos (by track) the room's display shows.
+    view: BTreeMap<String, BTreeMap<String, ViewWish>>,
     frames_sent: u64,
     last_fps: u32,
     sent_size: (u32, u32),
@@ -228,6 +230,7 @@ impl Calls {
             keyframe_asked: None,
             signaling: SignalingState::Reconnecting,
             names: HashMap::new(),
+            view: BTreeMap::new(),
             frames_sent: 0,
             last_fps: 0,
             sent_size: (0, 0),
@@ -298,6 +301,19 @@ impl Calls {
     pub fn remote_video_lost(&mut self, peer: &str, track: &str, now: Instant) {
         if let Some(p) = self.peers.get_mut(&PeerId(peer.into())) {
             p.session.restart_remote_video(track, now);
+        }
+        self.flush(now);
+    }
+
+    /// What the room's display shows of each peer's videos, by (peer, track): each peer is
+    /// told its part when it changes (so it sends no more than that).
+    pub fn set_view(&mut self, wishes: &BTreeMap<(String, String), ViewWish>, now: Instant) {
+        self.view.clear();
+        for ((peer, track), wish) in wishes {
+            self.view
+                .entry(peer.clone())
+                .or_default()
+                .insert(track.clone(), *wish);
         }
         self.flush(now);
     }
@@ -591,6 +607,10 @@ impl Calls {
                     }
                 }
             }
+            RelayKind::View => {
+                // The box sends one video, at the size its input and the link allow.
+                tracing::debug!(peer = %from, "a view of our video (not acted on)");
+            }
             RelayKind::IceCandidate => {
                 let Some(peer) = self.peers.get_mut(&from) else {
                     return;
@@ -618,6 +638,9 @@ impl Calls {
                 if let Some(t) = self.relays.send(t, now) {
                     self.outputs.push_back(Output::Transmit(t));
                 }
+            }
+            if let Some(wishes) = self.view.get(&id.0) {
+                p.session.show_videos(wishes);
             }
             while let Some(relay) = p.session.poll_signal() {
                 self.outputs

@@ -6,7 +6,7 @@
 
 use super::Datagram;
 use crate::media::VideoKind;
-use roombox_protocol::{IceCandidateInit, PeerId, Relay, RelayKind};
+use roombox_protocol::{IceCandidateInit, PeerId, Relay, RelayKind, ViewWish};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -92,6 +92,8 @@ pub struct Session {
     /// What the peer says each m-line carries; unlabelled video counts as a screen (clients
     /// before labels sent video only to share a screen).
     video_kinds: HashMap<Mid, VideoKind>,
+    /// What we last told the peer we show of its videos (`view`).
+    view_sent: BTreeMap<String, ViewWish>,
     next_timeout: Instant,
     transmits: VecDeque<Datagram>,
     signals: VecDeque<Relay>,
@@ -138,6 +140,7 @@ impl Session {
             awaiting_keyframe: true,
             remote_videos: HashMap::new(),
             video_kinds: HashMap::new(),
+            view_sent: BTreeMap::new(),
             next_timeout: now,
             transmits: VecDeque::new(),
             signals: VecDeque::new(),
@@ -214,6 +217,17 @@ impl Session {
                 None => tracing::debug!(peer = %self.peer, %mid, %label, "unknown media label"),
             }
         }
+    }
+
+    /// Tells the peer how much of each of its videos (by track) the room's display shows, when
+    /// that changed since we last said; nothing while there is nothing to say.
+    pub fn show_videos(&mut self, wishes: &BTreeMap<String, ViewWish>) {
+        if wishes.is_empty() || *wishes == self.view_sent {
+            return;
+        }
+        self.view_sent = wishes.clone();
+        let relay = Relay::view(self.peer.clone(), wishes).with_pc(self.pc.clone());
+        self.signals.push_back(relay);
     }
 
     /// An offer from the peer: a new call, a renegotiation (screen share) or an ICE restart.

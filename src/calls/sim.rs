@@ -72,7 +72,7 @@ pub struct Browser {
     pub id: PeerId,
     pub name: String,
     addr: SocketAddr,
-    peer: WebClientPeer,
+    pub peer: WebClientPeer,
     /// Silent: the tab froze or the laptop was closed (no datagrams in or out).
     pub silent: bool,
     /// Every frame it received, audio and video, with its timing.

@@ -532,6 +532,49 @@ fn a_screen_share_reaches_the_box_from_a_keyframe_and_a_gap_asks_for_the_next() 
 }
 
 #[test]
+fn each_sender_is_told_how_much_of_its_video_the_display_shows_when_that_changes() {
+    use roombox_protocol::ViewWish;
+    let mut w = World::new(33);
+    w.box_joins();
+    w.browser_joins("p1");
+    w.browser_joins("p2");
+    assert!(w.run_until(5 * SECOND, World::all_watching).is_some());
+    w.browser_sends_video("p1", VideoKind::Camera);
+    w.run_for(SECOND);
+    let track = w.remote_video.last().expect("p1's camera").track.clone();
+    let small = ViewWish {
+        width: 320,
+        height: 180,
+        fps: 5,
+    };
+    let big = ViewWish {
+        width: 942,
+        height: 1056,
+        fps: 30,
+    };
+    let wishes = |wish| {
+        [(("p1".to_owned(), track.clone()), wish)]
+            .into_iter()
+            .collect()
+    };
+    let now = w.now;
+    w.calls.set_view(&wishes(small), now);
+    w.run_for(SECOND);
+    // The same again is not said twice; a change is.
+    let now = w.now;
+    w.calls.set_view(&wishes(small), now);
+    w.run_for(SECOND);
+    let now = w.now;
+    w.calls.set_view(&wishes(big), now);
+    w.run_for(SECOND);
+    let views = &w.browser("p1").peer.views;
+    assert_eq!(views.len(), 2, "{views:?}");
+    assert_eq!(views[0][&track], small);
+    assert_eq!(views[1][&track], big);
+    assert!(w.browser("p2").peer.views.is_empty(), "p2 sends no video");
+}
+
+#[test]
 fn cameras_arrive_labelled_as_cameras_and_a_loud_voice_is_told_a_few_times_a_second() {
     let mut w = World::new(32);
     w.box_joins();

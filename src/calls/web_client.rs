@@ -110,6 +110,8 @@ pub struct WebClientPeer {
     /// The loudness our audio packets carry (RFC 6464, dBov: 0 loudest, -127 silence), as a
     /// browser sends it.
     pub voice_level: Option<i8>,
+    /// Every `view` the box sent on this connection: how much of our video it shows.
+    pub views: Vec<std::collections::BTreeMap<String, roombox_protocol::ViewWish>>,
 }
 
 impl WebClientPeer {
@@ -143,6 +145,7 @@ impl WebClientPeer {
             screen_mid: None,
             screen_frames: 0,
             voice_level: None,
+            views: Vec::new(),
         }
     }
 
@@ -254,7 +257,11 @@ impl WebClientPeer {
         let same_pc = r.pc() == Some(self.pc.as_str());
         match r.kind {
             // docs/protocol.md: answers and candidates for another connection are dropped.
-            RelayKind::Answer | RelayKind::IceCandidate if !same_pc => Ok(None),
+            RelayKind::Answer | RelayKind::IceCandidate | RelayKind::View if !same_pc => Ok(None),
+            RelayKind::View => {
+                self.views.push(r.view_wishes());
+                Ok(None)
+            }
             RelayKind::Offer => {
                 // Perfect negotiation: on glare the impolite side ignores the offer, the
                 // polite one rolls its own back (accept_offer does).

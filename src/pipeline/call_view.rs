@@ -9,9 +9,11 @@ use crate::display::model::StatusModel;
 use crate::display::render::render;
 use crate::media::VideoFrame;
 use crate::media::VideoKind;
+use crate::remote_video::compose::tile_sizes;
 use crate::remote_video::decode::H264Decoder;
 use crate::remote_video::y4m::Y4mSink;
 use crate::remote_video::{CallPicture, Shown};
+use roombox_protocol::ViewWish;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
@@ -27,6 +29,21 @@ const STALE_AFTER: Duration = Duration::from_millis(1500);
 /// A peer whose voice was last heard this long ago has stopped speaking (pauses between words
 /// do not make the outline flicker).
 const SPEAKING_HOLD: Duration = Duration::from_millis(500);
+
+/// What the display shows of each sender's video, by (peer, track): the call core tells each
+/// sender, so nobody sends (and the box decodes) more than a tile needs.
+pub type ViewWishes = BTreeMap<(String, String), ViewWish>;
+
+/// The display the wishes are worked out for: the largest mode the HDMI-out sets (1080 lines).
+const WISH_DISPLAY: (u32, u32) = (1920, 1080);
+/// A video laid out but not shown (a camera beside a screen share): kept small and slow rather
+/// than stopped, so its tile is back at once when the share ends.
+const HIDDEN: ViewWish = ViewWish {
+    width: 320,
+    height: 180,
+    fps: 5,
+};
+const SHOWN_FPS: u32 = 30;
 
 /// Where the picture goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +172,24 @@ impl CallView {
         changed
     }
 
+    /// How much of each sender's video the layout shows (see [`ViewWishes`]).
+    pub fn wishes(&self) -> ViewWishes {
+        let kinds: Vec<VideoKind> = self.senders.values().map(|s| s.kind).collect();
+        let sizes = tile_sizes(&kinds, WISH_DISPLAY.0, WISH_DISPLAY.1);
+        self.senders
+            .keys()
+            .zip(sizes)
+            .map(|(key, size)| {
+                let wish = size.map_or(HIDDEN, |(width, height)| ViewWish {
+                    width,
+                    height,
+                    fps: SHOWN_FPS,
+                });
+                (key.clone(), wish)
+            })
+            .collect()
+    }
+
     /// The senders' latest pictures.
     pub fn picture(&self) -> CallPicture {
         let shown = self
@@ -241,11 +276,13 @@ impl FileSink {
 
 /// Starts the thread that decodes what `packets` bring, publishes each new picture on
 /// `pictures` (the HDMI-out screen draws it) and writes it to `sink`, if any.
-/// Who is on screen goes into `status_tx` (the settings page lists them).
+/// Who is on screen goes into `status_tx` (the settings page lists them), how much of each
+/// video is shown into `wishes_tx` (the call core tells the senders).
 pub fn start(
     packets: Receiver<RemoteVideoPacket>,
     status_tx: watch::Sender<StatusModel>,
     pictures: watch::Sender<CallPicture>,
+    wishes_tx: watch::Sender<ViewWishes>,
     sink: Option<DisplaySink>,
 ) -> std::io::Result<JoinHandle<()>> {
     let mut file = sink.map(FileSink::open).transpose()?;
@@ -270,6 +307,8 @@ pub fn start(
                 if changed {
                     picture = view.picture();
                     pictures.send_replace(picture.clone());
+                    let wishes = view.wishes();
+                    wishes_tx.send_if_modified(|w| std::mem::replace(w, wishes) != *w);
                     let on_screen: Vec<_> = picture
                         .shown
                         .iter()
@@ -424,6 +463,32 @@ mod tests {
         let quiet = t0 + SPEAKING_HOLD + Duration::from_millis(1);
         assert!(view.tick(quiet));
         assert_eq!(speaking(&view), [false, false]);
+    }
+
+    #[test]
+    fn each_video_is_wished_at_its_tile_size_and_hidden_ones_small() {
+        let t0 = Instant::now();
+        let au = keyframe();
+        let mut view = CallView::default();
+        view.handle(video_from("a", "1", VideoKind::Camera, &au, t0));
+        view.handle(video_from("b", "1", VideoKind::Camera, &au, t0));
+        let key = |p: &str, t: &str| (p.to_owned(), t.to_owned());
+        let wishes = view.wishes();
+        assert_eq!(
+            wishes[&key("a", "1")].width,
+            942,
+            "half of 1080p, less the gaps"
+        );
+        assert_eq!(wishes[&key("a", "1")].fps, SHOWN_FPS);
+        view.handle(video_from("b", "2", VideoKind::Screen, &au, t0));
+        let wishes = view.wishes();
+        assert_eq!(
+            wishes[&key("b", "2")].width,
+            WISH_DISPLAY.0,
+            "the share fills it"
+        );
+        assert_eq!(wishes[&key("a", "1")], HIDDEN);
+        assert_eq!(wishes[&key("b", "1")], HIDDEN);
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct Wiring {
     /// The room display's decoder. A frame it has no room for
     /// is dropped and the sender asked for a keyframe (the decoder starts again from it).
     pub remote_video: std::sync::mpsc::SyncSender<RemoteVideoPacket>,
+    /// What the room display shows of each peer's videos (the call view sets it).
+    pub view: watch::Receiver<crate::pipeline::call_view::ViewWishes>,
     pub status: watch::Sender<StatusModel>,
     /// The H.264 encoder in use, for the status (the media threads set it).
     pub encoder_name: Arc<Mutex<&'static str>>,
@@ -87,6 +89,10 @@ pub async fn run(mut calls: Calls, mut sockets: Sockets, mut io: Wiring, stop: C
             Ok(()) = io.limits.changed() => {
                 let (min_bps, max_bps) = *io.limits.borrow_and_update();
                 calls.set_bitrate_bounds(min_bps, max_bps, Instant::now());
+            }
+            Ok(()) = io.view.changed() => {
+                let wishes = io.view.borrow_and_update().clone();
+                calls.set_view(&wishes, Instant::now());
             }
         }
         let lookups = Lookups {

@@ -76,6 +76,24 @@ pub fn compose(tiles: &[Tile], out: &mut MemoryFramebuffer) -> bool {
     true
 }
 
+/// How big each tile is drawn on a `w` x `h` display, in the order given: the cell it fits
+/// in, or `None` for one left out (a camera beside a screen share). What the box asks each
+/// sender for.
+pub fn tile_sizes(kinds: &[VideoKind], w: u32, h: u32) -> Vec<Option<(u32, u32)>> {
+    let any_screen = kinds.contains(&VideoKind::Screen);
+    let shown = |k: &VideoKind| !any_screen || *k == VideoKind::Screen;
+    let n = kinds.iter().filter(|k| shown(k)).count();
+    let cell = match n {
+        0 => return vec![None; kinds.len()],
+        1 if any_screen => (w, h),
+        _ => {
+            let c = grid(n, w, h)[0];
+            (c.w, c.h)
+        }
+    };
+    kinds.iter().map(|k| shown(k).then_some(cell)).collect()
+}
+
 /// A rectangle of target pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Rect {
@@ -394,6 +412,26 @@ mod tests {
             assert!(near(first_lit(&quiet_fb, along_x), BLUE));
         }
         assert!(near(speaking_fb.pixel(640, 360), BLUE));
+    }
+
+    #[test]
+    fn tile_sizes_follow_the_layout() {
+        use VideoKind::{Camera, Screen};
+        assert_eq!(tile_sizes(&[Screen], 1920, 1080), [Some((1920, 1080))]);
+        // A share hides the cameras.
+        assert_eq!(
+            tile_sizes(&[Camera, Screen, Camera], 1920, 1080),
+            [None, Some((1920, 1080)), None]
+        );
+        // Two cameras: half the width each, less the gaps (12 px on 1080 lines).
+        assert_eq!(
+            tile_sizes(&[Camera, Camera], 1920, 1080),
+            [Some((942, 1056)); 2]
+        );
+        // Five: three columns, two rows.
+        let five = tile_sizes(&[Camera; 5], 1920, 1080);
+        assert!(five.iter().all(|s| *s == Some((624, 522))), "{five:?}");
+        assert!(tile_sizes(&[], 1920, 1080).is_empty());
     }
 
     #[test]

@@ -96,6 +96,20 @@ function twoTiles({ w, h }) {
   };
 }
 
+/** What a page sends the room box: its outbound video's frame size and rate (getStats). */
+function sentToBox(page) {
+  return page.evaluate(async () => {
+    const box = [...window.roombox.call.peers.values()].find((p) => p.kind === 'appliance');
+    let out = null;
+    (await box.pc.getStats()).forEach((s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video' && s.frameWidth) {
+        out = { width: s.frameWidth, height: s.frameHeight, fps: s.framesPerSecond ?? 0 };
+      }
+    });
+    return out;
+  });
+}
+
 /** A page's camera that is a canvas: cyan with a moving white bar, 1280x720 at 20 fps. */
 function cyanCamera(page) {
   return page.evaluate(() => {
@@ -239,6 +253,16 @@ describe('the room display shows a shared screen', { timeout: 180000 }, () => {
         && tiles.centres.every(([x]) => isBlack(at([x, tiles.letterboxY])));
     }, { timeout: T, what: 'two camera tiles side by side in the display sink' });
 
+    // The box asks each camera for its tile's size (half of 1080p less the gaps: 942 wide), so
+    // the 1280x720 canvas goes to it scaled down (past the 320x180 a call starts at), and stays.
+    let sent;
+    await waitFor(async () => (sent = await sentToBox(member.page)) && sent.width > 320 && sent.width <= 942,
+      { timeout: T, what: 'the camera sent to the box at its tile size' });
+    await new Promise((r) => setTimeout(r, 2000));
+    sent = await sentToBox(member.page);
+    assert.ok(sent.width <= 942, `the camera went up to ${sent.width} wide, over its tile`);
+    t.diagnostic(`camera to the box in the grid: ${sent.width}x${sent.height}`);
+
     // Both pages' microphones are Chromium's fake device, which beeps: within a few seconds a
     // tile is outlined. Muted, no outline for two seconds.
     const outlined = () => {
@@ -258,6 +282,30 @@ describe('the room display shows a shared screen', { timeout: 180000 }, () => {
         `picture ${i} outlines a tile while both microphones are muted`);
     }
     t.diagnostic(`${y4m.count - quietFrom} pictures while muted, none outlined`);
+
+    // Alice shares a screen: it fills the display and the cameras behind it are asked for
+    // 320x180 at 5 fps; after the share, for their tiles again.
+    await alice.page.evaluate(() => {
+      const canvas = document.createElement('canvas');
+      canvas.width = 1280;
+      canvas.height = 720;
+      const g = canvas.getContext('2d');
+      let n = 0;
+      window.e2eShareTimer = setInterval(() => {
+        g.fillStyle = '#ff00ff';
+        g.fillRect(0, 0, 1280, 720);
+        g.fillStyle = '#ffffff';
+        g.fillRect((n++ * 16) % 1280, 300, 64, 120);
+      }, 50);
+      window.roombox.call.startScreen(canvas.captureStream(20));
+    });
+    await waitFor(async () => (sent = await sentToBox(member.page)) && sent.width <= 320 && sent.fps <= 6,
+      { timeout: T, what: 'the hidden camera sent small and slow' });
+    t.diagnostic(`camera to the box behind a share: ${sent.width}x${sent.height} at ${sent.fps} fps`);
+    await alice.page.evaluate(() => { clearInterval(window.e2eShareTimer); window.roombox.call.stopScreen(); });
+    await waitFor(async () => (sent = await sentToBox(member.page)) && sent.width > 320,
+      { timeout: T, what: 'the camera back at its tile size after the share' });
+    t.diagnostic(`camera to the box after the share: ${sent.width}x${sent.height}`);
 
     // Both cameras off: the status screen.
     await member.page.evaluate(() => { clearInterval(window.e2eCamTimer); window.roombox.call.stopCamera(); });

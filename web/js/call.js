@@ -323,6 +323,9 @@ export class Call extends EventTarget {
       if (peer.pc.signalingState !== 'have-local-offer') return; // a duplicate or stale answer
       peer.labelRemoteMedia(msg.media);
       await peer.pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
+    } else if (msg.type === 'view') {
+      if (msg.pc !== peer.pcId || !peer.pc || !msg.videos || typeof msg.videos !== 'object') return;
+      await this._applyView(peer, msg.videos);
     } else if (msg.type === 'ice-candidate') {
       if (msg.pc !== peer.pcId || !peer.pc || !msg.candidate) return;
       try {
@@ -532,6 +535,30 @@ export class Call extends EventTarget {
   _send(peer, msg) {
     const labels = msg.type === 'offer' || msg.type === 'answer' ? { media: this._mediaLabels(peer) } : {};
     return this.signaling.send({ ...msg, ...labels, to: peer.id, pc: peer.pcId });
+  }
+
+  /**
+   * The peer shows our videos this big at most (`view`: mid -> {width, height, fps}, a room
+   * box's display): scale each down to fit and cap its frame rate, on this connection only.
+   */
+  async _applyView(peer, videos) {
+    for (const t of peer.pc.getTransceivers()) {
+      const wish = videos[t.mid];
+      const track = t.sender.track;
+      if (!wish || track?.kind !== 'video') continue;
+      const { width, height } = track.getSettings();
+      if (!(wish.width > 0 && wish.height > 0 && wish.fps > 0)) continue;
+      const scale = width && height ? Math.max(1, width / wish.width, height / wish.height) : 1;
+      const params = t.sender.getParameters();
+      if (!params.encodings?.length) continue;
+      params.encodings[0].scaleResolutionDownBy = scale;
+      params.encodings[0].maxFramerate = wish.fps;
+      try {
+        await t.sender.setParameters(params);
+      } catch (err) {
+        console.warn('view', err);
+      }
+    }
   }
 
   /** What our video m-lines on this peer's connection carry: mid -> "camera" or "screen". */

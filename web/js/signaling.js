@@ -7,7 +7,7 @@
 //   ice-servers   {iceServers} (renewed TURN credentials)
 //   peer-joined   {peer}
 //   peer-left     {id}
-//   signal        the relayed offer / answer / ice-candidate object (with `from`)
+//   signal        the relayed offer / answer / ice-candidate / view object (with `from`)
 //   server-error  {code, message}
 
 export const PROTOCOL_VERSION = 1;
@@ -181,6 +181,7 @@ export class Signaling extends EventTarget {
       case 'offer':
       case 'answer':
       case 'ice-candidate':
+      case 'view':
         this._emit('signal', msg);
         break;
       case 'pong':

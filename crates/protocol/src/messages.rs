@@ -60,6 +60,17 @@ pub enum RelayKind {
     Offer,
     Answer,
     IceCandidate,
+    /// What the receiver shows of the sender's videos (`videos`: mid to a [`ViewWish`]).
+    View,
+}
+
+/// The most of a video the receiver shows: a sender need not send more (docs/protocol.md,
+/// `view`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewWish {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
 }
 
 impl RelayKind {
@@ -68,6 +79,7 @@ impl RelayKind {
             RelayKind::Offer => "offer",
             RelayKind::Answer => "answer",
             RelayKind::IceCandidate => "ice-candidate",
+            RelayKind::View => "view",
         }
     }
 }
@@ -113,6 +125,30 @@ impl Relay {
             pc: None,
             fields,
         }
+    }
+
+    /// A `view`: what the receiver shows of each of the sender's videos, by mid.
+    pub fn view(to: PeerId, videos: &BTreeMap<String, ViewWish>) -> Relay {
+        let mut fields = Map::new();
+        let value = serde_json::to_value(videos).expect("wishes always serialize");
+        fields.insert("videos".into(), value);
+        Relay {
+            kind: RelayKind::View,
+            to,
+            from: None,
+            pc: None,
+            fields,
+        }
+    }
+
+    /// The wishes of a `view`, by mid; entries that are not wishes are left out.
+    pub fn view_wishes(&self) -> BTreeMap<String, ViewWish> {
+        let Some(Value::Object(m)) = self.fields.get("videos") else {
+            return BTreeMap::new();
+        };
+        m.iter()
+            .filter_map(|(mid, w)| Some((mid.clone(), serde_json::from_value(w.clone()).ok()?)))
+            .collect()
     }
 
     /// The same message for connection `pc`.
@@ -351,6 +387,7 @@ fn relay_kind(kind: &str) -> Option<RelayKind> {
         "offer" => Some(RelayKind::Offer),
         "answer" => Some(RelayKind::Answer),
         "ice-candidate" => Some(RelayKind::IceCandidate),
+        "view" => Some(RelayKind::View),
         _ => None,
     }
 }
@@ -382,6 +419,11 @@ fn relay_from_map(kind: RelayKind, mut map: Map<String, Value>) -> Result<Relay,
                 )))
             }
             None => return Err(bad(format!("{name}: missing field `candidate`"))),
+        },
+        RelayKind::View => match map.get("videos") {
+            Some(Value::Object(_)) => {}
+            Some(_) => return Err(bad(format!("{name}: field `videos` must be an object"))),
+            None => return Err(bad(format!("{name}: missing field `videos`"))),
         },
     }
     Ok(Relay {

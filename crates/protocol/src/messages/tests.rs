@@ -287,3 +287,35 @@ fn a_pc_that_is_not_a_string_is_refused_naming_the_field() {
     let e = parse_client_message(r#"{"type":"offer","to":"p2","sdp":"v=0","pc":7}"#).unwrap_err();
     assert!(e.to_string().contains("`pc`"), "{e}");
 }
+
+#[test]
+fn a_view_carries_wishes_by_mid_and_needs_its_videos() {
+    let text = r#"{"type":"view","to":"p2","pc":"k","videos":{"1":{"width":640,"height":360,"fps":30},"2":"junk"}}"#;
+    let ClientMessage::Relay(r) = parse_client_message(text).unwrap() else {
+        panic!("expected relay")
+    };
+    assert_eq!(r.kind, RelayKind::View);
+    let wishes = r.view_wishes();
+    assert_eq!(wishes.len(), 1, "the junk entry is left out");
+    let want = ViewWish {
+        width: 640,
+        height: 360,
+        fps: 30,
+    };
+    assert_eq!(wishes["1"], want);
+    let made = Relay::view(PeerId("p2".into()), &wishes);
+    assert_eq!(made.view_wishes(), wishes, "round trip");
+
+    let e = parse_client_message(r#"{"type":"view","to":"p2"}"#).unwrap_err();
+    assert!(
+        e.message.contains("missing field `videos`"),
+        "{}",
+        e.message
+    );
+    let e = parse_client_message(r#"{"type":"view","to":"p2","videos":[1]}"#).unwrap_err();
+    assert!(
+        e.message.contains("`videos` must be an object"),
+        "{}",
+        e.message
+    );
+}
