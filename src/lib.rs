@@ -10,6 +10,7 @@ pub mod devices;
 pub mod display;
 pub mod encode;
 pub mod fanout;
+pub mod m2m;
 pub mod media;
 pub mod pipeline;
 pub mod pump;

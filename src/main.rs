@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Join a room and stay there: publish video and room audio, play the remote voices.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// A signaling server in-process plus the box with test sources; prints the URL to open.
     Demo {
         /// Where the in-process signaling server listens.
@@ -95,6 +95,9 @@ struct RunArgs {
     /// auto | openh264 | v4l2:/dev/videoN
     #[arg(long)]
     encoder: Option<String>,
+    /// The room display's decoder: auto | openh264 | v4l2:/dev/videoN
+    #[arg(long)]
+    decoder: Option<String>,
     #[arg(long)]
     min_kbps: Option<u32>,
     #[arg(long)]
@@ -248,6 +251,7 @@ impl RunArgs {
             height,
             fps,
             encoder,
+            decoder,
             min_kbps,
             max_kbps,
             degradation

@@ -127,11 +127,13 @@ pub async fn run_box(
     let screen = StatusScreen::start(status_tx.subscribe(), pictures_rx);
     let (remote_video_tx, remote_video_rx) = std::sync::mpsc::sync_channel(64);
     let (view_tx, view_rx) = watch::channel(call_view::ViewWishes::new());
+    let (decoder_tx, decoder_rx) = watch::channel(current.decoder.clone());
     let view_thread = call_view::start(
         remote_video_rx,
         status_tx.clone(),
         pictures_tx,
         view_tx,
+        decoder_rx,
         display_out.clone(),
     )
     .with_context(|| format!("display sink {display_out:?}"))?;
@@ -193,6 +195,7 @@ pub async fn run_box(
                 let new = settings.borrow_and_update().clone();
                 signaling_tx.send_if_modified(|c| std::mem::replace(c, signaling_config(&new)) != *c);
                 limits_tx.send_if_modified(|l| std::mem::replace(l, new.bitrate_bounds()) != *l);
+                decoder_tx.send_if_modified(|d| std::mem::replace(d, new.decoder.clone()) != *d);
                 audio_control_tx.send_if_modified(|c| std::mem::replace(c, audio_control(&new)) != *c);
                 status_tx.send_modify(|m| describe_settings(m, &new));
                 let restart = media_settings(&new) != media_settings(&current);

@@ -44,6 +44,7 @@ pub struct SettingsText {
     pub height: u32,
     pub fps: u32,
     pub encoder: String,
+    pub decoder: String,
     pub min_kbps: u32,
     pub max_kbps: u32,
     pub degradation: String,
@@ -69,6 +70,7 @@ impl Default for SettingsText {
             height: 720,
             fps: 30,
             encoder: "auto".into(),
+            decoder: "auto".into(),
             min_kbps: 300,
             max_kbps: 2500,
             degradation: "balanced".into(),
@@ -101,6 +103,8 @@ pub struct Settings {
     /// Within [`limits::FPS`].
     pub fps: u32,
     pub encoder: EncoderChoice,
+    /// The decoder of the video people send, for the room's display.
+    pub decoder: DecoderChoice,
     /// Bounds of the video bitrate; the encoder follows the slowest viewer between them.
     pub min_kbps: u32,
     pub max_kbps: u32,
@@ -202,6 +206,7 @@ impl SettingsText {
             ));
         }
         let encoder = self.encoder.parse().map_err(|m| bad("encoder", m))?;
+        let decoder = self.decoder.parse().map_err(|m| bad("decoder", m))?;
         if !(50..=50_000).contains(&self.min_kbps) {
             return Err(bad("min_kbps", "must be 50 to 50000"));
         }
@@ -226,6 +231,7 @@ impl SettingsText {
             height,
             fps: self.fps,
             encoder,
+            decoder,
             min_kbps: self.min_kbps,
             max_kbps: self.max_kbps,
             degradation,
@@ -261,6 +267,7 @@ impl Settings {
             height: self.height,
             fps: self.fps,
             encoder: self.encoder.to_string(),
+            decoder: self.decoder.to_string(),
             min_kbps: self.min_kbps,
             max_kbps: self.max_kbps,
             degradation: self.degradation.to_string(),
@@ -418,6 +425,11 @@ mod tests {
             ..SettingsText::default()
         };
         assert_eq!(s.parse().unwrap_err().field, "encoder");
+        let s = SettingsText {
+            decoder: "v4l2:video10".into(),
+            ..SettingsText::default()
+        };
+        assert_eq!(s.parse().unwrap_err().field, "decoder");
     }
 
     #[test]
@@ -482,6 +494,7 @@ mod tests {
             height: 1080,
             fps: 25,
             encoder: "v4l2:/dev/video11".into(),
+            decoder: "v4l2:/dev/video10".into(),
             min_kbps: 400,
             max_kbps: 4000,
             degradation: "maintain-resolution".into(),

@@ -120,27 +120,32 @@ impl fmt::Display for AudioOutput {
     }
 }
 
-/// The H.264 encoder: `auto` (the hardware encoder when there is one, else openh264),
-/// `openh264`, or a V4L2 memory-to-memory node `v4l2:/dev/videoN`.
+/// The H.264 encoder or decoder: `auto` (the hardware codec when there is one, else
+/// openh264), `openh264`, or a V4L2 memory-to-memory node `v4l2:/dev/videoN`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum EncoderChoice {
+pub enum CodecChoice {
     #[default]
     Auto,
     OpenH264,
     V4l2(PathBuf),
 }
 
-/// What `encoder` accepts, for error messages.
+/// The `encoder` setting.
+pub type EncoderChoice = CodecChoice;
+/// The `decoder` setting (the room display's decoder of what people send).
+pub type DecoderChoice = CodecChoice;
+
+/// What `encoder` and `decoder` accept, for error messages.
 pub const ENCODER_CHOICES: &str = "auto, openh264 or v4l2:/dev/videoN";
 
-impl FromStr for EncoderChoice {
+impl FromStr for CodecChoice {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
-            "auto" => Ok(EncoderChoice::Auto),
-            "openh264" => Ok(EncoderChoice::OpenH264),
+            "auto" => Ok(CodecChoice::Auto),
+            "openh264" => Ok(CodecChoice::OpenH264),
             _ => match s.strip_prefix("v4l2:") {
-                Some(p) if p.starts_with('/') => Ok(EncoderChoice::V4l2(p.into())),
+                Some(p) if p.starts_with('/') => Ok(CodecChoice::V4l2(p.into())),
                 Some(_) => Err(format!("{s:?}: v4l2: needs an absolute device path")),
                 None => Err(format!("{s:?} is not one of {ENCODER_CHOICES}")),
             },
@@ -148,12 +153,12 @@ impl FromStr for EncoderChoice {
     }
 }
 
-impl fmt::Display for EncoderChoice {
+impl fmt::Display for CodecChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EncoderChoice::Auto => f.write_str("auto"),
-            EncoderChoice::OpenH264 => f.write_str("openh264"),
-            EncoderChoice::V4l2(p) => write!(f, "v4l2:{}", p.display()),
+            CodecChoice::Auto => f.write_str("auto"),
+            CodecChoice::OpenH264 => f.write_str("openh264"),
+            CodecChoice::V4l2(p) => write!(f, "v4l2:{}", p.display()),
         }
     }
 }
@@ -380,10 +385,10 @@ mod tests {
 
     #[test]
     fn encoder_choices() {
-        assert_eq!("auto".parse(), Ok(EncoderChoice::Auto));
+        assert_eq!("auto".parse(), Ok(CodecChoice::Auto));
         assert_eq!(
             "v4l2:/dev/video11".parse(),
-            Ok(EncoderChoice::V4l2("/dev/video11".into()))
+            Ok(CodecChoice::V4l2("/dev/video11".into()))
         );
         assert!("x264"
             .parse::<EncoderChoice>()
@@ -394,7 +399,7 @@ mod tests {
             .unwrap_err()
             .contains("absolute"));
         round_trips::<EncoderChoice>(&["auto", "openh264", "v4l2:/dev/video11"]);
-        assert_eq!(EncoderChoice::default(), EncoderChoice::Auto);
+        assert_eq!(CodecChoice::default(), CodecChoice::Auto);
     }
 
     #[test]

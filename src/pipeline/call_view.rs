@@ -9,8 +9,9 @@ use crate::display::model::StatusModel;
 use crate::display::render::render;
 use crate::media::VideoFrame;
 use crate::media::VideoKind;
+use crate::remote_video::choose::{self, DecoderChoice};
 use crate::remote_video::compose::tile_sizes;
-use crate::remote_video::decode::H264Decoder;
+use crate::remote_video::decode::VideoDecoder;
 use crate::remote_video::y4m::Y4mSink;
 use crate::remote_video::{CallPicture, Shown};
 use roombox_protocol::ViewWish;
@@ -73,7 +74,9 @@ impl std::str::FromStr for DisplaySink {
 struct Sender {
     name: String,
     kind: VideoKind,
-    decoder: Option<H264Decoder>,
+    decoder: Option<Box<dyn VideoDecoder>>,
+    /// The chosen decoder did not open: this video is not shown (said once, not per frame).
+    no_decoder: bool,
     frame: Option<Arc<VideoFrame>>,
     last_at: Instant,
 }
@@ -82,6 +85,8 @@ struct Sender {
 /// a camera and a screen).
 #[derive(Default)]
 pub struct CallView {
+    /// The `decoder` setting, taken for each new video.
+    pub decoder: DecoderChoice,
     senders: BTreeMap<(String, String), Sender>,
     /// When each peer's voice was last heard, and who speaks now.
     heard_at: HashMap<String, Instant>,
@@ -110,6 +115,7 @@ impl CallView {
                         name: name.clone(),
                         kind,
                         decoder: None,
+                        no_decoder: false,
                         frame: None,
                         last_at: at,
                     }
@@ -117,13 +123,21 @@ impl CallView {
                 s.name = name;
                 s.kind = kind;
                 s.last_at = at;
-                if s.decoder.is_none() {
-                    match H264Decoder::new() {
-                        Ok(d) => s.decoder = Some(d),
-                        Err(e) => return tracing::warn!(%peer, "no H.264 decoder: {e}"),
+                if s.decoder.is_none() && !s.no_decoder {
+                    match choose::open(&self.decoder) {
+                        Ok(opened) => {
+                            tracing::info!(%peer, "{opened}");
+                            s.decoder = Some(opened.decoder);
+                        }
+                        Err(e) => {
+                            tracing::warn!(%peer, "no decoder for their video: {e}");
+                            s.no_decoder = true;
+                        }
                     }
                 }
-                let decoder = s.decoder.as_mut().expect("made above");
+                let Some(decoder) = s.decoder.as_mut() else {
+                    return;
+                };
                 match decoder.decode(&annex_b) {
                     Ok(Some(frame)) => {
                         s.frame = Some(Arc::new(frame));
@@ -283,6 +297,7 @@ pub fn start(
     status_tx: watch::Sender<StatusModel>,
     pictures: watch::Sender<CallPicture>,
     wishes_tx: watch::Sender<ViewWishes>,
+    mut decoder: watch::Receiver<DecoderChoice>,
     sink: Option<DisplaySink>,
 ) -> std::io::Result<JoinHandle<()>> {
     let mut file = sink.map(FileSink::open).transpose()?;
@@ -290,7 +305,10 @@ pub fn start(
     std::thread::Builder::new()
         .name("call-view".into())
         .spawn(move || {
-            let mut view = CallView::default();
+            let mut view = CallView {
+                decoder: decoder.borrow_and_update().clone(),
+                ..CallView::default()
+            };
             let mut picture = CallPicture::default();
             loop {
                 match packets.recv_timeout(Duration::from_millis(100)) {
@@ -302,6 +320,9 @@ pub fn start(
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
+                }
+                if decoder.has_changed().unwrap_or(false) {
+                    view.decoder = decoder.borrow_and_update().clone();
                 }
                 let changed = view.tick(Instant::now());
                 if changed {

@@ -24,6 +24,21 @@ pub enum DecodeError {
         y_stride: usize,
         uv_stride: usize,
     },
+    /// A V4L2 decoder's node failed (it names itself and the operation).
+    #[error("{0}")]
+    Device(#[from] crate::m2m::DeviceError),
+}
+
+/// A decoder of one remote video stream: access units in order, the newest picture out.
+pub trait VideoDecoder: Send {
+    /// Decodes one Annex B access unit; `Ok(None)` while there is no new picture.
+    fn decode(&mut self, annex_b: &[u8]) -> Result<Option<VideoFrame>, DecodeError>;
+}
+
+impl VideoDecoder for H264Decoder {
+    fn decode(&mut self, annex_b: &[u8]) -> Result<Option<VideoFrame>, DecodeError> {
+        H264Decoder::decode(self, annex_b)
+    }
 }
 
 /// One remote video stream's decoder. Feed it the access units of one stream in order.

@@ -198,6 +198,8 @@ describe('the room display shows a shared screen', { timeout: 180000 }, () => {
       return samplePoints(y4m).every(([x, y]) => isMagenta(yuvAt(y4m, last, x, y)));
     }, { timeout: T, what: 'the shared screen full screen in the display sink' });
     t.diagnostic(`shared screen on the display sink ${Date.now() - shownAt} ms after startScreen`);
+    // `decoder = auto` found no V4L2 H.264 decoder on this machine and said so.
+    await box.waitForLog(/decoder: openh264 \(no V4L2 M2M H\.264 decoder found\)/, { timeout: T });
     // Frames advance: the moving bar changes the pictures the sink gets.
     const a = openY4m(sink).count;
     await new Promise((r) => setTimeout(r, 2000));

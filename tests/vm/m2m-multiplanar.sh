@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The V4L2 M2M encoder's vicodec tests again on the multi-planar API (the one the Pi's
+# The V4L2 M2M encoder's and decoder's vicodec tests again on the multi-planar API (the one the Pi's
 # bcm2835-codec uses): vicodec takes it as a module option at load, so this is its own VM boot
 # (about 20 s). scripts/test.sh runs it after tests/vm/suite.sh.
 set -euo pipefail

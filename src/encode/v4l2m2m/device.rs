@@ -5,58 +5,8 @@
 
 use std::time::Duration;
 
-/// A V4L2 pixel format code such as `H264`, `FWHT`, `YU12`.
-pub type FourCc = v4l2r::PixelFormat;
-
-/// Which node this is, for logs and errors.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceInfo {
-    /// The device node, e.g. "/dev/video11".
-    pub path: String,
-    /// The kernel driver, e.g. "bcm2835-codec" or "vicodec".
-    pub driver: String,
-    pub card: String,
-}
-
-impl std::fmt::Display for DeviceInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.path, self.driver)
-    }
-}
-
-/// The raw (OUTPUT queue) formats the box can fill from its I420 frames without allocating.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RawKind {
-    /// Planar 4:2:0, U before V: the box's own layout, copied row by row.
-    Yu12,
-    /// Y plane, then interleaved UV.
-    Nv12,
-}
-
-impl RawKind {
-    pub fn fourcc(self) -> FourCc {
-        match self {
-            RawKind::Yu12 => FourCc::from_fourcc(b"YU12"),
-            RawKind::Nv12 => FourCc::from_fourcc(b"NV12"),
-        }
-    }
-}
-
-/// How one raw frame lies in an OUTPUT buffer, as the driver set the format: drivers round the
-/// stride and the allocated rows up (the Pi's to 32 bytes and 16 rows).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RawLayout {
-    pub kind: RawKind,
-    /// The picture (the crop rectangle when the driver padded the buffer).
-    pub width: u32,
-    pub height: u32,
-    /// Bytes per luma row.
-    pub stride: u32,
-    /// Luma rows allocated (>= height); chroma starts after them.
-    pub rows: u32,
-    /// Bytes of one buffer as the driver wants it filled (sizeimage).
-    pub size: usize,
-}
+pub use crate::m2m::layout::{RawKind, RawLayout};
+pub use crate::m2m::{DeviceError, DeviceInfo, FourCc};
 
 /// One CAPTURE buffer's worth of coded data, appended to the caller's vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,27 +21,6 @@ pub struct Coded {
     pub error: bool,
     /// Copied by the driver from the OUTPUT buffer it came from.
     pub timestamp: u64,
-}
-
-/// What failed on which device.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{device}: {what}: {detail}")]
-pub struct DeviceError {
-    /// e.g. "/dev/video11 (bcm2835-codec)".
-    pub device: String,
-    /// The operation, e.g. "setting the CAPTURE format".
-    pub what: String,
-    pub detail: String,
-}
-
-impl DeviceError {
-    pub fn new(device: &impl std::fmt::Display, what: &str, detail: impl ToString) -> Self {
-        DeviceError {
-            device: device.to_string(),
-            what: what.into(),
-            detail: detail.to_string(),
-        }
-    }
 }
 
 /// The operations on a stateful encoder node, each one ioctl or a fixed short sequence of them.

@@ -1,30 +1,22 @@
-//! [`EncoderDevice`] on a real V4L2 memory-to-memory node, through v4l2r's ioctl wrappers:
-//! single- or multi-planar API (vicodec uses either, bcm2835-codec the multi-planar one), MMAP
-//! buffers on both queues, non-blocking DQBUF with poll for the waits.
+//! [`EncoderDevice`] on a real V4L2 memory-to-memory node ([`Node`]: single- or multi-planar
+//! API, MMAP buffers on both queues, non-blocking DQBUF with poll for the waits).
 
-use std::fs::{File, OpenOptions};
-use std::os::fd::AsFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::PollFlags;
 use v4l2r::ioctl::{
-    self, BufferFlags, Capabilities, DqBufError, DqBufIoctlError, EncoderCommand, FormatFlags,
-    FormatIterator, MemoryConsistency, PlaneMapping, QBufPlane, QBuffer, QueryBuffer,
-    SelectionFlags, SelectionTarget, SelectionType, V4l2Buffer,
+    self, BufferFlags, DqBufError, DqBufIoctlError, EncoderCommand, PlaneMapping, SelectionFlags,
+    SelectionTarget, SelectionType, V4l2Buffer,
 };
-use v4l2r::memory::{MemoryType, MmapHandle};
-use v4l2r::{Format, QueueType, Rect};
+use v4l2r::{Format, Rect};
 
 use super::device::{Coded, DeviceError, DeviceInfo, EncoderDevice, FourCc, RawKind, RawLayout};
+use crate::m2m::node::{Direction, Node};
 
 /// An open encoder node.
 pub struct KernelDevice {
-    info: DeviceInfo,
-    fd: File,
-    output: QueueType,
-    capture: QueueType,
+    node: Node,
     output_maps: Vec<PlaneMapping>,
     capture_maps: Vec<PlaneMapping>,
     /// OUTPUT buffers we may fill.
@@ -36,118 +28,23 @@ impl KernelDevice {
     /// Opens `path` and checks that it is a stateful encoder: a memory-to-memory node whose
     /// OUTPUT queue takes raw frames and whose CAPTURE queue gives compressed ones.
     pub fn open(path: &Path) -> Result<Self, DeviceError> {
-        let name = path.display();
-        let fd = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-            .open(path)
-            .map_err(|e| DeviceError::new(&name, "opening", e))?;
-        let cap: ioctl::Capability = ioctl::querycap(&fd).map_err(|e| {
-            DeviceError::new(
-                &name,
-                "VIDIOC_QUERYCAP",
-                format!("{e} (not a V4L2 device?)"),
-            )
-        })?;
-        let info = DeviceInfo {
-            path: path.display().to_string(),
-            driver: cap.driver.clone(),
-            card: cap.card.clone(),
-        };
-        let caps = cap.device_caps();
-        let (output, capture) = if caps.contains(Capabilities::VIDEO_M2M_MPLANE) {
-            (QueueType::VideoOutputMplane, QueueType::VideoCaptureMplane)
-        } else if caps.contains(Capabilities::VIDEO_M2M) {
-            (QueueType::VideoOutput, QueueType::VideoCapture)
-        } else {
-            return Err(DeviceError::new(
-                &info,
-                "checking the capabilities",
-                format!("not a memory-to-memory device (card {:?})", info.card),
-            ));
-        };
-        let device = KernelDevice {
-            info,
-            fd,
-            output,
-            capture,
+        Ok(KernelDevice {
+            node: Node::open(path, Direction::Encoder)?,
             output_maps: Vec::new(),
             capture_maps: Vec::new(),
             free: Vec::new(),
             raw_size: 0,
-        };
-        let raw_ok = FormatIterator::new(&device.fd, output)
-            .any(|f| !f.flags.contains(FormatFlags::COMPRESSED));
-        let coded_ok = FormatIterator::new(&device.fd, capture)
-            .any(|f| f.flags.contains(FormatFlags::COMPRESSED));
-        if !(raw_ok && coded_ok) {
-            return Err(DeviceError::new(
-                &device.info,
-                "checking the formats",
-                "not an encoder (its OUTPUT queue must take raw frames and its CAPTURE queue give \
-                 compressed ones; a decoder is the other way round)",
-            ));
-        }
-        Ok(device)
+        })
     }
 
     fn fail(&self, what: &str, detail: impl ToString) -> DeviceError {
-        DeviceError::new(&self.info, what, detail)
-    }
-
-    fn formats(&self, queue: QueueType) -> Vec<FourCc> {
-        FormatIterator::new(&self.fd, queue)
-            .map(|f| f.pixelformat)
-            .collect()
-    }
-
-    /// Waits up to `timeout` for `flags` on the node (the caller looks again either way).
-    fn wait(&self, flags: PollFlags, timeout: Duration, what: &str) -> Result<(), DeviceError> {
-        let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(self.fd.as_fd(), flags)];
-        poll(&mut fds, PollTimeout::from(ms)).map_err(|e| self.fail(what, e))?;
-        let got = fds[0].revents().unwrap_or(PollFlags::empty());
-        if got.contains(PollFlags::POLLERR) && !got.intersects(flags) {
-            return Err(self.fail(what, "poll reported an error (queue not streaming?)"));
-        }
-        Ok(())
-    }
-
-    fn map_buffers(&self, queue: QueueType, count: u32) -> Result<Vec<PlaneMapping>, DeviceError> {
-        let what = format!("allocating {queue:?} buffers");
-        let got: usize = ioctl::reqbufs(
-            &self.fd,
-            queue,
-            MemoryType::Mmap,
-            count,
-            MemoryConsistency::empty(),
-        )
-        .map_err(|e| self.fail(&what, e))?;
-        (0..got)
-            .map(|i| {
-                let q: QueryBuffer =
-                    ioctl::querybuf(&self.fd, queue, i).map_err(|e| self.fail(&what, e))?;
-                let plane = q
-                    .planes
-                    .first()
-                    .ok_or_else(|| self.fail(&what, "a buffer without planes"))?;
-                ioctl::mmap(&self.fd, plane.mem_offset, plane.length)
-                    .map_err(|e| self.fail(&what, e))
-            })
-            .collect()
-    }
-
-    fn queue_capture(&self, index: u32) -> Result<(), DeviceError> {
-        let mut buf = QBuffer::<MmapHandle>::new(self.capture, index);
-        buf.planes = vec![QBufPlane::new(0)];
-        ioctl::qbuf::<_, ()>(&self.fd, buf).map_err(|e| self.fail("queueing a CAPTURE buffer", e))
+        self.node.fail(what, detail)
     }
 
     /// Takes back the OUTPUT buffers the driver is done with.
     fn reclaim_output(&mut self) -> Result<(), DeviceError> {
         loop {
-            match ioctl::dqbuf::<V4l2Buffer>(&self.fd, self.output) {
+            match ioctl::dqbuf::<V4l2Buffer>(&self.node.fd, self.node.output) {
                 Ok(buf) => self.free.push(buf.index()),
                 Err(DqBufError::IoctlError(DqBufIoctlError::NotReady | DqBufIoctlError::Eos)) => {
                     return Ok(())
@@ -160,15 +57,15 @@ impl KernelDevice {
 
 impl EncoderDevice for KernelDevice {
     fn info(&self) -> &DeviceInfo {
-        &self.info
+        &self.node.info
     }
 
     fn raw_formats(&self) -> Vec<FourCc> {
-        self.formats(self.output)
+        self.node.formats(self.node.output)
     }
 
     fn coded_formats(&self) -> Vec<FourCc> {
-        self.formats(self.capture)
+        self.node.formats(self.node.capture)
     }
 
     fn set_formats(
@@ -178,12 +75,12 @@ impl EncoderDevice for KernelDevice {
         width: u32,
         height: u32,
     ) -> Result<RawLayout, DeviceError> {
-        let mut cap: Format = ioctl::g_fmt(&self.fd, self.capture)
+        let mut cap: Format = ioctl::g_fmt(&self.node.fd, self.node.capture)
             .map_err(|e| self.fail("reading the CAPTURE format", e))?;
         cap.pixelformat = coded;
         cap.width = width;
         cap.height = height;
-        let cap: Format = ioctl::s_fmt(&mut self.fd, (self.capture, &cap))
+        let cap: Format = ioctl::s_fmt(&mut self.node.fd, (self.node.capture, &cap))
             .map_err(|e| self.fail("setting the CAPTURE format", e))?;
         if cap.pixelformat != coded {
             return Err(self.fail(
@@ -191,7 +88,7 @@ impl EncoderDevice for KernelDevice {
                 format!("asked for {coded}, the driver chose {}", cap.pixelformat),
             ));
         }
-        let mut out: Format = ioctl::g_fmt(&self.fd, self.output)
+        let mut out: Format = ioctl::g_fmt(&self.node.fd, self.node.output)
             .map_err(|e| self.fail("reading the OUTPUT format", e))?;
         out.pixelformat = raw.fourcc();
         out.width = width;
@@ -200,7 +97,7 @@ impl EncoderDevice for KernelDevice {
         for p in &mut out.plane_fmt {
             *p = Default::default();
         }
-        let out: Format = ioctl::s_fmt(&mut self.fd, (self.output, &out))
+        let out: Format = ioctl::s_fmt(&mut self.node.fd, (self.node.output, &out))
             .map_err(|e| self.fail("setting the OUTPUT format", e))?;
         let what = "setting the OUTPUT format";
         if out.pixelformat != raw.fourcc() || out.width < width || out.height < height {
@@ -244,15 +141,18 @@ impl EncoderDevice for KernelDevice {
             // padding.
             let rect = Rect::new(0, 0, width, height);
             if let Err(e) = ioctl::s_selection::<_, Rect>(
-                &self.fd,
+                &self.node.fd,
                 SelectionType::Output,
                 SelectionTarget::Crop,
                 rect,
                 SelectionFlags::empty(),
             ) {
-                tracing::debug!("{}: VIDIOC_S_SELECTION {width}x{height}: {e}", self.info);
+                tracing::debug!(
+                    "{}: VIDIOC_S_SELECTION {width}x{height}: {e}",
+                    self.node.info
+                );
             }
-            match ioctl::g_selection::<Rect>(&self.fd, SelectionType::Output, SelectionTarget::Crop) {
+            match ioctl::g_selection::<Rect>(&self.node.fd, SelectionType::Output, SelectionTarget::Crop) {
                 Ok(r) if (r.width, r.height) == (width, height) => {}
                 Ok(r) => {
                     return Err(self.fail(
@@ -266,7 +166,7 @@ impl EncoderDevice for KernelDevice {
                 Err(e) => tracing::warn!(
                     "{}: buffer {}x{} for a {width}x{height} picture and the crop is unreadable \
                      ({e}); the stream may include padding rows",
-                    self.info,
+                    self.node.info,
                     out.width,
                     out.height
                 ),
@@ -278,7 +178,7 @@ impl EncoderDevice for KernelDevice {
 
     fn set_frame_rate(&mut self, fps: u32) -> Result<(), DeviceError> {
         let mut parm = v4l2r::bindings::v4l2_streamparm {
-            type_: self.output as u32,
+            type_: self.node.output as u32,
             ..Default::default()
         };
         parm.parm.output = v4l2r::bindings::v4l2_outputparm {
@@ -289,27 +189,28 @@ impl EncoderDevice for KernelDevice {
             },
             ..Default::default()
         };
-        ioctl::s_parm::<_, v4l2r::bindings::v4l2_streamparm>(&self.fd, parm)
+        ioctl::s_parm::<_, v4l2r::bindings::v4l2_streamparm>(&self.node.fd, parm)
             .map(|_| ())
             .map_err(|e| self.fail(&format!("setting {fps} fps (VIDIOC_S_PARM)"), e))
     }
 
     fn set_control(&mut self, id: u32, value: i32) -> Result<(), DeviceError> {
-        ioctl::s_ctrl(&self.fd, id, value)
+        ioctl::s_ctrl(&self.node.fd, id, value)
             .map(|_| ())
             .map_err(|e| self.fail(&format!("setting control {id:#x} to {value}"), e))
     }
 
     fn start_streaming(&mut self, buffers: u32) -> Result<(), DeviceError> {
-        self.output_maps = self.map_buffers(self.output, buffers)?;
-        self.capture_maps = self.map_buffers(self.capture, buffers)?;
+        let node = &self.node;
+        self.output_maps = node.map_buffers(node.output, buffers)?;
+        self.capture_maps = node.map_buffers(node.capture, buffers)?;
         self.free = (0..self.output_maps.len() as u32).collect();
         for i in 0..self.capture_maps.len() as u32 {
-            self.queue_capture(i)?;
+            node.queue_capture(i)?;
         }
-        ioctl::streamon(&self.fd, self.output)
-            .map_err(|e| self.fail("VIDIOC_STREAMON OUTPUT", e))?;
-        ioctl::streamon(&self.fd, self.capture).map_err(|e| self.fail("VIDIOC_STREAMON CAPTURE", e))
+        ioctl::streamon(&node.fd, node.output)
+            .map_err(|e| node.fail("VIDIOC_STREAMON OUTPUT", e))?;
+        ioctl::streamon(&node.fd, node.capture).map_err(|e| node.fail("VIDIOC_STREAMON CAPTURE", e))
     }
 
     fn queue_raw(
@@ -332,18 +233,15 @@ impl EncoderDevice for KernelDevice {
                 ));
             }
             // Woken or timed out, the loop looks again (and gives up once the time is over).
-            self.wait(PollFlags::POLLOUT, left, "waiting for an OUTPUT buffer")?;
+            self.node
+                .wait(PollFlags::POLLOUT, left, "waiting for an OUTPUT buffer")?;
         };
         let map = &mut self.output_maps[index as usize];
         let len = self.raw_size.min(map.len());
         fill(&mut map[..len]);
-        let mut buf = QBuffer::<MmapHandle>::new(self.output, index)
-            .set_timestamp((timestamp / 1_000_000) as _, (timestamp % 1_000_000) as _);
-        buf.planes = vec![QBufPlane::new(len)];
-        ioctl::qbuf::<_, ()>(&self.fd, buf).map_err(|e| {
-            self.free.push(index);
-            self.fail("queueing an OUTPUT buffer", e)
-        })
+        self.node
+            .queue_output(index, len, timestamp)
+            .inspect_err(|_| self.free.push(index))
     }
 
     fn dequeue_coded(
@@ -353,7 +251,7 @@ impl EncoderDevice for KernelDevice {
     ) -> Result<Option<Coded>, DeviceError> {
         let deadline = Instant::now() + timeout;
         loop {
-            match ioctl::dqbuf::<V4l2Buffer>(&self.fd, self.capture) {
+            match ioctl::dqbuf::<V4l2Buffer>(&self.node.fd, self.node.capture) {
                 Ok(buf) => {
                     let index = buf.index();
                     let plane = buf.get_first_plane();
@@ -377,7 +275,7 @@ impl EncoderDevice for KernelDevice {
                         timestamp: tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64,
                     };
                     if !coded.last {
-                        self.queue_capture(index)?;
+                        self.node.queue_capture(index)?;
                     }
                     return Ok(Some(coded));
                 }
@@ -396,7 +294,8 @@ impl EncoderDevice for KernelDevice {
                     if left.is_zero() {
                         return Ok(None);
                     }
-                    self.wait(PollFlags::POLLIN, left, "waiting for a coded buffer")?;
+                    self.node
+                        .wait(PollFlags::POLLIN, left, "waiting for a coded buffer")?;
                 }
                 Err(e) => return Err(self.fail("dequeueing a CAPTURE buffer", e)),
             }
@@ -404,29 +303,21 @@ impl EncoderDevice for KernelDevice {
     }
 
     fn stop(&mut self) -> Result<(), DeviceError> {
-        ioctl::encoder_cmd::<_, ()>(&self.fd, &EncoderCommand::Stop(false))
+        ioctl::encoder_cmd::<_, ()>(&self.node.fd, &EncoderCommand::Stop(false))
             .map_err(|e| self.fail("VIDIOC_ENCODER_CMD STOP", e))
     }
 
     fn stop_streaming(&mut self) -> Result<(), DeviceError> {
-        let off_out = ioctl::streamoff(&self.fd, self.output);
-        let off_cap = ioctl::streamoff(&self.fd, self.capture);
+        let node = &self.node;
+        let off_out = ioctl::streamoff(&node.fd, node.output);
+        let off_cap = ioctl::streamoff(&node.fd, node.capture);
         self.output_maps.clear();
         self.capture_maps.clear();
         self.free.clear();
-        off_out.map_err(|e| self.fail("VIDIOC_STREAMOFF OUTPUT", e))?;
-        off_cap.map_err(|e| self.fail("VIDIOC_STREAMOFF CAPTURE", e))?;
-        for queue in [self.output, self.capture] {
-            ioctl::reqbufs::<()>(
-                &self.fd,
-                queue,
-                MemoryType::Mmap,
-                0,
-                MemoryConsistency::empty(),
-            )
-            .map_err(|e| self.fail(&format!("freeing {queue:?} buffers"), e))?;
-        }
-        Ok(())
+        off_out.map_err(|e| node.fail("VIDIOC_STREAMOFF OUTPUT", e))?;
+        off_cap.map_err(|e| node.fail("VIDIOC_STREAMOFF CAPTURE", e))?;
+        node.free_buffers(node.output)?;
+        node.free_buffers(node.capture)
     }
 }
 
@@ -440,8 +331,8 @@ pub fn find_encoders(dir: &Path, coded: FourCc) -> (Vec<KernelDevice>, Vec<Strin
             Ok(d) if d.coded_formats().contains(&coded) => found.push(d),
             Ok(d) => passed.push(format!(
                 "{}: encodes {}, not {coded}",
-                d.info,
-                super::session::fourcc_list(&d.coded_formats())
+                d.node.info,
+                crate::m2m::fourcc_list(&d.coded_formats())
             )),
             Err(e) => passed.push(e.to_string()),
         }

@@ -11,7 +11,6 @@
 pub mod device;
 pub mod h264;
 pub mod kernel;
-pub mod layout;
 pub mod session;
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::device::{Coded, DeviceError, EncoderDevice, FourCc, RawKind, RawLayout};
-use super::layout::write_frame;
+use crate::m2m::layout::write_frame;
 use crate::media::frame::VideoFrame;
 
 /// Buffers per queue: one being filled or drained by us, one with the driver, one spare.
@@ -267,14 +267,4 @@ fn configure<D: EncoderDevice>(
     Ok(layout)
 }
 
-/// "H264 MJPG" for messages.
-pub fn fourcc_list(formats: &[FourCc]) -> String {
-    if formats.is_empty() {
-        return "nothing".into();
-    }
-    formats
-        .iter()
-        .map(|f| String::from_utf8_lossy(&f.to_fourcc()).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use crate::m2m::fourcc_list;

@@ -1,7 +1,10 @@
 # The V4L2 M2M encoder session (src/encode/v4l2m2m) against vicodec, a real stateful encoder
 # driver (FWHT): frames in and coded frames out, a size change mid-stream, drain, and refusal of
-# nodes that are not encoders, on vicodec's single-planar API (its default; the multi-planar
-# one, which the Pi's bcm2835-codec uses, needs vicodec loaded with multiplanar=1 at boot:
+# nodes that are not encoders; and the decoder session (src/remote_video/v4l2m2m) against
+# vicodec's stateful decoder fed by its encoder: the picture format from the source-change
+# event, every picture out, a resolution change mid-stream, the H.264 probe passing vicodec
+# over. On vicodec's single-planar API (its default; the multi-planar one, which the Pi's
+# bcm2835-codec uses, needs vicodec loaded with multiplanar=1 at boot:
 # tests/vm/m2m-multiplanar.sh).
 bash ../unit-tests.sh vicodec
 # `auto` finds no H.264 encoder here (vicodec is FWHT) and says it falls back to openh264.
