@@ -5,23 +5,34 @@
 //! and leave the console as it is. Connector state is read without forcing a probe (the kernel
 //! follows hotplug itself and polls connectors without HPD), so a rescan every 2 s is cheap.
 //!
-//! Not run on a Pi yet: the KMS calls ran against qemu's `bochs-drm` (the ignored test
-//! `kms_on_a_real_card`); real hotplug was exercised only through the fake backend in `screen`.
+//! Frames are drawn into one of two dumb buffers while the other is scanned out, and swapped
+//! with a page flip on vblank, so a picture never tears; a driver that refuses page flips gets
+//! a copy into the buffer scanned out (logged once). No YUV overlay plane is used yet: the call
+//! is composed in XRGB by the CPU.
+//!
+//! Not run on a Pi yet: the KMS calls run in the test VM against qemu's `bochs-drm` (the
+//! ignored tests `kms_*`, tests/vm/cases/50-kms-display.sh), a display unplugged and plugged
+//! back through the connector's sysfs `status`.
 
 use super::framebuffer::MemoryFramebuffer;
 use super::DisplayError;
 use drm::buffer::DrmFourcc;
 use drm::control::{connector, crtc, dumbbuffer::DumbBuffer, framebuffer, Device as _, Mode};
-use drm::control::{ClipRect, ModeTypeFlags};
+use drm::control::{ClipRect, Event, ModeTypeFlags, PageFlipFlags};
 use drm::Device as _;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Modes taller than this are skipped in favour of a smaller one: a 4K buffer costs a Pi
 /// 33 MB of CMA memory and a long copy, for text that reads the same at 1080p.
 const MAX_HEIGHT: u16 = 1080;
+/// How long to wait for the previous page flip before drawing into its old buffer: a frame at
+/// 24 Hz is 42 ms; a driver whose flips never complete is not waited on forever.
+const FLIP_WAIT: Duration = Duration::from_millis(100);
 
 /// One connector as the selection sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,11 +92,17 @@ impl AsFd for Card {
 impl drm::Device for Card {}
 impl drm::control::Device for Card {}
 
-/// What we created to show a frame; destroyed on release.
+/// What we created to show frames; destroyed on release. Two buffers: `front` is scanned out,
+/// the other is drawn into and flipped to on vblank.
 struct Lit {
     card: usize,
-    db: DumbBuffer,
-    fb: framebuffer::Handle,
+    crtc: crtc::Handle,
+    buffers: Vec<(DumbBuffer, framebuffer::Handle)>,
+    front: usize,
+    /// A flip was asked for and its event not read yet.
+    flip_pending: bool,
+    /// The driver refused a page flip (or a second buffer): frames are copied into the front.
+    copy_only: bool,
 }
 
 /// The KMS side of the screen.
@@ -155,22 +172,39 @@ impl Kms {
         }
     }
 
-    /// Copies a frame into the scanout buffer.
+    /// Shows a frame: drawn into the back buffer and flipped to on the next vblank (after the
+    /// previous flip completed), or copied into the front one where flips are refused.
     pub fn present(&mut self, frame: &MemoryFramebuffer) -> Result<(), DisplayError> {
         let Some(lit) = self.lit.as_mut() else {
             return Ok(());
         };
         let card = &self.cards[lit.card];
-        let pitch = drm::buffer::Buffer::pitch(&lit.db) as usize;
-        let mut map = card
-            .map_dumb_buffer(&mut lit.db)
-            .map_err(DisplayError::drm("map"))?;
-        frame.copy_to(map.as_mut(), pitch);
-        drop(map);
-        // Needed by drivers that upload on demand (USB, virtual); others return an error we
-        // can ignore.
-        let (w, h) = (frame.width() as u16, frame.height() as u16);
-        let _ = card.dirty_framebuffer(lit.fb, &[ClipRect::new(0, 0, w, h)]);
+        if lit.copy_only {
+            return copy_into(card, &mut lit.buffers[lit.front], frame);
+        }
+        if std::mem::take(&mut lit.flip_pending) && !wait_for_flip(card, FLIP_WAIT)? {
+            tracing::debug!("no page flip event within {FLIP_WAIT:?}");
+        }
+        let back = 1 - lit.front;
+        let buffer = &mut lit.buffers[back];
+        copy_into(card, buffer, frame)?;
+        match card.page_flip(lit.crtc, buffer.1, PageFlipFlags::EVENT, None) {
+            Ok(()) => {
+                lit.front = back;
+                lit.flip_pending = true;
+            }
+            // The last flip has not completed (its event came late): this frame is skipped,
+            // the next goes.
+            Err(e) if e.raw_os_error() == Some(nix::libc::EBUSY) => {}
+            Err(e) => {
+                tracing::warn!(
+                    "the display driver refused a page flip ({e}): copying frames into the \
+                     buffer it shows, which may tear"
+                );
+                lit.copy_only = true;
+                copy_into(card, &mut lit.buffers[lit.front], frame)?;
+            }
+        }
         Ok(())
     }
 
@@ -178,10 +212,36 @@ impl Kms {
     pub fn release(&mut self) {
         if let Some(lit) = self.lit.take() {
             let card = &self.cards[lit.card];
-            let _ = card.destroy_framebuffer(lit.fb);
-            let _ = card.destroy_dumb_buffer(lit.db);
+            if lit.flip_pending {
+                // Its event would otherwise wait in the file for the next owner of the mode.
+                let _ = wait_for_flip(card, FLIP_WAIT);
+            }
+            for (db, fb) in lit.buffers {
+                let _ = card.destroy_framebuffer(fb);
+                let _ = card.destroy_dumb_buffer(db);
+            }
             let _ = card.release_master_lock();
         }
+    }
+}
+
+#[cfg(test)]
+impl Kms {
+    /// The pixel at (x, y) of the framebuffer the CRTC scans out now, if it is one of ours
+    /// (after the pending flip, if any, completed); and whether frames are flipped.
+    pub(crate) fn scanned_out_pixel(&mut self, x: usize, y: usize) -> Option<(u32, bool)> {
+        let lit = self.lit.as_mut()?;
+        let card = &self.cards[lit.card];
+        if std::mem::take(&mut lit.flip_pending) {
+            wait_for_flip(card, Duration::from_secs(1)).ok()?;
+        }
+        let shown = card.get_crtc(lit.crtc).ok()?.framebuffer()?;
+        let (db, _) = lit.buffers.iter_mut().find(|(_, fb)| *fb == shown)?;
+        let pitch = drm::buffer::Buffer::pitch(db) as usize;
+        let map = card.map_dumb_buffer(db).ok()?;
+        let at = y * pitch + x * 4;
+        let px = u32::from_le_bytes(map[at..at + 4].try_into().ok()?);
+        Some((px, !lit.copy_only))
     }
 }
 
@@ -193,7 +253,44 @@ impl Drop for Kms {
 
 impl Lit {
     fn db_size(&self) -> (u32, u32) {
-        drm::buffer::Buffer::size(&self.db)
+        drm::buffer::Buffer::size(&self.buffers[0].0)
+    }
+}
+
+/// Copies `frame` into a dumb buffer and tells drivers that upload on demand (USB, virtual)
+/// which part changed; others answer that with an error we can ignore.
+fn copy_into(
+    card: &Card,
+    (db, fb): &mut (DumbBuffer, framebuffer::Handle),
+    frame: &MemoryFramebuffer,
+) -> Result<(), DisplayError> {
+    let pitch = drm::buffer::Buffer::pitch(db) as usize;
+    let mut map = card.map_dumb_buffer(db).map_err(DisplayError::drm("map"))?;
+    frame.copy_to(map.as_mut(), pitch);
+    drop(map);
+    let (w, h) = (frame.width() as u16, frame.height() as u16);
+    let _ = card.dirty_framebuffer(*fb, &[ClipRect::new(0, 0, w, h)]);
+    Ok(())
+}
+
+/// Reads the card's events until a page flip completes; false if none did within `timeout`.
+fn wait_for_flip(card: &Card, timeout: Duration) -> Result<bool, DisplayError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(card.as_fd(), PollFlags::POLLIN)];
+        let ready = poll(&mut fds, PollTimeout::from(ms))
+            .map_err(|e| DisplayError::drm("wait for a page flip")(e.into()))?;
+        if ready == 0 {
+            return Ok(false);
+        }
+        let events = card
+            .receive_events()
+            .map_err(DisplayError::drm("read events"))?;
+        if events.into_iter().any(|e| matches!(e, Event::PageFlip(_))) {
+            return Ok(true);
+        }
     }
 }
 
@@ -246,31 +343,49 @@ fn connector_info(info: &connector::Info) -> ConnectorInfo {
 fn set_mode(card: &Card, t: &KmsTarget) -> Result<Lit, DisplayError> {
     let crtc = find_crtc(card, t.connector)?;
     let (w, h) = t.mode.size();
-    let mut db = card
-        .create_dumb_buffer((w.into(), h.into()), DrmFourcc::Xrgb8888, 32)
-        .map_err(DisplayError::drm("create dumb buffer"))?;
-    // Black until the first frame is copied in.
-    if let Ok(mut map) = card.map_dumb_buffer(&mut db) {
-        map.as_mut().fill(0);
-    }
-    let fb = match card.add_framebuffer(&db, 24, 32) {
-        Ok(fb) => fb,
-        Err(e) => {
-            let _ = card.destroy_dumb_buffer(db);
-            return Err(DisplayError::drm("add framebuffer")(e));
-        }
-    };
-    let set = card.set_crtc(crtc, Some(fb), (0, 0), &[t.connector], Some(t.mode));
+    let first = scanout_buffer(card, w, h)?;
+    let set = card.set_crtc(crtc, Some(first.1), (0, 0), &[t.connector], Some(t.mode));
     if let Err(e) = set {
-        let _ = card.destroy_framebuffer(fb);
-        let _ = card.destroy_dumb_buffer(db);
+        let _ = card.destroy_framebuffer(first.1);
+        let _ = card.destroy_dumb_buffer(first.0);
         return Err(DisplayError::drm("set crtc")(e));
+    }
+    let mut buffers = vec![first];
+    // The second buffer to draw into while the first is shown; without one (out of video
+    // memory), frames are copied into the first.
+    match scanout_buffer(card, w, h) {
+        Ok(second) => buffers.push(second),
+        Err(e) => tracing::warn!("a second display buffer: {e}; frames may tear"),
     }
     Ok(Lit {
         card: t.card,
-        db,
-        fb,
+        crtc,
+        copy_only: buffers.len() < 2,
+        buffers,
+        front: 0,
+        flip_pending: false,
     })
+}
+
+/// A black XRGB8888 dumb buffer of the mode's size with its framebuffer.
+fn scanout_buffer(
+    card: &Card,
+    w: u16,
+    h: u16,
+) -> Result<(DumbBuffer, framebuffer::Handle), DisplayError> {
+    let mut db = card
+        .create_dumb_buffer((w.into(), h.into()), DrmFourcc::Xrgb8888, 32)
+        .map_err(DisplayError::drm("create dumb buffer"))?;
+    if let Ok(mut map) = card.map_dumb_buffer(&mut db) {
+        map.as_mut().fill(0);
+    }
+    match card.add_framebuffer(&db, 24, 32) {
+        Ok(fb) => Ok((db, fb)),
+        Err(e) => {
+            let _ = card.destroy_dumb_buffer(db);
+            Err(DisplayError::drm("add framebuffer")(e))
+        }
+    }
 }
 
 /// The CRTC already driving the connector, else the first one its encoders can use.
@@ -371,27 +486,31 @@ mod tests {
         let Ok(_) = crate::display::render::render(&model, &mut frame);
         kms.present(&frame).expect("present");
 
-        let lit = kms.lit.as_mut().expect("lit after light");
-        let card = &kms.cards[lit.card];
-        let crtc = find_crtc(card, target.connector).expect("crtc");
-        let info = card.get_crtc(crtc).expect("crtc info");
-        assert_eq!(
-            info.framebuffer(),
-            Some(lit.fb),
-            "our framebuffer is scanned out"
-        );
-        assert_eq!(info.mode(), Some(target.mode));
-        let pitch = drm::buffer::Buffer::pitch(&lit.db) as usize;
-        let map = card.map_dumb_buffer(&mut lit.db).expect("map");
-        let row = w as usize * 4;
-        for y in [0, h as usize / 2, h as usize - 1] {
+        // The frame is what the CRTC scans out, flipped to (bochs takes page flips).
+        let at = |f: &MemoryFramebuffer, x: u32, y: u32| {
+            let i = y as usize * f.stride() + x as usize * 4;
+            u32::from_le_bytes(f.data()[i..i + 4].try_into().unwrap()) & 0xff_ffff
+        };
+        let points = [(0, 0), (w / 2, h / 2), (w - 1, h - 1), (w / 3, h / 5)];
+        for &(x, y) in &points {
+            let (px, flipped) = kms.scanned_out_pixel(x as usize, y as usize).expect("ours");
+            assert!(flipped, "page flips refused");
+            assert_eq!(px & 0xff_ffff, at(&frame, x, y), "({x}, {y})");
+        }
+        // A second, different frame: the other buffer is flipped to.
+        let mut second = MemoryFramebuffer::new(w, h);
+        let Ok(_) =
+            crate::display::render::render(&crate::display::render_tests::sample(1), &mut second);
+        kms.present(&second).expect("present again");
+        for &(x, y) in &points {
+            let (px, _) = kms.scanned_out_pixel(x as usize, y as usize).expect("ours");
             assert_eq!(
-                &map[y * pitch..y * pitch + row],
-                &frame.data()[y * frame.stride()..y * frame.stride() + row]
+                px & 0xff_ffff,
+                at(&second, x, y),
+                "({x}, {y}) after the flip"
             );
         }
-        drop(map);
-        eprintln!("kms: showed {target} ({w}x{h}, pitch {pitch})");
+        eprintln!("kms: showed {target} ({w}x{h}), flipped between two buffers");
         // Time for a screenshot of the virtual display (qemu `screendump`).
         if let Some(secs) = std::env::var("ROOMBOX_DRM_HOLD")
             .ok()

@@ -436,4 +436,102 @@ mod tests {
         assert_eq!(fake.0.lock().unwrap().centre, Some(status_centre));
         assert_eq!(fake.0.lock().unwrap().presents, 4);
     }
+
+    /// The connector's sysfs `status` of the display that is connected now (writing `off`
+    /// unplugs it as far as DRM clients can tell, `detect` plugs it back).
+    fn connected_status_file() -> std::path::PathBuf {
+        let mut files: Vec<_> = std::fs::read_dir("/sys/class/drm")
+            .expect("/sys/class/drm")
+            .flatten()
+            .map(|e| e.path().join("status"))
+            .filter(|p| std::fs::read_to_string(p).is_ok_and(|s| s.trim() == "connected"))
+            .collect();
+        files.sort();
+        files.into_iter().next().expect("a connected connector")
+    }
+
+    /// A screen share as it reaches the screen: the box's test pattern through openh264 and
+    /// back.
+    fn decoded_share() -> CallPicture {
+        use crate::capture::testsrc::TestPattern;
+        use crate::capture::VideoSource;
+        use crate::encode::h264::H264Encoder;
+        use crate::encode::openh264::{OpenH264Config, OpenH264Encoder};
+        use crate::remote_video::{H264Decoder, Shown, VideoKind};
+        let source = TestPattern::new(640, 360, 30)
+            .unwrap()
+            .unpaced()
+            .next_frame()
+            .unwrap();
+        let mut enc = OpenH264Encoder::new(OpenH264Config::default()).unwrap();
+        let au = enc.encode(&source, true).unwrap().unwrap();
+        let frame = H264Decoder::new()
+            .unwrap()
+            .decode(&au.data)
+            .unwrap()
+            .unwrap();
+        CallPicture {
+            generation: 1,
+            shown: vec![Shown {
+                name: "Alice".into(),
+                kind: VideoKind::Screen,
+                speaking: false,
+                frame: Arc::new(frame),
+            }],
+        }
+    }
+
+    /// What the CRTC scans out is the call as drawn in memory at the mode's size.
+    fn assert_shows(screen: &mut Screen<Kms>, call: &CallPicture) {
+        let (w, h) = {
+            let (_, f) = screen.lit.as_ref().expect("lit");
+            (f.width(), f.height())
+        };
+        let mut expect = MemoryFramebuffer::new(w, h);
+        assert!(call.draw(&mut expect));
+        for (x, y) in [(w / 2, h / 2), (w / 4, h / 3), (w - 2, 1), (10, h - 10)] {
+            let i = y as usize * expect.stride() + x as usize * 4;
+            let want = u32::from_le_bytes(expect.data()[i..i + 4].try_into().unwrap());
+            let (got, flipped) = screen
+                .backend
+                .scanned_out_pixel(x as usize, y as usize)
+                .expect("one of our buffers is scanned out");
+            assert!(flipped, "page flips refused");
+            assert_eq!(got & 0xff_ffff, want & 0xff_ffff, "({x}, {y})");
+        }
+    }
+
+    /// The call on a real KMS device (qemu's bochs-drm in the test VM): a decoded H.264 share
+    /// flipped onto the display, the display unplugged (its connector forced off through
+    /// sysfs) and plugged back, the call shown again. Needs root:
+    /// `ROOMBOX_DRM_DIR=/dev/dri roombox-<hash> --ignored kms_`.
+    #[test]
+    #[ignore = "needs a DRM device and root: run by tests/vm"]
+    fn kms_shows_a_decoded_call_and_follows_the_display_out_and_back() {
+        let dir = std::env::var("ROOMBOX_DRM_DIR").unwrap_or_else(|_| "/dev/dri".into());
+        let status = connected_status_file();
+        let call = decoded_share();
+        let model = StatusModel::default();
+        let mut screen = Screen::new(Kms::new(&dir));
+        assert!(screen.tick(&model, &call), "the call presented");
+        assert!(matches!(screen.status(), Some(Status::Showing(_))));
+        assert_shows(&mut screen, &call);
+
+        std::fs::write(&status, "off").expect("unplug through sysfs");
+        let unplugged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // Within RESCAN the call's pictures do not read the connectors; after it, they do.
+            std::thread::sleep(RESCAN + Duration::from_millis(100));
+            assert!(!screen.tick(&model, &call));
+            assert_eq!(screen.status(), Some(&Status::NoDisplay));
+        }));
+        std::fs::write(&status, "detect").expect("plug back through sysfs");
+        if let Err(e) = unplugged {
+            std::panic::resume_unwind(e);
+        }
+        assert!(screen.tick(&model, &call), "shown again once plugged back");
+        assert!(matches!(screen.status(), Some(Status::Showing(_))));
+        assert_shows(&mut screen, &call);
+        eprintln!("kms: {:?}, unplugged and back", screen.status());
+        screen.release();
+    }
 }

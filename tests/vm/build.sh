@@ -5,12 +5,14 @@
 #   snd-aloop an ALSA loopback card (what is played on one end is captured on the other)
 #   vicodec   a stateful V4L2 memory-to-memory codec (FWHT); Debian's config leaves it out, so it
 #             is built here from Debian's kernel source against Debian's kernel headers
+#   bochs     the KMS driver of qemu's standard VGA: a display with a connector and page flips
 # plus virtio + 9p, through which the guest sees this machine's root filesystem (read-only)
 # and the working tree (read-write). Output goes to target/vm; quick when it is there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=target/vm
-[ "$out/initrd.gz" -nt tests/vm/init ] && [ -e "$out/vmlinuz" ] && exit 0
+[ "$out/initrd.gz" -nt tests/vm/init ] && [ "$out/initrd.gz" -nt tests/vm/build.sh ] &&
+  [ -e "$out/vmlinuz" ] && exit 0
 
 export DEBIAN_FRONTEND=noninteractive
 bash scripts/deps/install.sh vm
@@ -52,7 +54,7 @@ ir="$work/initrd"
 mkdir -p "$ir"/{bin,dev,proc,sys,mnt,tmp} "$ir/lib/modules/$kver"
 cp "$work/root/bin/busybox" "$ir/bin/"
 depmod -b "$work/root" "$kver"
-wanted="vivid snd-aloop vicodec virtio_pci 9pnet_virtio 9p"
+wanted="vivid snd-aloop vicodec bochs virtio_pci 9pnet_virtio 9p"
 for m in $wanted; do
   modprobe -d "$work/root" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
 done | sort -u | while read -r ko; do

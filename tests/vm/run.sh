@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs a command inside a VM with real kernel devices (vivid, snd-aloop, vicodec) and exits
+# Runs a command inside a VM with real kernel devices (vivid, snd-aloop, vicodec, bochs) and exits
 # with its status. The guest sees this machine's root filesystem read-only and the working tree
 # read-write, so the command uses the same binaries, libraries and paths as here.
 #
@@ -12,8 +12,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 tree=$(cd "$here/../.." && pwd)
 # vivid: one capture node with a webcam input (0) and an HDMI input (1); the loopback card;
-# the FWHT codec.
-DEFAULT_MODULES=("vivid n_devs=1 node_types=0x1 num_inputs=2 input_types=0xc" "snd-aloop" "vicodec")
+# the FWHT codec; the KMS driver of qemu's standard VGA (the HDMI-out's stand-in).
+DEFAULT_MODULES=("vivid n_devs=1 node_types=0x1 num_inputs=2 input_types=0xc" "snd-aloop" "vicodec" "bochs")
 
 mem=1024 timeout=600 modules=()
 while [ $# -gt 0 ]; do

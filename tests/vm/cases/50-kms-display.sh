@@ -1,0 +1,6 @@
+# The HDMI-out's KMS path against bochs-drm (qemu's standard VGA): a mode set with two buffers
+# and frames page-flipped between them (what is scanned out read back), and the call: a decoded
+# H.264 share shown full screen, the display unplugged and plugged back through the
+# connector's sysfs status, the call shown again.
+ls /dev/dri
+ROOMBOX_DRM_DIR=/dev/dri bash ../unit-tests.sh kms_
