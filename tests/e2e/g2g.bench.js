@@ -5,7 +5,9 @@
 // on the sink minus the time itself is one glass-to-glass sample (same machine, same clock).
 //
 // A benchmark (bench/display/run.sh), not a test: it prints
-// `g2g: senders N, samples S, p50 X ms, p95 Y ms, max Z ms`.
+// `g2g: senders N, samples S, p50 X ms, p95 Y ms, max Z ms, box CPU C% of a core`.
+// G2G_VIEW=off runs the box with ROOMBOX_VIEW_WISHES=off: it does not ask the senders for their
+// tile's size (the comparison for the `view` message).
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +22,14 @@ const SECONDS = Number(process.env.G2G_SECONDS || 20);
 const BITS = 42;
 const BLOCK = 30; // px a bit, from x = 10, rows 0-60: on a 1280x720 display at 1:1
 const T = 30000;
+const VIEW = process.env.G2G_VIEW !== 'off';
+
+/** CPU seconds the process has used (user + system), from /proc. */
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100)
+}
 
 let server;
 let browser;
@@ -85,6 +95,7 @@ describe('glass to glass, a browser screen to the box display', { timeout: 24000
     box = startBox({
       signalUrl: server.url, room: ROOM, name: 'G2G Box', audioOut: 'none', width: 640, height: 360, fps: 15,
       extraArgs: ['--display-out', `y4m:${path.join(dir, 'display.y4m')}`],
+      env: VIEW ? {} : { ROOMBOX_VIEW_WISHES: 'off' },
     });
     await box.waitForLog(/signaling: joined /, { timeout: T });
   });
@@ -128,7 +139,17 @@ describe('glass to glass, a browser screen to the box display', { timeout: 24000
       await waitFor(() => readSink(sink, rects).slice(-5).some(readable),
         { timeout: T, what: `all ${senders} times readable on the sink` });
       const from = readSink(sink, rects).length;
+      const cpuFrom = cpuSeconds(box.proc.pid);
       await new Promise((r) => setTimeout(r, SECONDS * 1000));
+      const cpu = (100 * (cpuSeconds(box.proc.pid) - cpuFrom)) / SECONDS;
+      const sent = await Promise.all(pages.map((m) => m.page.evaluate(async () => {
+        const box = [...window.roombox.call.peers.values()].find((p) => p.kind === 'appliance');
+        let size = '';
+        (await box.pc.getStats()).forEach((s) => {
+          if (s.type === 'outbound-rtp' && s.kind === 'video' && s.frameWidth) size = `${s.frameWidth}x${s.frameHeight}`;
+        });
+        return size;
+      })));
       const pictures = readSink(sink, rects).slice(from);
       const firstShown = rects.map(() => new Map());
       for (const p of pictures) {
@@ -142,7 +163,8 @@ describe('glass to glass, a browser screen to the box display', { timeout: 24000
       const q = (p) => delays[Math.min(delays.length - 1, Math.floor(p * delays.length))];
       console.log(`g2g: senders ${senders}, samples ${delays.length} (${(delays.length / SECONDS / senders).toFixed(1)} a second a sender), `
         + `p50 ${q(0.5).toFixed(1)} ms, p95 ${q(0.95).toFixed(1)} ms, max ${delays.at(-1).toFixed(1)} ms, `
-        + `pictures on the sink ${pictures.length}`);
+        + `pictures on the sink ${pictures.length}, box CPU ${cpu.toFixed(0)}% of a core, `
+        + `view ${VIEW ? 'on' : 'off'}, sent ${[...new Set(sent)].join(' ')}`);
       for (const m of pages) {
         await m.page.evaluate(() => { clearInterval(window.g2gTimer); window.roombox.call.stopScreen(); });
         await m.context.close();
