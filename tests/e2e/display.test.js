@@ -91,9 +91,24 @@ function twoTiles({ w, h }) {
   const top = gap + Math.floor((ch - ph) / 2);
   return {
     centres: [[gap + Math.floor(cw / 2), Math.floor(h / 2)], [2 * gap + cw + Math.floor(cw / 2), Math.floor(h / 2)]],
+    pictures: [{ x: gap, y: top, w: cw, h: ph }, { x: 2 * gap + cw, y: top, w: cw, h: ph }],
     outlineY: top + 1,
     letterboxY: Math.floor(top / 2),
   };
+}
+
+/**
+ * The name bar at a picture's bottom left (compose on a 720-line display: 8 px in from the
+ * edges, 28 px tall, the text 8 px in and 4 px down): how many of its pixels are white text,
+ * and the luma of its top-left corner (the picture darkened to 40 %, no text there).
+ */
+function nameBar(y4m, frame, pic) {
+  const top = pic.y + pic.h - 8 - 28;
+  let text = 0;
+  for (let y = top + 4; y < top + 24; y++) {
+    for (let x = pic.x + 16; x < pic.x + 16 + 60; x++) if (yuvAt(y4m, frame, x, y).y > 200) text++;
+  }
+  return { text, corner: yuvAt(y4m, frame, pic.x + 9, top + 1).y };
 }
 
 /** What a page sends the room box: its outbound video's frame size and rate (getStats). */
@@ -122,7 +137,7 @@ function cyanCamera(page) {
       g.fillStyle = '#00ffff';
       g.fillRect(0, 0, 1280, 720);
       g.fillStyle = '#ffffff';
-      g.fillRect((n++ * 16) % 1280, 600, 64, 60);
+      g.fillRect((n++ * 16) % 1280, 100, 64, 60);
     }, 50);
     window.roombox.call.startCamera(canvas.captureStream(20));
   });
@@ -237,8 +252,8 @@ describe('the room display shows a shared screen', { timeout: 180000 }, () => {
     await alice.page.getByRole('button', { name: 'Camera', exact: true }).click();
     await alice.page.getByRole('button', { name: 'Stop camera' }).waitFor({ timeout: T });
     await cyanCamera(member.page);
-    // The box says whose video it shows and what it is (the names drawn on the tiles are
-    // checked by compose's unit tests).
+    // The box says whose video it shows and what it is (which name is drawn on which tile is
+    // checked by compose's unit tests; here, that each tile carries a name bar).
     await box.waitForLog(/showing their video.* name=Alice kind="camera"/, { timeout: T });
     await box.waitForLog(/showing their video.* name=Sharer kind="camera"/, { timeout: T });
 
@@ -254,6 +269,19 @@ describe('the room display shows a shared screen', { timeout: 180000 }, () => {
         && isBlack(at([Math.floor(y4m.w / 2), Math.floor(y4m.h / 2)]))
         && tiles.centres.every(([x]) => isBlack(at([x, tiles.letterboxY])));
     }, { timeout: T, what: 'two camera tiles side by side in the display sink' });
+    {
+      const y4m = openY4m(sink);
+      const last = y4m.last();
+      const cyanAt = tiles.centres.findIndex((c) => isCyan(yuvAt(y4m, last, ...c)));
+      const pic = tiles.pictures[cyanAt];
+      const bar = nameBar(y4m, last, pic);
+      t.diagnostic(`name bar on the canvas camera: ${bar.text} text pixels, corner luma ${bar.corner}`);
+      assert.ok(bar.text >= 30, `${bar.text} white text pixels in the name bar`);
+      assert.ok(bar.corner > 50 && bar.corner < 110, `the bar darkens the cyan picture (luma ${bar.corner})`);
+      assert.ok(isCyan(yuvAt(y4m, last, pic.x + pic.w - 20, pic.y + pic.h - 20)), 'no bar at the bottom right');
+      const other = nameBar(y4m, last, tiles.pictures[1 - cyanAt]);
+      assert.ok(other.text >= 30, `${other.text} white text pixels in the other tile's name bar`);
+    }
 
     // The box asks each camera for its tile's size (half of 1080p less the gaps: 942 wide), so
     // the 1280x720 canvas goes to it scaled down (past the 320x180 a call starts at), and stays.
