@@ -138,6 +138,17 @@ pub(super) fn play_remote_audio(
     let mut voices = RemoteAudio::new();
     let mut mixed = [0i16; AUDIO_FRAME];
     let start = Instant::now();
+    if !paced_by_device {
+        // Where a file's samples sit in time, for measurements against other clocks (the
+        // display sink's times: bench/display's A/V sync).
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        tracing::info!(
+            "audio out {output}: frame n plays at unix {} us + n x 20 ms",
+            unix.as_micros()
+        );
+    }
     let mut tick: u32 = 0;
     while !stop.load(Relaxed) {
         while let Ok(p) = packets.try_recv() {

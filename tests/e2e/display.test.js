@@ -10,13 +10,12 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  closeSync, fstatSync, mkdtempSync, openSync, readSync, rmSync,
-} from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { joinRoom, launchBrowser, saveArtifacts, startServer, waitFor } from './lib.js';
 import { saveBoxLog, startBox } from './box-lib.js';
+import { openY4m, yuvAt } from './sink-lib.js';
 
 const ROOM = `display-${process.pid}`;
 const BOX = 'Display Box';
@@ -29,46 +28,6 @@ let member;
 let alice;
 let dir;
 let sink;
-
-/**
- * The y4m file's picture size, its frame count and a reader of frame `i` (an I420 buffer). Reads
- * only what is asked: the file grows by a 1280x720 picture each time the display changes.
- */
-function openY4m(file) {
-  const fd = openSync(file, 'r');
-  try {
-    const head = Buffer.alloc(128);
-    readSync(fd, head, 0, 128, 0);
-    const headerEnd = head.indexOf(0x0a);
-    const header = head.subarray(0, headerEnd).toString();
-    const w = Number(/ W(\d+)/.exec(header)[1]);
-    const h = Number(/ H(\d+)/.exec(header)[1]);
-    const size = w * h + 2 * (Math.ceil(w / 2) * Math.ceil(h / 2));
-    const record = 'FRAME\n'.length + size;
-    const count = Math.max(0, Math.floor((fstatSync(fd).size - headerEnd - 1) / record));
-    const frame = (i) => {
-      const f = Buffer.alloc(size);
-      const rfd = openSync(file, 'r');
-      try {
-        readSync(rfd, f, 0, size, headerEnd + 1 + i * record + 'FRAME\n'.length);
-      } finally {
-        closeSync(rfd);
-      }
-      return f;
-    };
-    return { w, h, count, frame, last: () => frame(count - 1) };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The colour of the pixel at (x, y) as Y, U, V. */
-function yuvAt({ w, h }, frame, x, y) {
-  const cw = Math.ceil(w / 2);
-  const ch = Math.ceil(h / 2);
-  const c = Math.floor(y / 2) * cw + Math.floor(x / 2);
-  return { y: frame[y * w + x], u: frame[w * h + c], v: frame[w * h + cw * ch + c] };
-}
 
 /** Magenta (R and B full, G none) in BT.601: U and V both far above 128. */
 const isMagenta = (p) => p.u > 170 && p.v > 170;
