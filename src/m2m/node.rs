@@ -6,12 +6,12 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use v4l2r::ioctl::{
-    self, Capabilities, FormatFlags, FormatIterator, MemoryConsistency, PlaneMapping, QBufPlane,
-    QBuffer, QueryBuffer,
+    self, BufferFlags, Capabilities, DqBufError, DqBufIoctlError, FormatFlags, FormatIterator,
+    MemoryConsistency, PlaneMapping, QBufPlane, QBuffer, QueryBuffer, V4l2Buffer,
 };
 use v4l2r::memory::{MemoryType, MmapHandle};
 use v4l2r::QueueType;
@@ -24,6 +24,20 @@ use super::{DeviceError, DeviceInfo, FourCc};
 pub enum Direction {
     Encoder,
     Decoder,
+}
+
+/// One CAPTURE buffer as the driver gave it back (and the node queued it again, unless LAST).
+#[derive(Debug, Clone, Copy)]
+pub struct Dequeued {
+    /// Bytes of payload handed to the reader.
+    pub len: usize,
+    pub flags: BufferFlags,
+    /// V4L2_BUF_FLAG_LAST: the end of a drain or of a resolution; may be empty.
+    pub last: bool,
+    /// The driver flagged the buffer as corrupt.
+    pub error: bool,
+    /// Copied by the driver from the OUTPUT buffer it came from (µs).
+    pub timestamp: u64,
 }
 
 pub struct Node {
@@ -177,5 +191,99 @@ impl Node {
             .set_timestamp((timestamp / 1_000_000) as _, (timestamp % 1_000_000) as _);
         buf.planes = vec![QBufPlane::new(len)];
         ioctl::qbuf::<_, ()>(&self.fd, buf).map_err(|e| self.fail("queueing an OUTPUT buffer", e))
+    }
+
+    /// A free OUTPUT buffer: those the driver is done with are taken back into `free` first;
+    /// waits up to `timeout` (poll) for one. `what` names the operation in the error.
+    pub fn free_output(
+        &self,
+        free: &mut Vec<u32>,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<u32, DeviceError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            loop {
+                match ioctl::dqbuf::<V4l2Buffer>(&self.fd, self.output) {
+                    Ok(buf) => free.push(buf.index()),
+                    Err(DqBufError::IoctlError(
+                        DqBufIoctlError::NotReady | DqBufIoctlError::Eos,
+                    )) => break,
+                    Err(e) => return Err(self.fail("dequeueing an OUTPUT buffer", e)),
+                }
+            }
+            if let Some(i) = free.pop() {
+                return Ok(i);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.fail(
+                    what,
+                    format!("no OUTPUT buffer came back within {timeout:?}"),
+                ));
+            }
+            // Woken or timed out, the loop looks again (and gives up once the time is over).
+            self.wait(PollFlags::POLLOUT, left, "waiting for an OUTPUT buffer")?;
+        }
+    }
+
+    /// Waits up to `timeout` (poll) for a filled CAPTURE buffer, VIDIOC_DQBUF, hands its
+    /// payload (in `maps`) to `read`, VIDIOC_QBUF it back unless it is the LAST. `None` when
+    /// nothing came in time; after the LAST buffer, an empty LAST again.
+    pub fn dequeue_capture(
+        &self,
+        maps: &[PlaneMapping],
+        timeout: Duration,
+        read: &mut dyn FnMut(&[u8]),
+    ) -> Result<Option<Dequeued>, DeviceError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match ioctl::dqbuf::<V4l2Buffer>(&self.fd, self.capture) {
+                Ok(buf) => {
+                    let index = buf.index();
+                    let plane = buf.get_first_plane();
+                    let used = *plane.bytesused as usize;
+                    let offset = plane.data_offset.map_or(0, |o| *o as usize);
+                    let map = maps.get(index as usize).ok_or_else(|| {
+                        self.fail(
+                            "dequeueing a CAPTURE buffer",
+                            format!("unknown index {index}"),
+                        )
+                    })?;
+                    let data = map.get(offset..used.max(offset)).unwrap_or(&[]);
+                    read(data);
+                    let tv = buf.timestamp();
+                    let got = Dequeued {
+                        len: data.len(),
+                        flags: buf.flags(),
+                        last: buf.is_last(),
+                        error: buf.has_error(),
+                        timestamp: tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64,
+                    };
+                    if !got.last {
+                        self.queue_capture(index)?;
+                    }
+                    return Ok(Some(got));
+                }
+                Err(DqBufError::IoctlError(DqBufIoctlError::Eos)) => {
+                    // The LAST buffer was dequeued before: the drain is over.
+                    return Ok(Some(Dequeued {
+                        len: 0,
+                        flags: BufferFlags::empty(),
+                        last: true,
+                        error: false,
+                        timestamp: 0,
+                    }));
+                }
+                Err(DqBufError::IoctlError(DqBufIoctlError::NotReady)) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    self.wait(PollFlags::POLLIN, left, "waiting for a CAPTURE buffer")?;
+                }
+                Err(e) => return Err(self.fail("dequeueing a CAPTURE buffer", e)),
+            }
+        }
     }
 }

@@ -2,12 +2,10 @@
 //! API, MMAP buffers on both queues, non-blocking DQBUF with poll for the waits).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::poll::PollFlags;
 use v4l2r::ioctl::{
-    self, BufferFlags, DqBufError, DqBufIoctlError, EncoderCommand, PlaneMapping, SelectionFlags,
-    SelectionTarget, SelectionType, V4l2Buffer,
+    self, BufferFlags, EncoderCommand, PlaneMapping, SelectionFlags, SelectionTarget, SelectionType,
 };
 use v4l2r::{Format, Rect};
 
@@ -39,19 +37,6 @@ impl KernelDevice {
 
     fn fail(&self, what: &str, detail: impl ToString) -> DeviceError {
         self.node.fail(what, detail)
-    }
-
-    /// Takes back the OUTPUT buffers the driver is done with.
-    fn reclaim_output(&mut self) -> Result<(), DeviceError> {
-        loop {
-            match ioctl::dqbuf::<V4l2Buffer>(&self.node.fd, self.node.output) {
-                Ok(buf) => self.free.push(buf.index()),
-                Err(DqBufError::IoctlError(DqBufIoctlError::NotReady | DqBufIoctlError::Eos)) => {
-                    return Ok(())
-                }
-                Err(e) => return Err(self.fail("dequeueing an OUTPUT buffer", e)),
-            }
-        }
     }
 }
 
@@ -219,23 +204,9 @@ impl EncoderDevice for KernelDevice {
         timeout: Duration,
         fill: &mut dyn FnMut(&mut [u8]),
     ) -> Result<(), DeviceError> {
-        let deadline = Instant::now() + timeout;
-        let index = loop {
-            self.reclaim_output()?;
-            if let Some(i) = self.free.pop() {
-                break i;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(self.fail(
-                    "queueing a frame",
-                    format!("no OUTPUT buffer came back within {timeout:?}"),
-                ));
-            }
-            // Woken or timed out, the loop looks again (and gives up once the time is over).
-            self.node
-                .wait(PollFlags::POLLOUT, left, "waiting for an OUTPUT buffer")?;
-        };
+        let index = self
+            .node
+            .free_output(&mut self.free, timeout, "queueing a frame")?;
         let map = &mut self.output_maps[index as usize];
         let len = self.raw_size.min(map.len());
         fill(&mut map[..len]);
@@ -249,57 +220,18 @@ impl EncoderDevice for KernelDevice {
         timeout: Duration,
         out: &mut Vec<u8>,
     ) -> Result<Option<Coded>, DeviceError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match ioctl::dqbuf::<V4l2Buffer>(&self.node.fd, self.node.capture) {
-                Ok(buf) => {
-                    let index = buf.index();
-                    let plane = buf.get_first_plane();
-                    let used = *plane.bytesused as usize;
-                    let offset = plane.data_offset.map_or(0, |o| *o as usize);
-                    let map = self.capture_maps.get(index as usize).ok_or_else(|| {
-                        self.fail(
-                            "dequeueing a CAPTURE buffer",
-                            format!("unknown index {index}"),
-                        )
-                    })?;
-                    let data = map.get(offset..used.max(offset)).unwrap_or(&[]);
-                    out.extend_from_slice(data);
-                    let flags = buf.flags();
-                    let tv = buf.timestamp();
-                    let coded = Coded {
-                        len: data.len(),
-                        keyframe: flags.contains(BufferFlags::KEYFRAME),
-                        last: buf.is_last(),
-                        error: buf.has_error(),
-                        timestamp: tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64,
-                    };
-                    if !coded.last {
-                        self.node.queue_capture(index)?;
-                    }
-                    return Ok(Some(coded));
-                }
-                Err(DqBufError::IoctlError(DqBufIoctlError::Eos)) => {
-                    // The LAST buffer was dequeued before: the drain is over.
-                    return Ok(Some(Coded {
-                        len: 0,
-                        keyframe: false,
-                        last: true,
-                        error: false,
-                        timestamp: 0,
-                    }));
-                }
-                Err(DqBufError::IoctlError(DqBufIoctlError::NotReady)) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Ok(None);
-                    }
-                    self.node
-                        .wait(PollFlags::POLLIN, left, "waiting for a coded buffer")?;
-                }
-                Err(e) => return Err(self.fail("dequeueing a CAPTURE buffer", e)),
-            }
-        }
+        let got = self
+            .node
+            .dequeue_capture(&self.capture_maps, timeout, &mut |data| {
+                out.extend_from_slice(data);
+            })?;
+        Ok(got.map(|d| Coded {
+            len: d.len,
+            keyframe: d.flags.contains(BufferFlags::KEYFRAME),
+            last: d.last,
+            error: d.error,
+            timestamp: d.timestamp,
+        }))
     }
 
     fn stop(&mut self) -> Result<(), DeviceError> {

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use nix::poll::PollFlags;
 use v4l2r::ioctl::{
-    self, DqBufError, DqBufIoctlError, DqEventError, Event, EventType, PlaneMapping,
-    SelectionTarget, SelectionType, SubscribeEventFlags, V4l2Buffer,
+    self, DqEventError, Event, EventType, PlaneMapping, SelectionTarget, SelectionType,
+    SubscribeEventFlags,
 };
 use v4l2r::{Format, Rect};
 
@@ -39,19 +39,6 @@ impl KernelDecoder {
 
     fn fail(&self, what: &str, detail: impl ToString) -> DeviceError {
         self.node.fail(what, detail)
-    }
-
-    /// Takes back the OUTPUT buffers the driver is done with.
-    fn reclaim_output(&mut self) -> Result<(), DeviceError> {
-        loop {
-            match ioctl::dqbuf::<V4l2Buffer>(&self.node.fd, self.node.output) {
-                Ok(buf) => self.free.push(buf.index()),
-                Err(DqBufError::IoctlError(DqBufIoctlError::NotReady | DqBufIoctlError::Eos)) => {
-                    return Ok(())
-                }
-                Err(e) => return Err(self.fail("dequeueing an OUTPUT buffer", e)),
-            }
-        }
     }
 }
 
@@ -104,22 +91,9 @@ impl DecoderDevice for KernelDecoder {
         timestamp: u64,
         timeout: Duration,
     ) -> Result<(), DeviceError> {
-        let deadline = Instant::now() + timeout;
-        let index = loop {
-            self.reclaim_output()?;
-            if let Some(i) = self.free.pop() {
-                break i;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(self.fail(
-                    "queueing coded data",
-                    format!("no OUTPUT buffer came back within {timeout:?}"),
-                ));
-            }
-            self.node
-                .wait(PollFlags::POLLOUT, left, "waiting for an OUTPUT buffer")?;
-        };
+        let index = self
+            .node
+            .free_output(&mut self.free, timeout, "queueing coded data")?;
         let map = &mut self.output_maps[index as usize];
         if data.len() > map.len() {
             let room = map.len();
@@ -227,53 +201,15 @@ impl DecoderDevice for KernelDecoder {
         timeout: Duration,
         read: &mut dyn FnMut(&[u8]),
     ) -> Result<Option<Picture>, DeviceError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match ioctl::dqbuf::<V4l2Buffer>(&self.node.fd, self.node.capture) {
-                Ok(buf) => {
-                    let index = buf.index();
-                    let plane = buf.get_first_plane();
-                    let used = *plane.bytesused as usize;
-                    let offset = plane.data_offset.map_or(0, |o| *o as usize);
-                    let map = self.capture_maps.get(index as usize).ok_or_else(|| {
-                        self.fail(
-                            "dequeueing a CAPTURE buffer",
-                            format!("unknown index {index}"),
-                        )
-                    })?;
-                    let data = map.get(offset..used.max(offset)).unwrap_or(&[]);
-                    read(data);
-                    let tv = buf.timestamp();
-                    let picture = Picture {
-                        len: data.len(),
-                        last: buf.is_last(),
-                        error: buf.has_error(),
-                        timestamp: tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64,
-                    };
-                    if !picture.last {
-                        self.node.queue_capture(index)?;
-                    }
-                    return Ok(Some(picture));
-                }
-                Err(DqBufError::IoctlError(DqBufIoctlError::Eos)) => {
-                    return Ok(Some(Picture {
-                        len: 0,
-                        last: true,
-                        error: false,
-                        timestamp: 0,
-                    }));
-                }
-                Err(DqBufError::IoctlError(DqBufIoctlError::NotReady)) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Ok(None);
-                    }
-                    self.node
-                        .wait(PollFlags::POLLIN, left, "waiting for a decoded picture")?;
-                }
-                Err(e) => return Err(self.fail("dequeueing a CAPTURE buffer", e)),
-            }
-        }
+        let got = self
+            .node
+            .dequeue_capture(&self.capture_maps, timeout, read)?;
+        Ok(got.map(|d| Picture {
+            len: d.len,
+            last: d.last,
+            error: d.error,
+            timestamp: d.timestamp,
+        }))
     }
 
     fn stop_capture(&mut self) -> Result<(), DeviceError> {
