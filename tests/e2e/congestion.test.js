@@ -318,7 +318,11 @@ describe('the box on a capped, lossy uplink, beside a browser on the same link',
     const stats = statsOf(member.page, `[...window.roombox.call.peers.values()].find((p) => p.name === ${JSON.stringify(BOX)}).pc`);
     const r = await profile(t, 'box', { ns: boxHost.ns, stats, target: boxKbps });
     results.box = r;
-    assert.ok(r.capped.target <= CAP_KBPS, `the box's target follows the cap: ${r.capped.target} kbit/s`);
+    // One sample (the box's last status line) of an estimate that probes around the link's rate:
+    // it may sit a few percent above the cap (1045 in one CI run); what matters is that it fell
+    // from the clean 2500 to the cap.
+    assert.ok(r.capped.target <= CAP_KBPS * 1.15 && r.capped.target < r.clean.target * 0.6,
+      `the box's target follows the cap: ${r.capped.target} kbit/s (clean ${r.clean.target})`);
     // Bounds from bench/network/RESULTS.md with room for a busy machine; they catch it getting worse.
     assert.ok(r.capped.fps >= 8, `the page keeps decoding under the cap: ${r.capped.fps.toFixed(1)} fps`);
     // The cap falling on a sender at 2.5 Mbit/s is the worst moment: the tbf queue drops a few
