@@ -315,6 +315,11 @@ impl Calls {
                 .or_default()
                 .insert(track.clone(), *wish);
         }
+        for (id, p) in self.peers.iter_mut() {
+            if let Some(wishes) = self.view.get(&id.0) {
+                p.session.show_videos(wishes);
+            }
+        }
         self.flush(now);
     }
 
@@ -639,9 +644,6 @@ impl Calls {
                     self.outputs.push_back(Output::Transmit(t));
                 }
             }
-            if let Some(wishes) = self.view.get(&id.0) {
-                p.session.show_videos(wishes);
-            }
             while let Some(relay) = p.session.poll_signal() {
                 self.outputs
                     .push_back(Output::Signal(ClientMessage::Relay(relay)));
@@ -811,7 +813,11 @@ impl Calls {
         )
     }
 
-    fn insert(&mut self, id: PeerId, session: Session) {
+    /// A new session for `id`; told at once what the display shows of the peer's videos.
+    fn insert(&mut self, id: PeerId, mut session: Session) {
+        if let Some(wishes) = self.view.get(&id.0) {
+            session.show_videos(wishes);
+        }
         self.peers.insert(
             id,
             Peer {
