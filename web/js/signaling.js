@@ -1,5 +1,7 @@
-// WebSocket client for the roombox signaling protocol, version 1 (docs/protocol.md).
-// No DOM here: it only speaks the protocol, keeps the session alive and tells listeners.
+// WebSocket client for the roombox signaling protocol (docs/protocol.md): the version 1
+// transport. Version 2 (sealed signaling, seal.js) runs over it: given a `key`, the join says
+// `v: 2` and carries the key instead of the name, and `sealed` envelopes are passed up as they
+// come. No DOM here: it only speaks the protocol, keeps the session alive and tells listeners.
 //
 // Events (all CustomEvent, payload in `detail`):
 //   state         {state}          'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed' | 'failed'
@@ -8,32 +10,35 @@
 //   peer-joined   {peer}
 //   peer-left     {id}
 //   signal        the relayed offer / answer / ice-candidate / view object (with `from`)
+//   sealed        a relayed version 2 envelope or hello (with `from`), for seal.js
 //   server-error  {code, message}
 
 export const PROTOCOL_VERSION = 1;
 
 // Error codes after which retrying the same join is pointless.
-const FATAL_JOIN_ERRORS = new Set(['room-full', 'bad-room', 'bad-json']);
+const FATAL_JOIN_ERRORS = new Set(['room-full', 'bad-room', 'bad-json', 'wrong-version']);
 
 export class Signaling extends EventTarget {
   /**
    * @param {object} opts
    * @param {string} opts.url        ws:// or wss:// address of /ws
    * @param {string} opts.room
-   * @param {string} opts.name
+   * @param {string} [opts.name]   version 1 only: with a `key` the name travels sealed
    * @param {'browser'|'appliance'} [opts.kind]
+   * @param {{pk: string, mac: string}} [opts.key] version 2: the member's announced key
    * @param {number} [opts.backoffMinMs]   first reconnect delay
    * @param {number} [opts.backoffMaxMs]   longest reconnect delay
    * @param {number} [opts.pingIntervalMs] app-level ping period
    * @param {number} [opts.silenceTimeoutMs] close and reconnect after this long without any frame
    */
-  constructor({ url, room, name, kind = 'browser', backoffMinMs = 500, backoffMaxMs = 5000,
+  constructor({ url, room, name, kind = 'browser', key = null, backoffMinMs = 500, backoffMaxMs = 5000,
     pingIntervalMs = 10000, silenceTimeoutMs = 25000, joinTimeoutMs = 10000 }) {
     super();
     this.url = url;
     this.room = room;
     this.name = name;
     this.kind = kind;
+    this.key = key;
     this.backoffMinMs = backoffMinMs;
     this.backoffMaxMs = backoffMaxMs;
     this.pingIntervalMs = pingIntervalMs;
@@ -115,7 +120,9 @@ export class Signaling extends EventTarget {
     ws.onopen = () => {
       if (ws !== this._ws) return;
       this._lastFrameAt = Date.now();
-      const join = { type: 'join', room: this.room, name: this.name, kind: this.kind };
+      const join = this.key
+        ? { type: 'join', v: 2, room: this.room, kind: this.kind, key: this.key }
+        : { type: 'join', room: this.room, name: this.name, kind: this.kind };
       if (this.id && this.resumeToken) join.resume = { id: this.id, token: this.resumeToken };
       ws.send(JSON.stringify(join));
       this._joinTimer = setTimeout(() => {
@@ -183,6 +190,9 @@ export class Signaling extends EventTarget {
       case 'ice-candidate':
       case 'view':
         this._emit('signal', msg);
+        break;
+      case 'sealed':
+        this._emit('sealed', msg);
         break;
       case 'pong':
         break;
