@@ -13,6 +13,8 @@ bash scripts/deps/install.sh
 bash scripts/deps/check.sh
 bash scripts/fetch-uapi-headers.sh
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+bash scripts/web-vendor.sh --check
+node --test tests/web/
 command -v cargo-deb >/dev/null || cargo install cargo-deb --locked --version '^3.8'
 # The same list on a fresh minimal bookworm root: what this machine happens to have hides nothing.
 bash tests/deps/fresh-root.sh
