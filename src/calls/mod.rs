@@ -616,6 +616,8 @@ impl Calls {
                 // The box sends one video, at the size its input and the link allow.
                 tracing::debug!(peer = %from, "a view of our video (not acted on)");
             }
+            // Opened by the signaling client's sealer before they reach the call.
+            RelayKind::Sealed => tracing::debug!(peer = %from, "an unopened sealed relay"),
             RelayKind::IceCandidate => {
                 let Some(peer) = self.peers.get_mut(&from) else {
                     return;

@@ -267,6 +267,7 @@ impl World {
                 id: b.id.clone(),
                 name: b.name.clone(),
                 kind: PeerKind::Browser,
+                key: None,
             })
             .collect();
         self.signaling_up = true;
@@ -317,6 +318,7 @@ impl World {
                 id: b.id.clone(),
                 name: b.name.clone(),
                 kind: PeerKind::Browser,
+                key: None,
             };
             self.calls
                 .handle_signal(SignalEvent::PeerJoined(info), self.now);

@@ -258,6 +258,7 @@ impl WebClientPeer {
         match r.kind {
             // docs/protocol.md: answers and candidates for another connection are dropped.
             RelayKind::Answer | RelayKind::IceCandidate | RelayKind::View if !same_pc => Ok(None),
+            RelayKind::Sealed => refuse("a sealed relay (opened before the call)"),
             RelayKind::View => {
                 self.views.push(r.view_wishes());
                 Ok(None)

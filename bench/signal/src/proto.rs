@@ -74,6 +74,7 @@ impl Target {
                     name: name.to_owned(),
                     kind: PeerKind::Browser,
                     resume: None,
+                    key: None,
                 });
                 ws.send(Message::text(join.to_json())).await?;
                 loop {

@@ -93,6 +93,7 @@ pub async fn run_cycle(cfg: &CycleConfig, name: &str, leave: LeaveMode) -> anyho
         name: name.to_owned(),
         kind: PeerKind::Browser,
         resume: None,
+        key: None,
     });
     send(&mut ws, &join).await?;
     let mut room_full_retries = 0;

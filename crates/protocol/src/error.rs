@@ -15,10 +15,11 @@ pub enum ErrorCode {
     BadRoom,
     TooLarge,
     RateLimited,
+    WrongVersion,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::BadJson,
         ErrorCode::UnknownType,
         ErrorCode::NotJoined,
@@ -28,6 +29,7 @@ impl ErrorCode {
         ErrorCode::BadRoom,
         ErrorCode::TooLarge,
         ErrorCode::RateLimited,
+        ErrorCode::WrongVersion,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +43,7 @@ impl ErrorCode {
             ErrorCode::BadRoom => "bad-room",
             ErrorCode::TooLarge => "too-large",
             ErrorCode::RateLimited => "rate-limited",
+            ErrorCode::WrongVersion => "wrong-version",
         }
     }
 

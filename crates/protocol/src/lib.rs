@@ -12,8 +12,8 @@ mod messages;
 pub use error::{ErrorCode, ParseError};
 pub use ids::{PeerId, RoomName, MAX_NAME_CHARS};
 pub use messages::{
-    parse_client_message, ClientMessage, IceCandidateInit, IceServer, Join, PeerInfo, PeerKind,
-    Relay, RelayKind, Resume, ServerMessage, ViewWish, Welcome,
+    parse_client_message, ClientMessage, IceCandidateInit, IceServer, Join, MemberKey, PeerInfo,
+    PeerKind, Relay, RelayKind, Resume, ServerMessage, ViewWish, Welcome,
 };
 
 /// Largest text frame the server accepts, in bytes.

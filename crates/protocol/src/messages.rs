@@ -14,8 +14,22 @@ pub enum PeerKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerInfo {
     pub id: PeerId,
+    /// Empty for a version 2 member: its name is sealed (docs/protocol.md, version 2).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     pub kind: PeerKind,
+    /// A version 2 member's announced key, passed through by the server untouched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<MemberKey>,
+}
+
+/// A version 2 member's X-Wing encapsulation key and its MAC under the room secret, both
+/// base64url. The server only carries it; members check it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberKey {
+    pub pk: String,
+    pub mac: String,
 }
 
 /// One `RTCIceServer` as handed to clients in `welcome`.
@@ -50,9 +64,23 @@ pub struct Resume {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Join {
     pub room: RoomName,
+    /// Empty in version 2 (names are sealed).
     pub name: String,
     pub kind: PeerKind,
     pub resume: Option<Resume>,
+    /// Version 2: the member's announced key. `None` is a version 1 join.
+    pub key: Option<MemberKey>,
+}
+
+impl Join {
+    /// The protocol version this join speaks: 2 with a key, else 1.
+    pub fn version(&self) -> u8 {
+        if self.key.is_some() {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +90,8 @@ pub enum RelayKind {
     IceCandidate,
     /// What the receiver shows of the sender's videos (`videos`: mid to a [`ViewWish`]).
     View,
+    /// Version 2: a hello or an envelope between two members, opaque to the server.
+    Sealed,
 }
 
 /// The most of a video the receiver shows: a sender need not send more (docs/protocol.md,
@@ -80,6 +110,7 @@ impl RelayKind {
             RelayKind::Answer => "answer",
             RelayKind::IceCandidate => "ice-candidate",
             RelayKind::View => "view",
+            RelayKind::Sealed => "sealed",
         }
     }
 }
@@ -212,14 +243,22 @@ pub enum ClientMessage {
 impl ClientMessage {
     pub fn to_json(&self) -> String {
         match self {
-            ClientMessage::Join(j) => serde_json::json!({
-                "type": "join",
-                "room": j.room,
-                "name": j.name,
-                "kind": j.kind,
-                "resume": j.resume,
-            })
-            .to_string(),
+            ClientMessage::Join(j) => {
+                let mut join = serde_json::json!({
+                    "type": "join",
+                    "room": j.room,
+                    "kind": j.kind,
+                    "resume": j.resume,
+                });
+                match &j.key {
+                    Some(key) => {
+                        join["v"] = 2.into();
+                        join["key"] = serde_json::to_value(key).expect("keys serialize");
+                    }
+                    None => join["name"] = j.name.clone().into(),
+                }
+                join.to_string()
+            }
             ClientMessage::Relay(r) => r.to_json(),
             ClientMessage::Leave => r#"{"type":"leave"}"#.to_owned(),
             ClientMessage::Ping => r#"{"type":"ping"}"#.to_owned(),
@@ -334,10 +373,15 @@ impl ServerMessage {
 #[serde(deny_unknown_fields)]
 struct JoinFields {
     room: String,
-    name: String,
+    #[serde(default)]
+    name: Option<String>,
     kind: PeerKind,
     #[serde(default)]
     resume: Option<Resume>,
+    #[serde(default)]
+    v: Option<u8>,
+    #[serde(default)]
+    key: Option<MemberKey>,
 }
 
 /// Parses one text frame from a client. Never panics; every refusal carries its error code.
@@ -366,7 +410,30 @@ fn parse_join(map: Map<String, Value>) -> Result<Join, ParseError> {
             "room must be 1 to 64 of A-Z a-z 0-9 _ -",
         )
     })?;
-    let name = fields.name.trim();
+    let name = match (fields.v.unwrap_or(1), &fields.key, fields.name) {
+        (1, None, Some(name)) => check_name(&name)?,
+        (1, None, None) => return Err(bad("join: missing field `name`")),
+        (1, Some(_), _) => return Err(bad("join: field `key` needs `v: 2`")),
+        (2, None, _) => return Err(bad("join: version 2 needs field `key`")),
+        (2, Some(_), None) => String::new(),
+        (2, Some(_), Some(_)) => {
+            return Err(bad(
+                "join: version 2 carries no `name` (names are sealed between members)",
+            ))
+        }
+        (v, ..) => return Err(bad(format!("join: unknown protocol version {v}"))),
+    };
+    Ok(Join {
+        room,
+        name,
+        kind: fields.kind,
+        resume: fields.resume,
+        key: fields.key,
+    })
+}
+
+fn check_name(name: &str) -> Result<String, ParseError> {
+    let name = name.trim();
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
         return Err(ParseError::new(
@@ -374,12 +441,7 @@ fn parse_join(map: Map<String, Value>) -> Result<Join, ParseError> {
             format!("join: name must be 1 to {MAX_NAME_CHARS} printable characters"),
         ));
     }
-    Ok(Join {
-        room,
-        name: name.to_owned(),
-        kind: fields.kind,
-        resume: fields.resume,
-    })
+    Ok(name.to_owned())
 }
 
 fn relay_kind(kind: &str) -> Option<RelayKind> {
@@ -388,6 +450,7 @@ fn relay_kind(kind: &str) -> Option<RelayKind> {
         "answer" => Some(RelayKind::Answer),
         "ice-candidate" => Some(RelayKind::IceCandidate),
         "view" => Some(RelayKind::View),
+        "sealed" => Some(RelayKind::Sealed),
         _ => None,
     }
 }
@@ -425,6 +488,8 @@ fn relay_from_map(kind: RelayKind, mut map: Map<String, Value>) -> Result<Relay,
             Some(_) => return Err(bad(format!("{name}: field `videos` must be an object"))),
             None => return Err(bad(format!("{name}: missing field `videos`"))),
         },
+        // Opaque to the server: its checks are the members' (docs/protocol.md, version 2).
+        RelayKind::Sealed => {}
     }
     Ok(Relay {
         kind,

@@ -113,6 +113,7 @@ impl Rooms {
                     member.conn = conn;
                     member.info.name = join.name;
                     member.info.kind = join.kind;
+                    member.info.key = join.key;
                     let welcome =
                         welcome_for(&join.room, room, &resume.id, ice_servers, self.max_peers);
                     return Ok(Joined {
@@ -120,6 +121,21 @@ impl Rooms {
                         replaced: true,
                     });
                 }
+            }
+        }
+
+        // A room speaks one version: an old client in a sealed room is told so at once.
+        if let Some(member) = room.members.values().next() {
+            let theirs = if member.info.key.is_some() { 2 } else { 1 };
+            if theirs != join.version() {
+                return Err(ParseError::new(
+                    ErrorCode::WrongVersion,
+                    format!(
+                        "room {} speaks signaling version {theirs}, this client {}",
+                        join.room,
+                        join.version()
+                    ),
+                ));
             }
         }
 
@@ -147,6 +163,7 @@ impl Rooms {
             id: id.clone(),
             name: join.name,
             kind: join.kind,
+            key: join.key,
         };
         let room = self
             .rooms

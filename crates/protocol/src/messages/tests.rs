@@ -132,6 +132,7 @@ fn server_messages_round_trip() {
                 id: PeerId("b2".into()),
                 name: "Room 4".into(),
                 kind: PeerKind::Appliance,
+                key: None,
             }],
             ice_servers: vec![IceServer {
                 urls: vec!["stun:stun.l.google.com:19302".into()],
@@ -145,6 +146,7 @@ fn server_messages_round_trip() {
                 id: PeerId("c3".into()),
                 name: "Ada".into(),
                 kind: PeerKind::Browser,
+                key: None,
             },
         },
         ServerMessage::PeerLeft {
@@ -191,6 +193,7 @@ fn client_join_round_trips() {
             id: PeerId("a1".into()),
             token: "tok".into(),
         }),
+        key: None,
     });
     assert_eq!(parse_client_message(&join.to_json()).unwrap(), join);
 }
@@ -317,5 +320,72 @@ fn a_view_carries_wishes_by_mid_and_needs_its_videos() {
         e.message.contains("`videos` must be an object"),
         "{}",
         e.message
+    );
+}
+
+#[test]
+fn a_version_2_join_carries_a_key_and_no_name() {
+    let text =
+        r#"{"type":"join","room":"r","kind":"browser","v":2,"key":{"pk":"AAAA","mac":"BBBB"}}"#;
+    let ClientMessage::Join(join) = parse_client_message(text).unwrap() else {
+        panic!("a join")
+    };
+    assert_eq!(join.version(), 2);
+    assert_eq!(join.name, "");
+    assert_eq!(join.key.as_ref().unwrap().pk, "AAAA");
+    assert_eq!(
+        parse_client_message(&ClientMessage::Join(join.clone()).to_json()).unwrap(),
+        ClientMessage::Join(join)
+    );
+    for (bad, why) in [
+        (
+            r#"{"type":"join","room":"r","kind":"browser","v":2}"#,
+            "needs field `key`",
+        ),
+        (
+            r#"{"type":"join","room":"r","kind":"browser","v":2,"name":"Ada","key":{"pk":"A","mac":"B"}}"#,
+            "carries no `name`",
+        ),
+        (
+            r#"{"type":"join","room":"r","kind":"browser","name":"Ada","key":{"pk":"A","mac":"B"}}"#,
+            "needs `v: 2`",
+        ),
+        (
+            r#"{"type":"join","room":"r","kind":"browser","v":3,"key":{"pk":"A","mac":"B"}}"#,
+            "unknown protocol version 3",
+        ),
+        (
+            r#"{"type":"join","room":"r","kind":"browser"}"#,
+            "missing field `name`",
+        ),
+    ] {
+        let err = parse_client_message(bad).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadJson, "{bad}");
+        assert!(err.message.contains(why), "{bad}: {}", err.message);
+    }
+}
+
+#[test]
+fn a_sealed_relay_is_passed_through_whatever_it_holds() {
+    let text = r#"{"type":"sealed","to":"b1","pair":"x","seq":3,"box":"opaque"}"#;
+    let ClientMessage::Relay(r) = parse_client_message(text).unwrap() else {
+        panic!("a relay")
+    };
+    assert_eq!(r.kind, RelayKind::Sealed);
+    assert_eq!(r.fields["box"], "opaque");
+    let back = ServerMessage::parse(
+        &ServerMessage::Relay(Relay {
+            from: Some(PeerId("a1".into())),
+            ..r
+        })
+        .to_json(),
+    )
+    .unwrap();
+    let ServerMessage::Relay(r) = back else {
+        panic!("a relay")
+    };
+    assert_eq!(
+        (r.kind, r.fields["seq"].as_u64()),
+        (RelayKind::Sealed, Some(3))
     );
 }

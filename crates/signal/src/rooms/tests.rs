@@ -7,6 +7,7 @@ fn join(room: &str, name: &str, resume: Option<Resume>) -> Join {
         name: name.into(),
         kind: PeerKind::Browser,
         resume,
+        key: None,
     }
 }
 
@@ -239,4 +240,58 @@ fn a_peer_that_stops_reading_is_closed_not_buffered() {
             .unwrap();
     }
     assert!(slow_closed.is_closed());
+}
+
+fn sealed_join(room: &str, pk: &str) -> Join {
+    Join {
+        name: String::new(),
+        key: Some(roombox_protocol::MemberKey {
+            pk: pk.into(),
+            mac: format!("mac-of-{pk}"),
+        }),
+        ..join(room, "unused", None)
+    }
+}
+
+#[test]
+fn version_2_keys_pass_through_untouched_and_a_room_keeps_one_version() {
+    let mut rooms = Rooms::new(6);
+    let mut a = client(1);
+    let b = client(2);
+    let c = client(3);
+    rooms
+        .join(sealed_join("r", "KA"), a.conn, a.outbox.clone(), &[])
+        .unwrap();
+    let wb = rooms
+        .join(sealed_join("r", "KB"), b.conn, b.outbox.clone(), &[])
+        .unwrap()
+        .welcome;
+    let key = wb.peers[0].key.as_ref().unwrap();
+    assert_eq!((key.pk.as_str(), key.mac.as_str()), ("KA", "mac-of-KA"));
+    assert_eq!(
+        wb.peers[0].name, "",
+        "a sealed member has no name on the server"
+    );
+    let got = drain(&mut a.rx);
+    assert!(
+        matches!(&got[..], [ServerMessage::PeerJoined { peer }] if peer.key.as_ref().is_some_and(|k| k.pk == "KB"))
+    );
+    // An old client in a sealed room is told so, and nothing changes.
+    let err = rooms
+        .join(join("r", "Old", None), c.conn, c.outbox.clone(), &[])
+        .err()
+        .unwrap();
+    assert_eq!(err.code, ErrorCode::WrongVersion);
+    assert_eq!(rooms.peer_count(), 2);
+    assert!(drain(&mut a.rx).is_empty());
+    // And the other way round.
+    rooms
+        .join(join("old", "Old", None), c.conn, c.outbox.clone(), &[])
+        .unwrap();
+    let d = client(4);
+    let err = rooms
+        .join(sealed_join("old", "KD"), d.conn, d.outbox.clone(), &[])
+        .err()
+        .unwrap();
+    assert_eq!(err.code, ErrorCode::WrongVersion);
 }
