@@ -13,8 +13,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  joinRoom, launchBrowser, peerList, saveArtifacts, startServer, statsByName, statusText, tile,
-  waitFor, waitForGrowth, waitForStatus,
+  joinRoom, launchBrowser, peerList, roomSecret, saveArtifacts, startServer, statsByName, statusText,
+  tile, waitFor, waitForGrowth, waitForStatus,
 } from './lib.js';
 
 const ROOM = `e2e-${process.pid}`;
@@ -184,23 +184,26 @@ describe('roombox in headless Chromium', { timeout: 300000 }, () => {
   });
 
   test('a room box (appliance) is shown as a room box tile', async () => {
-    // A bare protocol client joins as an appliance, from a page that is not in the call.
+    // A protocol client (seal.js, no call) joins as an appliance, from a page that is not in the
+    // call (no key in its address: the page itself does not join).
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(`${server.url}/r/${ROOM}`);
-    await page.evaluate((room) => new Promise((resolve, reject) => {
-      const ws = new WebSocket(`ws://${location.host}/ws`);
-      window.boxSocket = ws;
-      ws.onopen = () => ws.send(JSON.stringify({ type: 'join', room, name: 'Room 4', kind: 'appliance' }));
-      ws.onmessage = (e) => { if (JSON.parse(e.data).type === 'welcome') resolve(); };
-      ws.onerror = reject;
-    }), ROOM);
+    await page.evaluate(async ({ room, secret }) => {
+      const { SealedSignaling } = await import('/assets/js/seal.js');
+      const s = new SealedSignaling({ url: `ws://${location.host}/ws`, room, name: 'Room 4', kind: 'appliance', secret });
+      window.boxSignaling = s;
+      await new Promise((resolve) => {
+        s.addEventListener('welcome', resolve, { once: true });
+        s.connect();
+      });
+    }, { room: ROOM, secret: roomSecret(ROOM) });
     for (const m of Object.values(members)) {
       const tl = tile(m.page, 'Room 4');
       await tl.waitFor({ timeout: T });
       assert.match(await tl.textContent(), /Room box/);
     }
-    await page.evaluate(() => window.boxSocket.close());
+    await page.evaluate(() => window.boxSignaling.leave());
     for (const m of Object.values(members)) {
       await tile(m.page, 'Room 4').waitFor({ state: 'detached', timeout: T });
     }

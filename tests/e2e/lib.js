@@ -2,6 +2,7 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,17 +106,36 @@ export function launchBrowser({ executablePath = CHROMIUM, args = [] } = {}) {
   return chromium.launch({ executablePath, args: [...CHROMIUM_ARGS, ...args], headless: true });
 }
 
+/** A fresh room secret (docs/protocol.md, version 2): 16 random bytes, 22 base64url characters. */
+export function newSecret() {
+  return randomBytes(16).toString('base64url');
+}
+
+const roomSecrets = new Map();
+
+/** The secret of `room` for this test run: one per room name, so every page of a test agrees. */
+export function roomSecret(room) {
+  if (!roomSecrets.has(room)) roomSecrets.set(room, newSecret());
+  return roomSecrets.get(room);
+}
+
+/** A room's link: /r/ROOM#k=SECRET (no fragment when `secret` is null). */
+export function roomUrl(baseUrl, room, secret = roomSecret(room)) {
+  return secret === null ? `${baseUrl}/r/${room}` : `${baseUrl}/r/${room}#k=${secret}`;
+}
+
 /**
- * Open /r/<room> in a fresh browser context, type the name, click Join and wait until the page
+ * Open the room's link (/r/<room>#k=<secret>; `secret` defaults to the room's secret of this run,
+ * roomSecret) in a fresh browser context, type the name, click Join and wait until the page
  * shows the signaling connection as "Connected". Returns {context, page, name, logs}.
  */
-export async function joinRoom(browser, baseUrl, room, name, { viewport } = {}) {
+export async function joinRoom(browser, baseUrl, room, name, { viewport, secret } = {}) {
   const context = await browser.newContext({ viewport: viewport ?? { width: 1000, height: 760 } });
   const page = await context.newPage();
   const logs = [];
   page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
-  await page.goto(`${baseUrl}/r/${room}`);
+  await page.goto(roomUrl(baseUrl, room, secret ?? roomSecret(room)));
   await page.getByLabel('Your name').fill(name);
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   await waitForStatus(page, 'Connected');

@@ -15,6 +15,10 @@
 //   after the socket is back (same id), live connections are kept and lost offers re-sent;
 // - when ICE fails, restart ICE; if that does not help, the impolite side starts over.
 //
+// Sealed signaling (protocol version 2, seal.js): names come with `peer-named` (a peer has no
+// name until its sealed `hi`); a `peer-refused` peer keeps a tile saying why but never gets an
+// RTCPeerConnection (one it had is closed), and nothing from it is taken.
+//
 // Events (CustomEvent, `detail.peer` unless noted):
 //   peer-added, peer-removed, peer-updated (state, name, quality), peer-media (tracks changed),
 //   local-media (our own mic, camera or screen changed; detail {}), notice ({text})
@@ -59,7 +63,7 @@ export function pcState(pc) {
 export class Call extends EventTarget {
   /**
    * @param {object} opts
-   * @param {import('./signaling.js').Signaling} opts.signaling
+   * @param {import('./seal.js').SealedSignaling} opts.signaling (or a version 1 `Signaling`)
    * @param {MediaStream|null} opts.micStream
    */
   constructor({ signaling, micStream = null }) {
@@ -82,6 +86,10 @@ export class Call extends EventTarget {
     this._onLeft = (e) => this._peerLeft(e.detail.id);
     this._onSignal = (e) => this._signal(e.detail);
     this._onIceServers = (e) => this._iceServers(e.detail.iceServers);
+    this._onNamed = (e) => this._peerNamed(e.detail);
+    this._onRefused = (e) => this._peerRefused(e.detail);
+    signaling.addEventListener('peer-named', this._onNamed);
+    signaling.addEventListener('peer-refused', this._onRefused);
     signaling.addEventListener('welcome', this._onWelcome);
     signaling.addEventListener('ice-servers', this._onIceServers);
     signaling.addEventListener('peer-joined', this._onJoined);
@@ -108,6 +116,7 @@ export class Call extends EventTarget {
       name: p.name,
       kind: p.kind,
       polite: p.polite,
+      refused: p.refused,
       pc: p.pcId,
       state: pcState(p.pc),
       dtls: dtlsState(p.pc),
@@ -197,6 +206,8 @@ export class Call extends EventTarget {
     s.removeEventListener('peer-joined', this._onJoined);
     s.removeEventListener('peer-left', this._onLeft);
     s.removeEventListener('signal', this._onSignal);
+    s.removeEventListener('peer-named', this._onNamed);
+    s.removeEventListener('peer-refused', this._onRefused);
     for (const id of [...this.peers.keys()]) this._removePeer(id);
     if (this.screenStream) this.stopScreen();
     if (this.cameraStream) this.stopCamera();
@@ -235,13 +246,16 @@ export class Call extends EventTarget {
         peer.update(info);
         peer.unconfirmedSince = 0;
         peer.leftAt = 0;
+        if (info.refused) this._refuse(peer, info.refused);
         this._emit('peer-updated', { peer });
+        if (peer.refused) continue;
         if (this._usable(peer)) {
           this._resync(peer);
           continue;
         }
       } else {
         peer = this._addPeer(info);
+        if (peer.refused) continue;
       }
       // We are the newcomer towards this peer: we offer.
       this._startOver(peer);
@@ -256,7 +270,11 @@ export class Call extends EventTarget {
   _peerJoined(info) {
     if (!info || info.id === this.selfId) return;
     let peer = this.peers.get(info.id);
-    if (peer) {
+    if (peer && info.refused) {
+      this._refuse(peer, info.refused);
+      return;
+    }
+    if (peer && !peer.refused) {
       // A peer we still have a connection to came back (our server restarted, or its socket
       // dropped): keep the connection if it lives, else start over (should it start over too,
       // the two new connections meet the glare rule in _handleSignal).
@@ -268,8 +286,38 @@ export class Call extends EventTarget {
       this._emit('peer-updated', { peer });
       return;
     }
+    if (peer) {
+      // Refused, and announced again without leaving first: it stays refused.
+      peer.update(info);
+      this._emit('peer-updated', { peer });
+      return;
+    }
     peer = this._addPeer(info);
     // The newcomer offers; we wait.
+  }
+
+  /** The peer's sealed `hi`: who it says it is. */
+  _peerNamed({ id, name, kind }) {
+    const peer = this.peers.get(id);
+    if (!peer) return;
+    peer.name = name;
+    if (kind) peer.kind = kind;
+    this._emit('peer-updated', { peer });
+  }
+
+  /** Sealed signaling refused this peer (docs/protocol.md, "Refused peers"). */
+  _peerRefused({ id, reason }) {
+    const peer = this.peers.get(id);
+    if (peer) this._refuse(peer, reason);
+  }
+
+  _refuse(peer, reason) {
+    if (peer.refused) return;
+    peer.refused = reason || 'refused';
+    peer.leftAt = 0;
+    peer.unconfirmedSince = 0;
+    this._closePc(peer); // emits peer-media and peer-updated
+    this._emit('notice', { text: `${peer.name ?? 'A participant'} was refused: ${peer.refused}.` });
   }
 
   _peerLeft(id) {
@@ -288,14 +336,14 @@ export class Call extends EventTarget {
 
   _signal(msg) {
     const peer = this.peers.get(msg.from);
-    if (!peer) return; // a stale message from someone who left
+    if (!peer || peer.refused) return; // a stale message from someone who left, or refused
     peer.queue = peer.queue
       .then(() => this._handleSignal(peer, msg))
       .catch((err) => console.warn(`signal ${msg.type} from ${peer.id}:`, err));
   }
 
   async _handleSignal(peer, msg) {
-    if (!this.peers.has(peer.id) || this.closed) return;
+    if (!this.peers.has(peer.id) || this.closed || peer.refused) return;
     if (msg.type === 'offer') {
       if (typeof msg.sdp !== 'string') return;
       if (msg.pc !== peer.pcId || !peer.pc) {
@@ -340,6 +388,7 @@ export class Call extends EventTarget {
 
   _addPeer(info) {
     const peer = new Peer(info, this.selfId);
+    if (info.refused) peer.refused = info.refused;
     this.peers.set(peer.id, peer);
     this._emit('peer-added', { peer });
     return peer;
@@ -384,6 +433,7 @@ export class Call extends EventTarget {
 
   /** Throw away our connection to this peer and offer a new one. */
   _startOver(peer) {
+    if (peer.refused) return;
     this.counters.startOvers += 1;
     this._createPc(peer, randomId(), { own: true });
     this._attachLocalTracks(peer); // fires negotiationneeded: we offer
@@ -404,6 +454,7 @@ export class Call extends EventTarget {
   }
 
   _createPc(peer, pcId, { own }) {
+    if (peer.refused) throw new Error(`no connection to a refused peer (${peer.refused})`);
     this._closePc(peer);
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
     peer.pc = pc;
@@ -580,6 +631,7 @@ export class Call extends EventTarget {
     if (this.closed) return;
     const now = Date.now();
     for (const peer of [...this.peers.values()]) {
+      if (peer.refused) continue; // no connection, nothing to keep alive
       const usable = this._usable(peer);
       // Announced gone: remove once the grace is over or its media stops.
       if (peer.leftAt) {
@@ -651,8 +703,11 @@ export class Call extends EventTarget {
 export class Peer {
   constructor(info, selfId) {
     this.id = info.id;
+    /** Undefined until the peer's sealed `hi` names it (version 2). */
     this.name = info.name;
     this.kind = info.kind;
+    /** Why sealed signaling refused this peer (human text), or null. */
+    this.refused = null;
     this.polite = selfId !== null && selfId < info.id;
     this.pc = null;
     this.pcId = null;

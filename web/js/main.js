@@ -1,6 +1,11 @@
-// Wiring: the page at /r/<room>, the join form, the controls.
+// Wiring: the page at /r/<room>#k=<secret>, the join form, the controls.
+//
+// Signaling is sealed (protocol version 2, seal.js): the room secret comes from the link's
+// fragment, which the browser never sends to the server. A link without a valid secret does
+// not join at all; nothing falls back to plain signaling.
 
-import { Signaling, defaultSignalingUrl } from './signaling.js';
+import { defaultSignalingUrl } from './signaling.js';
+import { SealedSignaling, secretFromFragment } from './seal.js';
 import { Call } from './call.js';
 import { UI } from './ui.js';
 
@@ -20,13 +25,19 @@ Object.defineProperty(window, 'roombox', {
     get call() { return call; },
     get signaling() { return signaling; },
     get room() { return room; },
+    /** The safety code shown now (five groups of four digits), or null. */
+    get safetyCode() { return signaling?.safetyCode ?? null; },
   }),
 });
 
 const room = roomFromPath(location.pathname);
+const secret = secretFromFragment(location.hash);
 if (!room) {
   ui.showJoin({ hint: 'This address names no valid room. Room names use letters, digits, - and _.' });
   ui.joinButton.disabled = true;
+} else if (!secret) {
+  ui.setRoom(room);
+  ui.showNoKey();
 } else {
   ui.setRoom(room);
   ui.showJoin();
@@ -34,6 +45,11 @@ if (!room) {
   if (saved) ui.nameInput.value = saved;
   ui.nameInput.focus();
 }
+
+// A full link pasted into this tab changes only the fragment: start over with it (not mid-call).
+window.addEventListener('hashchange', () => {
+  if (!call && secretFromFragment(location.hash) !== secret) location.reload();
+});
 
 function roomFromPath(path) {
   const m = /^\/r\/([^/]+)\/?$/.exec(path);
@@ -51,7 +67,7 @@ function safeStorage(fn) {
 
 ui.joinForm.addEventListener('submit', async (e) => {
   e.preventDefault();
-  if (!room || call) return;
+  if (!room || !secret || call) return;
   const name = ui.nameInput.value.trim();
   if (name.length < 1 || Array.from(name).length > 64) {
     ui.nameInput.setCustomValidity('Type a name of 1 to 64 characters.');
@@ -69,7 +85,7 @@ ui.nameInput.addEventListener('input', () => ui.nameInput.setCustomValidity(''))
 
 async function join(name) {
   const micStream = await openMic(micDeviceId);
-  signaling = new Signaling({ url: defaultSignalingUrl(), room, name, kind: 'browser' });
+  signaling = new SealedSignaling({ url: defaultSignalingUrl(), room, name, kind: 'browser', secret });
   call = new Call({ signaling, micStream });
 
   ui.clearTiles();
@@ -90,6 +106,11 @@ async function join(name) {
       leave(`This room is full${max ? ` (at most ${max} participants)` : ''}. Try again later.`);
     } else if (code === 'bad-room') {
       leave('This room name is not valid.');
+    } else if (code === 'wrong-version') {
+      leave('This room is in use by an older roombox client that does not encrypt its signaling, '
+        + 'so this page does not join it. Ask the others to reload, or create a new room.');
+    } else if (code === 'seal-failed') {
+      leave('This browser could not set up the encryption (it needs WebCrypto, on https or localhost).');
     } else if (signaling.state === 'failed') {
       leave(`The server refused to let you in (${code}).`);
     }
@@ -98,6 +119,8 @@ async function join(name) {
   call.addEventListener('peer-updated', (ev) => ui.renderPeer(ev.detail.peer));
   call.addEventListener('peer-media', (ev) => ui.renderPeerMedia(ev.detail.peer));
   call.addEventListener('peer-removed', (ev) => ui.removePeer(ev.detail.peer));
+  call.addEventListener('notice', (ev) => ui.notice(ev.detail.text, { timeoutMs: 15000 }));
+  signaling.addEventListener('safety-code', (ev) => ui.setSafetyCode(ev.detail.code));
   call.addEventListener('local-media', () => {
     refreshSelfMedia();
     ui.setSharing(!!call.screenStream);
@@ -105,7 +128,8 @@ async function join(name) {
   });
 
   ui.setSignalState(signaling.state);
-  signaling.connect();
+  ui.setSafetyCode(null);
+  signaling.connect().catch(() => { /* told by server-error 'seal-failed' */ });
   refreshDevices();
 }
 

@@ -22,7 +22,11 @@ const PC_TEXT = {
   failed: 'Connection failed',
   closed: 'Closed',
   away: 'Away…',
+  securing: 'Connecting securely',
 };
+
+/** A peer's name until its sealed `hi` names it. */
+const UNNAMED = '…';
 
 const QUALITY_TEXT = { good: 'Good', fair: 'Fair', poor: 'Poor', unknown: '' };
 // The path a call takes, for the quality tooltip.
@@ -80,6 +84,17 @@ export class UI {
     this.speakerSelect = $('speaker-select');
     this.speakerHint = $('speaker-hint');
     this.audioSink = $('audio-sink');
+    this.safetyCodeText = $('safety-code');
+    this.compareButton = $('compare-button');
+    this.compareStatus = $('compare-status');
+    /** The safety code the user said they compared, and the one shown now. */
+    this.comparedCode = null;
+    this.safetyCode = null;
+    this.compareButton?.addEventListener('click', () => {
+      if (!this.safetyCode) return;
+      this.comparedCode = this.safetyCode;
+      this._renderSafety();
+    });
 
     this.audioCtx = null;
     this.sinkId = '';
@@ -105,6 +120,43 @@ export class UI {
     this.callView.hidden = true;
     this.joinButton.disabled = false;
     if (hint) this.joinHint.textContent = hint;
+  }
+
+  /** A room link without its key (`#k=`): no joining, and say what to do. */
+  showNoKey() {
+    this.showJoin();
+    this.joinButton.disabled = true;
+    this.nameInput.disabled = true;
+    const p = this.joinHint;
+    p.classList.add('problem');
+    p.replaceChildren(
+      'This link lacks the room key (the part after #k= at its end), so you cannot join: ',
+      'the key is what keeps the call private. Ask whoever invited you for the full link, or ',
+      Object.assign(document.createElement('a'), { href: '/', textContent: 'create a new room' }),
+      '.',
+    );
+  }
+
+  /** The room's safety code (sealed signaling): shown with whether the user compared it. */
+  setSafetyCode(code) {
+    this.safetyCode = code;
+    this._renderSafety();
+  }
+
+  _renderSafety() {
+    if (!this.safetyCodeText) return;
+    const code = this.safetyCode;
+    this.safetyCodeText.textContent = code ?? '…';
+    const state = !code ? 'none' : !this.comparedCode ? 'unchecked'
+      : code === this.comparedCode ? 'compared' : 'changed';
+    this.safetyCodeText.closest('.e2e').dataset.compare = state;
+    this.compareStatus.textContent = {
+      none: '',
+      unchecked: 'Compare it with the others (read it out): the same code for everyone means nobody is listening in between.',
+      compared: 'Compared.',
+      changed: 'Code changed: compare again.',
+    }[state];
+    this.compareButton.hidden = state === 'compared' || state === 'none';
   }
 
   showCall() {
@@ -210,16 +262,27 @@ export class UI {
   }
 
   renderPeer(peer) {
+    const name = peer.name ?? UNNAMED;
     let t = this.tileState.get(peer.id);
     if (!t) {
-      t = this._makeTile(peer.id, peer.name, peer.kind);
+      t = this._makeTile(peer.id, name, peer.kind);
       this.tiles.append(t.li);
     }
-    t.els.name.textContent = peer.name;
-    t.li.setAttribute('aria-label', peer.name);
+    if (t.els.name.textContent !== name) {
+      t.els.name.textContent = name;
+      t.els.avatar.textContent = initials(name);
+    }
+    t.li.setAttribute('aria-label', name);
     t.els.kind.textContent = peer.kind === 'appliance' ? 'Room box' : 'Browser';
     t.li.dataset.kind = peer.kind;
-    this._setConn(t, peer.leftAt ? 'away' : pcState(peer.pc));
+    if (peer.refused) {
+      t.els.conn.textContent = `Refused: ${peer.refused}`;
+      t.li.dataset.conn = 'refused';
+    } else if (peer.name === undefined || peer.name === null) {
+      this._setConn(t, 'securing');
+    } else {
+      this._setConn(t, peer.leftAt ? 'away' : pcState(peer.pc));
+    }
     const q = peer.quality ?? {};
     t.li.dataset.quality = q.level ?? 'unknown';
     const parts = [];
@@ -401,6 +464,7 @@ async function applySink(audio, sinkId) {
 }
 
 function initials(name) {
+  if (name === UNNAMED) return '';
   const parts = name.replace(/\(you\)$/, '').trim().split(/\s+/).filter(Boolean);
   const letters = parts.slice(0, 2).map((p) => Array.from(p)[0]?.toUpperCase() ?? '');
   return letters.join('') || '?';
