@@ -2,7 +2,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { joinRoom, launchBrowser, peerList, saveArtifacts, startServer, waitFor } from './lib.js';
+import { joinRoom, launchBrowser, peerList, roomUrl, saveArtifacts, startServer, waitFor } from './lib.js';
 
 const T = 30000;
 let server;
@@ -27,7 +27,7 @@ test('a third page in a room of two is told the room is full', async (t) => {
   const context = await browser.newContext();
   const page = await context.newPage();
   members.push({ page, name: 'Cy', logs: [] });
-  await page.goto(`${server.url}/r/small`);
+  await page.goto(roomUrl(server.url, 'small'));
   await page.getByLabel('Your name').fill('Cy');
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   await page.getByText('This room is full').waitFor({ timeout: T });
