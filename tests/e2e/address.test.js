@@ -72,7 +72,7 @@ describe('the box follows its network address', { timeout: 300000 }, () => {
     ip('addr', 'add', `${FIRST}/24`, 'dev', IFACE);
     await box.waitForLog(new RegExp(`UDP socket for WebRTC.*${FIRST.replaceAll('.', '\\.')}`), { timeout: T });
     const t0 = Date.now();
-    page = await joinRoom(browser, server.url, ROOM, 'Ada');
+    page = await joinRoom(browser, server.url, ROOM, 'Ada', { secret: box.secret });
     await waitForVideo(page.page, BOX, { width: WIDTH, height: HEIGHT, timeout: T, what: `Ada decoding ${BOX}` });
     t.diagnostic(`first decoded frame ${Date.now() - t0} ms after joining`);
     assert.equal(await selectedLocalAddress(page.page), FIRST, 'the call runs over the new address');

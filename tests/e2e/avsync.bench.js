@@ -86,7 +86,7 @@ describe('audio and video in sync on the room display', { timeout: 180000 }, () 
     t.after(() => { if (t.passed === false) saveBoxLog('avsync', box); });
     const [line] = await box.waitForLog(/audio out wav:.*frame n plays at unix (\d+) us/, { timeout: T });
     const wavStart = Number(/unix (\d+) us/.exec(line)[1]) / 1000;
-    const member = await joinRoom(browser, server.url, ROOM, 'Flasher');
+    const member = await joinRoom(browser, server.url, ROOM, 'Flasher', { secret: box.secret });
     await member.page.evaluate(async () => {
       const canvas = document.createElement('canvas');
       canvas.width = 1280;

@@ -6,9 +6,12 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, openSync, readSync, closeSync, fstatSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync, closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync,
+} from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { artifactsDir, repoRoot, waitFor } from './lib.js';
+import { artifactsDir, newSecret, repoRoot, waitFor } from './lib.js';
 
 export const BOX_BIN = process.env.BOX_BIN || path.join(repoRoot, 'target', 'debug', 'roombox');
 
@@ -18,13 +21,25 @@ const ANSI = /\x1b\[[0-9;]*m/g;
 /**
  * Start `roombox run` with the given flags. Its log (stdout and stderr, colours stripped) is kept
  * in `box.log` as lines; `waitForLog` polls it.
+ *
+ * The box's room secret (sealed signaling, docs/protocol.md version 2): a fresh one (or
+ * `secret`) is written to `<state dir>/room-secret` (mode 0600), the state directory being the
+ * one `extraArgs` names with `--state-dir`, else a new temporary directory passed as
+ * `--state-dir` and removed when the box exits. Pages join the box's room with `box.secret`
+ * (`joinRoom(..., { secret: box.secret })`).
  */
-export function startBox({ signalUrl, room, name, video = 'test', audioIn = 'test', audioOut, width, height, fps, iceLoopback = true, extraArgs = [], netns, env = {} }) {
+export function startBox({ signalUrl, room, name, video = 'test', audioIn = 'test', audioOut, width, height, fps, iceLoopback = true, extraArgs = [], netns, env = {}, secret = newSecret() }) {
+  const given = extraArgs.indexOf('--state-dir');
+  const stateDir = given >= 0 ? extraArgs[given + 1] : mkdtempSync(path.join(os.tmpdir(), 'roombox-e2e-state-'));
+  const secretFile = path.join(stateDir, 'room-secret');
+  writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
+  chmodSync(secretFile, 0o600);
   const args = [
     'run', '--signal-url', signalUrl, '--room', room, '--name', name,
     '--video', video, '--audio-in', audioIn, '--audio-out', audioOut,
     '--width', String(width), '--height', String(height), '--fps', String(fps),
     ...(iceLoopback ? ['--ice-loopback'] : []), ...extraArgs,
+    ...(given >= 0 ? [] : ['--state-dir', stateDir]),
   ];
   // In a namespace of tests/e2e/netlab.js when asked (`ip netns exec` execs the box itself).
   const [cmd, argv] = netns ? ['ip', ['netns', 'exec', netns, BOX_BIN, ...args]] : [BOX_BIN, args];
@@ -47,10 +62,16 @@ export function startBox({ signalUrl, room, name, video = 'test', audioIn = 'tes
   };
   proc.stdout.on('data', feed('out'));
   proc.stderr.on('data', feed('err'));
-  const exited = once(proc, 'exit').then(([code, sig]) => ({ code, sig }));
+  const exited = once(proc, 'exit').then(([code, sig]) => {
+    if (given < 0) rmSync(stateDir, { recursive: true, force: true });
+    return { code, sig };
+  });
   const box = {
     proc,
     args,
+    /** The room secret the box read from its state directory: pages need it to join. */
+    secret,
+    stateDir,
     log,
     exited,
     running: () => proc.exitCode === null && proc.signalCode === null,

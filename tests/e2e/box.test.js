@@ -77,7 +77,7 @@ async function assertHearsBox(m, label, timeout = T) {
 /** Join `name` and report how long it took from the click to the first decoded frame of the box. */
 async function joinAndTime(t, name) {
   const t0 = Date.now();
-  members[name] = await joinRoom(browser, server.url, ROOM, name);
+  members[name] = await joinRoom(browser, server.url, ROOM, name, { secret: box.secret });
   await waitForVideo(members[name].page, BOX, { width: WIDTH, height: HEIGHT, timeout: T, what: `${name} decoding ${BOX}` });
   t.diagnostic(`${name}: first decoded frame of ${BOX} within ${Date.now() - t0} ms of joining (includes page load and polling)`);
 }

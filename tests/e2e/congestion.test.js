@@ -295,7 +295,7 @@ describe('the box on a capped, lossy uplink, beside a browser on the same link',
       executablePath: chromiumIn(anchorHost.ns, CHROMIUM),
       args: [secure, `--use-file-for-fake-video-capture=${y4m}`],
     });
-    member = await joinRoom(browser, server.url, 'congestion', 'Watcher');
+    member = await joinRoom(browser, server.url, 'congestion', 'Watcher', { secret: box.secret });
     await waitFor(async () => (await videoFrom(member.page, BOX))?.framesDecoded > FPS,
       { timeout: T, what: 'the page decoding the box' });
   });

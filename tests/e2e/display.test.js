@@ -137,7 +137,7 @@ describe('the room display shows a shared screen', { timeout: 180000 }, () => {
         saveBoxLog('display', box);
       }
     });
-    member = await joinRoom(browser, server.url, ROOM, 'Sharer');
+    member = await joinRoom(browser, server.url, ROOM, 'Sharer', { secret: box.secret });
     // Before anyone shares, the sink shows the status screen: no magenta anywhere.
     await waitFor(() => openY4m(sink).count > 0, { timeout: T, what: 'a first picture in the sink' });
     const before = openY4m(sink);
@@ -205,8 +205,8 @@ describe('the room display shows a shared screen', { timeout: 180000 }, () => {
         saveBoxLog('display-cameras', box);
       }
     });
-    member ??= await joinRoom(browser, server.url, ROOM, 'Sharer');
-    alice = await joinRoom(browser, server.url, ROOM, 'Alice');
+    member ??= await joinRoom(browser, server.url, ROOM, 'Sharer', { secret: box.secret });
+    alice = await joinRoom(browser, server.url, ROOM, 'Alice', { secret: box.secret });
     // Alice with the camera button (the browser's fake camera), the other page with a canvas.
     await alice.page.getByRole('button', { name: 'Camera', exact: true }).click();
     await alice.page.getByRole('button', { name: 'Stop camera' }).waitFor({ timeout: T });

@@ -111,7 +111,7 @@ describe('glass to glass, a browser screen to the box display', { timeout: 24000
     test(`${senders} sending`, async (t) => {
       t.after(() => { if (t.passed === false) saveBoxLog(`g2g-${senders}`, box); });
       const pages = [];
-      for (let i = 0; i < senders; i++) pages.push(await joinRoom(browser, server.url, ROOM, `Sender ${senders}-${i}`));
+      for (let i = 0; i < senders; i++) pages.push(await joinRoom(browser, server.url, ROOM, `Sender ${senders}-${i}`, { secret: box.secret }));
       for (const member of pages) {
         await member.page.evaluate(({ BITS, BLOCK }) => {
           const canvas = document.createElement('canvas');

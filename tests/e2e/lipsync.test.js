@@ -139,7 +139,7 @@ describe('lip sync of the box in Chromium', { timeout: 240000 }, () => {
         saveBoxLog('lipsync', box);
       }
     });
-    member = await joinRoom(browser, server.url, ROOM, 'Viewer');
+    member = await joinRoom(browser, server.url, ROOM, 'Viewer', { secret: box.secret });
     await waitForVideo(member.page, BOX, { width: WIDTH, height: HEIGHT, timeout: T });
     // A few seconds for Chromium's jitter buffers and A/V sync to settle.
     await new Promise((r) => setTimeout(r, 3000));

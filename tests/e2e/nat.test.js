@@ -87,13 +87,13 @@ function boxIn(ns, server, room, name, opts = {}) {
 }
 
 /** Chromium in namespace `ns`, and a page of it joined to `room`. */
-async function pageIn(ns, server, room, name) {
+async function pageIn(ns, server, room, name, { secret } = {}) {
   // The server is not on localhost: without this the page is no secure context (no microphone).
   const browser = await launchBrowser({
     executablePath: chromiumIn(ns, CHROMIUM),
     args: [`--unsafely-treat-insecure-origin-as-secure=${server.url}`],
   });
-  const member = await joinRoom(browser, server.url, room, name);
+  const member = await joinRoom(browser, server.url, room, name, { secret });
   cleanups.push(async () => {
     if (failed || process.env.E2E_ARTIFACTS) await saveArtifacts(`nat-${name}`, [member]).catch(() => {});
     await browser.close().catch(() => {});
@@ -146,7 +146,7 @@ describe('calls across NATs, firewalls and IPv6, through coturn', { timeout: 600
     const wav = path.join(tmp, 'room.wav');
     const box = boxIn(boxHost.ns, server, 'nat', 'NAT box', { audioOut: `wav:${wav}` });
     await box.waitForLog(/TURN relay allocated/, { timeout: T });
-    const m = await pageIn(pageHost.ns, server, 'nat', 'Ada');
+    const m = await pageIn(pageHost.ns, server, 'nat', 'Ada', { secret: box.secret });
     await decodesAndHears(t, m, 'NAT box', 'two NATs');
     const pair = await selectedPair(m.page, 'NAT box');
     t.diagnostic(`selected pair: ${JSON.stringify(pair)}`);
@@ -171,7 +171,7 @@ describe('calls across NATs, firewalls and IPv6, through coturn', { timeout: 600
 
     // A page on the box's own LAN: host candidates, no relay.
     const lanHost = sites.a.host('page');
-    const lan = await pageIn(lanHost.ns, server, 'nat', 'Bea');
+    const lan = await pageIn(lanHost.ns, server, 'nat', 'Bea', { secret: box.secret });
     await waitForVideo(lan.page, 'NAT box', { width: WIDTH, height: HEIGHT, timeout: T, what: 'Bea decoding the box on its LAN' });
     const lanPair = await selectedPair(lan.page, 'NAT box');
     t.diagnostic(`same LAN pair: ${JSON.stringify(lanPair)}`);
@@ -192,7 +192,7 @@ describe('calls across NATs, firewalls and IPv6, through coturn', { timeout: 600
       const name = `Firewalled box ${via}`;
       const box = boxIn(boxHost.ns, server, `fw-${via}`, name, { env: { SSL_CERT_FILE: sites.certs.ca } });
       await box.waitForLog(new RegExp(`TURN relay allocated.*via=${via}`), { timeout: T });
-      const m = await pageIn(pageHost.ns, server, `fw-${via}`, `Cy${via}`);
+      const m = await pageIn(pageHost.ns, server, `fw-${via}`, `Cy${via}`, { secret: box.secret });
       await decodesAndHears(t, m, name, `UDP blocked, ${via}`);
       const pair = await selectedPair(m.page, name);
       t.diagnostic(`selected pair: ${JSON.stringify(pair)}`);
@@ -211,7 +211,7 @@ describe('calls across NATs, firewalls and IPv6, through coturn', { timeout: 600
     assert.match(line, /401 Unauthorized/);
     await box.waitForLog(/relay \(TURN\): failed: .*401/, { timeout: T });
     const lanHost = sites.a.host('page2');
-    const m = await pageIn(lanHost.ns, server, 'refused', 'Dee');
+    const m = await pageIn(lanHost.ns, server, 'refused', 'Dee', { secret: box.secret });
     await waitForVideo(m.page, 'Refused box', { width: WIDTH, height: HEIGHT, timeout: T, what: 'Dee decoding the box without a relay' });
     assert.ok(box.running(), 'the box carries on');
   });
@@ -230,7 +230,7 @@ describe('calls across NATs, firewalls and IPv6, through coturn', { timeout: 600
     const [relay] = await box.waitForLog(/TURN relay allocated/, { timeout: T });
     t.diagnostic(relay);
     assert.match(relay, new RegExp(`relayed=\\[${PUBLIC_V6}\\]:\\d+`), 'an IPv6 relayed address');
-    const m = await pageIn(pageHost.ns, server, 'v6', 'Eve');
+    const m = await pageIn(pageHost.ns, server, 'v6', 'Eve', { secret: box.secret });
     await decodesAndHears(t, m, 'V6 box', 'IPv6');
     const pair = await selectedPair(m.page, 'V6 box');
     t.diagnostic(`selected pair: ${JSON.stringify(pair)}`);

@@ -141,9 +141,9 @@ describe('the settings page', { timeout: 300000 }, () => {
 
   test('changing the room moves the box to the new room', async (t) => {
     t.after(() => onFailure(t, 'settings-room'));
-    members.old = await joinRoom(browser, server.url, ROOM_A, 'Old room');
+    members.old = await joinRoom(browser, server.url, ROOM_A, 'Old room', { secret: box.secret });
     await waitForVideo(members.old.page, BOX, { width: 640, height: 360, timeout: T, what: `${BOX} in ${ROOM_A}` });
-    members.new = await joinRoom(browser, server.url, ROOM_B, 'New room');
+    members.new = await joinRoom(browser, server.url, ROOM_B, 'New room', { secret: box.secret });
     assert.equal(await tile(members.new.page, BOX).count(), 0, 'the box is not in the new room yet');
 
     const { page } = admin;
