@@ -5,6 +5,7 @@
 //! answer, candidate and name with AES-256-GCM. Sans-IO: messages in, messages out.
 
 mod crypto;
+pub mod frame;
 mod sealer;
 mod secret;
 #[cfg(test)]

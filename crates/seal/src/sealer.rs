@@ -34,6 +34,16 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// A peer's state as a status line shows it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::NotAMember => "refused: not signed with this room's secret",
+            Refusal::Altered => "refused: a message was altered",
+            Refusal::Replayed => "refused: a message was replayed or reordered",
+            Refusal::Plain => "refused: sent signaling in clear",
+        }
+    }
+
     pub fn reason(self) -> &'static str {
         match self {
             Refusal::NotAMember => "not signed with this room's secret",

@@ -115,3 +115,52 @@ fn the_xwing_drafts_vectors_pass_through_our_keys() {
         assert_eq!(dec.ss.to_vec(), field("ss"));
     }
 }
+
+fn compute_frames() -> Value {
+    use crate::frame::{KeyRing, SenderKey};
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let sender = SenderKey {
+        kid: 200,
+        key: bytes(33),
+    };
+    let cipher = sender.cipher();
+    let opus = [0x78u8, 0x01, 0x00, 0x00, 0x02, 0xfe, 0x10];
+    let opus_iv: [u8; 12] = bytes(5);
+    let sealed_opus = cipher.seal_opus(&opus, opus_iv);
+    // SPS, PPS, an IDR slice whose payload has zero runs, a second slice.
+    let mut h264 = vec![
+        0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80,
+    ];
+    h264.extend([
+        0, 0, 1, 0x65, 0x88, 0x84, 0x00, 0x00, 0x03, 0x01, 0x21, 0x00, 0x00, 0x00,
+    ]);
+    h264.extend((0..40u8).map(|i| i.wrapping_mul(29)));
+    h264.extend([0, 0, 1, 0x41, 0x9a, 0x00, 0x00, 0x03, 0x00, 0x77]);
+    let ivs: [[u8; 12]; 2] = [bytes(101), bytes(151)];
+    let mut next = ivs.iter().copied();
+    let sealed_h264 = cipher.seal_h264(&h264, || next.next().unwrap());
+    let mut ring = KeyRing::default();
+    ring.insert(sender.clone());
+    assert_eq!(ring.open_h264(&sealed_h264).unwrap(), h264);
+    assert_eq!(ring.open_opus(&sealed_opus).unwrap(), opus);
+    let ratcheted = sender.ratchet();
+    json!({
+        "about": "frame encryption (docs/protocol.md, \"Frame encryption\"); hex",
+        "sender_key": hex(&sender.key), "kid": sender.kid,
+        "ratchet": {"key": hex(&ratcheted.key), "kid": ratcheted.kid},
+        "opus": {"plain": hex(&opus), "iv": hex(&opus_iv), "sealed": hex(&sealed_opus)},
+        "h264": {"plain": hex(&h264), "ivs": ivs.iter().map(|i| hex(i)).collect::<Vec<_>>(), "sealed": hex(&sealed_h264)},
+    })
+}
+
+#[test]
+fn frame_vectors_match_the_committed_file() {
+    let path = vectors_dir().join("frame.json");
+    let now = compute_frames();
+    if std::env::var_os("ROOMBOX_WRITE_VECTORS").is_some() {
+        std::fs::write(&path, serde_json::to_string_pretty(&now).unwrap() + "\n").unwrap();
+    }
+    let text = std::fs::read_to_string(&path).expect("tests/vectors/frame.json");
+    let committed: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(committed, now, "the frame format's bytes changed");
+}
