@@ -33,7 +33,7 @@ impl std::fmt::Debug for SenderKey {
 
 /// The index after `kid`: 1 to 255, never 0.
 pub fn next_kid(kid: u8) -> u8 {
-    if kid >= 255 {
+    if kid == 255 {
         1
     } else {
         kid + 1
