@@ -441,7 +441,7 @@ describe('SealedSignaling between members', () => {
     bea.leave();
   });
 
-  test('a hello altered: refused as altered', async () => {
+  test('a hello altered: its mac fails, refused as "not signed with this room\'s secret"', async () => {
     const { ada, bea } = await refusedBy((adaId) => (msg, ctx) => {
       if (msg.type === 'sealed' && msg.hello && ctx.from === adaId()) {
         const ct = unb64(msg.hello.ct);
@@ -450,7 +450,7 @@ describe('SealedSignaling between members', () => {
       }
       return msg;
     });
-    assert.equal(bea.seen.refused.get(ada.id), REASONS.altered);
+    assert.equal(bea.seen.refused.get(ada.id), REASONS.key);
     ada.leave();
     bea.leave();
   });

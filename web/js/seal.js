@@ -25,6 +25,9 @@ const MAC_BYTES = 32;
 const MAX_NAME_CHARS = 64;
 /** Messages kept for a peer whose pair keys are not derived yet (the oldest go first). */
 const MAX_QUEUED = 1000;
+/** Our hello has waited this long for the peer's: greet it afresh (its answer was lost). */
+const HELLO_RETRY_MS = 10000;
+const MAX_SEQ = 2 ** 53 - 1;
 
 /** Why a peer is refused: the tile says "Refused: <reason>". */
 export const REASONS = Object.freeze({
@@ -235,12 +238,18 @@ export async function makeHello(roomKeys, ekSender, ekReceiver, ct, reply) {
 
 /** A peer's hello to us: its `ct` when well formed and the mac verifies, else null. */
 export async function verifyHello(roomKeys, ekSender, ekReceiver, hello) {
-  if (!hello || typeof hello !== 'object' || typeof hello.reply !== 'boolean') return null;
+  const r = await checkHello(roomKeys, ekSender, ekReceiver, hello);
+  return r.ct ?? null;
+}
+
+/** {ct} for a good hello; {refusal: 'altered'} when malformed, {refusal: 'key'} when the mac fails. */
+async function checkHello(roomKeys, ekSender, ekReceiver, hello) {
+  if (!hello || typeof hello !== 'object' || typeof hello.reply !== 'boolean') return { refusal: 'altered' };
   const ct = unb64(hello.ct);
   const mac = unb64(hello.mac);
-  if (!ct || ct.length !== CT_BYTES || !mac) return null;
+  if (!ct || ct.length !== CT_BYTES || !mac) return { refusal: 'altered' };
   const ok = await hmacVerify(roomKeys.helloKey, helloInput(ekSender, ekReceiver, ct, hello.reply), mac);
-  return ok ? ct : null;
+  return ok ? { ct } : { refusal: 'key' };
 }
 
 /**
@@ -444,6 +453,9 @@ export class SealedSignaling extends EventTarget {
     inbox('peer-left', this._peerLeft);
     inbox('sealed', this._sealed);
     inbox('signal', this._plain);
+    this._helloTimer = setInterval(() => {
+      this._inbox = this._inbox.then(() => this._retryHellos()).catch((err) => console.warn('hello retry', err));
+    }, HELLO_RETRY_MS / 2);
     await this._updateCode();
     t.connect();
   }
@@ -451,6 +463,7 @@ export class SealedSignaling extends EventTarget {
   /** Leave for good: the socket closes, every pair is forgotten. */
   leave() {
     this._stopped = true;
+    clearInterval(this._helloTimer);
     this.members.clear();
     if (this.transport) this.transport.leave();
     else this._emit('state', { state: 'closed' });
@@ -595,23 +608,40 @@ export class SealedSignaling extends EventTarget {
   async _sendHello(m, reply) {
     const { ct, ss } = encapsulate(m.ek);
     const wire = await makeHello(this._roomKeys, this._self.ek, m.ek, ct, reply);
-    m.hello = { ct, ss, wire };
+    m.hello = { ct, ss, wire, at: Date.now() };
     this._sendRaw({ type: 'sealed', to: m.id, hello: wire });
   }
 
+  /**
+   * Our hello has waited long for the peer's: the peer may hold keys from it while its own
+   * hello was lost (a socket dropped), and it ignores ours said again. A fresh one makes it
+   * start over and answer.
+   */
+  async _retryHellos() {
+    if (!this.connected) return;
+    const now = Date.now();
+    for (const m of this.members.values()) {
+      if (m.hello && !m.keys && !m.refused && m.confirmed && now - m.hello.at > HELLO_RETRY_MS) {
+        await this._sendHello(m, false);
+      }
+    }
+  }
+
   async _hello(m, hello) {
-    const ctPeer = await verifyHello(this._roomKeys, m.ek, this._self.ek, hello);
+    const checked = await checkHello(this._roomKeys, m.ek, this._self.ek, hello);
+    const ctPeer = checked.ct;
     if (!ctPeer) {
-      this._refuse(m, REASONS.altered);
+      this._refuse(m, REASONS[checked.refusal]);
       return;
     }
+    if (m.keys && equalBytes(m.keys.theirCt, ctPeer)) return; // the same hello said again
     if (!(m.hello && !m.keys)) {
       if (hello.reply) return; // a reply that finds no hello of ours waiting
       // The peer started over (or we had not greeted it yet): a fresh pair, answered now.
       m.keys = null;
       const { ct, ss } = encapsulate(m.ek);
       const wire = await makeHello(this._roomKeys, this._self.ek, m.ek, ct, true);
-      m.hello = { ct, ss, wire };
+      m.hello = { ct, ss, wire, at: Date.now() };
       this._sendRaw({ type: 'sealed', to: m.id, hello: wire });
     }
     const ssPeer = decapsulate(ctPeer, this._self.dk);
@@ -621,7 +651,7 @@ export class SealedSignaling extends EventTarget {
     const [sendKey, recvKey] = await Promise.all([aesKey(k.sendKey), aesKey(k.recvKey)]);
     if (m.refused || this.members.get(m.id) !== m) return;
     m.hello = null;
-    m.keys = { pair: k.pair, sendKey, recvKey, sendSeq: 0, recvSeq: -1 };
+    m.keys = { pair: k.pair, sendKey, recvKey, sendSeq: 0, recvSeq: -1, theirCt: ctPeer };
     // Who we are goes first on every new pair, then whatever waited for the keys.
     this._sendEnvelope(m, { type: 'hi', name: this.name, kind: this.kind });
     const queued = m.queue;
@@ -659,18 +689,25 @@ export class SealedSignaling extends EventTarget {
 
   async _envelope(m, msg) {
     const keys = m.keys;
-    if (!keys || msg.pair !== keys.pair) return; // sealed for a pair that is gone: dropped quietly
-    const plain = await openBox(keys.recvKey, msg.seq, msg.box);
+    if (!keys) return; // before the pair's keys: dropped
+    const { pair, seq, box } = msg;
+    if (typeof pair !== 'string' || !Number.isSafeInteger(seq) || seq < 0 || seq > MAX_SEQ
+        || typeof box !== 'string' || !unb64(box)) {
+      this._refuse(m, REASONS.altered);
+      return;
+    }
+    if (pair !== keys.pair) return; // sealed for a pair that is gone: dropped quietly
+    if (seq <= keys.recvSeq) {
+      this._refuse(m, REASONS.replayed);
+      return;
+    }
+    const plain = await openBox(keys.recvKey, seq, box);
     if (m.keys !== keys || m.refused) return;
     if (!plain) {
       this._refuse(m, REASONS.altered);
       return;
     }
-    if (msg.seq <= keys.recvSeq) {
-      this._refuse(m, REASONS.replayed);
-      return;
-    }
-    keys.recvSeq = msg.seq;
+    keys.recvSeq = seq;
     let obj;
     try {
       obj = JSON.parse(fromUtf8.decode(plain));
