@@ -28,8 +28,8 @@ pub mod text;
 mod render_tests;
 
 pub use model::{
-    EncoderStatus, HdmiIn, MicState, Participant, PeerState, Quality, RelayState, SignalingState,
-    StatusModel,
+    EncoderStatus, HdmiIn, MicState, OnScreenOnly, Participant, PeerState, Quality, RelayState,
+    SignalingState, StatusModel,
 };
 pub use screen::StatusScreen;
 

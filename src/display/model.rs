@@ -26,6 +26,38 @@ pub struct StatusModel {
     pub mic_processing: String,
     /// Whose video the room's display shows (the HDMI-out and the display sink), in order.
     pub on_screen: Vec<(String, crate::media::VideoKind)>,
+    /// The room's join link, `<server>/r/<room>#k=<secret>`, shown as a QR code and text for
+    /// the people in the room. It carries the room secret: not on the settings page's status
+    /// (`web::api`), and never logged.
+    pub join_link: OnScreenOnly,
+    /// While no admin password is set: the claim code the settings page asks for.
+    pub claim_code: Option<OnScreenOnly>,
+}
+
+/// Text the room may see on its screen but no log may hold (the join link with the room
+/// secret, the claim code): `Debug` prints it redacted, so a `{:?}` of the model leaks nothing.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct OnScreenOnly(String);
+
+impl OnScreenOnly {
+    pub fn new(text: String) -> OnScreenOnly {
+        OnScreenOnly(text)
+    }
+
+    /// The text, for drawing.
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for OnScreenOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnScreenOnly(…)")
+    }
 }
 
 /// The room microphone as the screen shows it.
@@ -237,6 +269,25 @@ mod tests {
             size: (960, 540),
         };
         assert_eq!(enc.label(), "openh264 960x540 2.5 Mbit/s");
+    }
+
+    #[test]
+    fn what_only_the_screen_shows_is_not_in_the_models_debug() {
+        let m = StatusModel {
+            join_link: OnScreenOnly::new("http://h/r/x#k=AAAAAAAAAAAAAAAAAAAAAA".into()),
+            claim_code: Some(OnScreenOnly::new("1234-5678".into())),
+            ..Default::default()
+        };
+        let debug = format!("{m:?}");
+        assert!(
+            !debug.contains("AAAAAAAA") && !debug.contains("1234"),
+            "{debug}"
+        );
+        assert_ne!(
+            m,
+            StatusModel::default(),
+            "and it still counts for a redraw"
+        );
     }
 
     #[test]

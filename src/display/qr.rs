@@ -1,4 +1,5 @@
-//! The settings address as a QR code, drawn as filled squares scaled to fit.
+//! A QR code (the settings address, the room's join link), drawn as filled squares scaled to
+//! fit, or written as SVG for the settings page.
 
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
@@ -38,6 +39,25 @@ impl Qr {
         }
     }
 
+    /// The symbol as an SVG image one unit per module (quiet zone included), to scale with CSS:
+    /// a white square and one path of the dark modules. No script, no style attribute (the
+    /// settings page's content security policy allows neither inline).
+    pub fn svg(&self) -> String {
+        use std::fmt::Write;
+        let n = self.modules();
+        let w = self.code.width();
+        let mut path = String::new();
+        for (i, c) in self.code.to_colors().into_iter().enumerate() {
+            if c == Color::Dark {
+                let (x, y) = ((i % w) as u32 + QUIET, (i / w) as u32 + QUIET);
+                let _ = write!(path, "M{x} {y}h1v1h-1z");
+            }
+        }
+        format!(
+            r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {n} {n}" shape-rendering="crispEdges"><rect width="{n}" height="{n}" fill="#fff"/><path d="{path}" fill="#000"/></svg>"##
+        )
+    }
+
     /// Draws dark modules on a white square of `side_for(max)` pixels at `top_left`.
     pub fn draw<D>(&self, target: &mut D, top_left: Point, max: u32) -> Result<u32, D::Error>
     where
@@ -64,5 +84,29 @@ impl Qr {
             }
         }
         Ok(side)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_svg_has_every_dark_module_and_the_quiet_zone() {
+        let qr = Qr::new("http://192.168.1.20/").unwrap();
+        let svg = qr.svg();
+        let n = qr.modules();
+        assert!(svg.starts_with("<svg "), "{svg}");
+        assert!(svg.contains(&format!(r#"viewBox="0 0 {n} {n}""#)), "{svg}");
+        let dark = qr
+            .code
+            .to_colors()
+            .iter()
+            .filter(|c| **c == Color::Dark)
+            .count();
+        assert_eq!(svg.matches("h1v1h-1z").count(), dark);
+        assert!(!svg.contains("style=") && !svg.contains("<script"));
+        // The finder pattern's corner sits just inside the quiet zone.
+        assert!(svg.contains(&format!("M{QUIET} {QUIET}h1v1h-1z")), "{svg}");
     }
 }

@@ -1,6 +1,7 @@
 //! Lays a [`StatusModel`] out on a screen of any size: a header with the box and its signaling
-//! state, the room and who is in it on the left, the settings QR code and address on the right,
-//! the HDMI-in and encoder state at the bottom.
+//! state, the room and who is in it on the left, on the right the join link's QR code and text
+//! over the settings page's (with the claim code while the box is unclaimed), the HDMI-in and
+//! encoder state at the bottom.
 //!
 //! Sizes derive from the screen height so 800x480 panels, 720p and 1080p all read from across a
 //! room: body text is the 10x20 font at `height / 360` (at least 1), titles one step larger.
@@ -25,7 +26,10 @@ const OFF: Rgb888 = Rgb888::new(0x60, 0x66, 0x74);
 /// Where things went; tests use it to look at the right pixels.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Layout {
+    /// The settings page's QR code.
     pub qr: Option<Rectangle>,
+    /// The join link's QR code.
+    pub join_qr: Option<Rectangle>,
     /// One rectangle per drawn participant row (the "+N more" row excluded).
     pub participant_rows: Vec<Rectangle>,
     /// How many participants were left out, shown as "+N more".
@@ -81,38 +85,89 @@ where
         body.draw(target, &name, pt(name_x, mid_y), c(DIM))?;
     }
 
-    // Right column: QR code with the address under it.
+    // Right column: the join link's QR code and text over the settings page's, with the claim
+    // code under the settings address while the box has no admin password.
     let top = header_h + pad;
     let footer_h = 3 * body.line_height() + pad;
     let footer_y = h.saturating_sub(footer_h + pad / 2);
-    let mut left_w = w - 2 * pad;
-    if !model.settings_url.is_empty() {
-        let col_w = w * 2 / 5;
-        // The address in body text when it fits in two lines, smaller otherwise.
-        let url_font = if wrap(&model.settings_url, body.chars_in(col_w)).len() <= 2 {
-            body
-        } else {
-            small
-        };
-        let url_lines = wrap(&model.settings_url, url_font.chars_in(col_w));
-        let url_h = url_lines.len() as u32 * url_font.line_height();
-        let max_side = col_w.min(h.saturating_sub(top + url_h + 2 * pad));
-        let qr = Qr::new(&model.settings_url);
-        let side = qr.as_ref().map_or(0, |q| q.side_for(max_side));
-        let col_x = w - pad - col_w;
-        let qr_x = col_x + (col_w - side) / 2;
-        if let Some(qr) = qr.filter(|_| side > 0) {
-            qr.draw(target, pt(qr_x, top), max_side)?;
-            layout.qr = Some(Rectangle::new(pt(qr_x, top), Size::new_equal(side)));
+    let col_w = w * 2 / 5;
+    let col_x = w - pad - col_w;
+    let mut cards = Vec::new();
+    if !model.join_link.is_empty() {
+        let link = model.join_link.text();
+        let mut lines = Vec::new();
+        let font = fitting(link, col_w, body, small);
+        for line in wrap(link, font.chars_in(col_w)) {
+            lines.push((line, font, TEXT));
         }
-        let mut y = top + side + pad / 2;
-        for line in &url_lines {
-            let x = col_x + (col_w - url_font.width_of(line)) / 2;
-            url_font.draw(target, line, pt(x, y), c(TEXT))?;
-            y += url_font.line_height();
-        }
-        left_w = col_x.saturating_sub(2 * pad);
+        cards.push(Card {
+            caption: "Join this room",
+            qr: link,
+            lines,
+            share: 3,
+            is_join: true,
+        });
     }
+    if !model.settings_url.is_empty() {
+        let url = &model.settings_url;
+        let font = fitting(url, col_w, body, small);
+        let mut lines: Vec<_> = wrap(url, font.chars_in(col_w))
+            .into_iter()
+            .map(|l| (l, font, TEXT))
+            .collect();
+        if let Some(code) = &model.claim_code {
+            lines.push(("Claim code".into(), small, DIM));
+            lines.push((code.text().into(), title, WARN));
+        }
+        cards.push(Card {
+            caption: "Settings",
+            qr: url,
+            lines,
+            share: 2,
+            is_join: false,
+        });
+    }
+    if !cards.is_empty() {
+        let gap = pad / 3;
+        let text_h: u32 = cards
+            .iter()
+            .map(|c| small.line_height() + c.lines.iter().map(|l| l.1.line_height()).sum::<u32>())
+            .sum();
+        let gaps = cards.len() as u32 * 2 * gap + (cards.len() as u32 - 1) * pad;
+        let qr_h = h.saturating_sub(top + pad + text_h + gaps);
+        let shares: u32 = cards.iter().map(|c| c.share).sum();
+        let mut y = top;
+        for card in &cards {
+            let x = col_x + (col_w - small.width_of(card.caption).min(col_w)) / 2;
+            small.draw(target, card.caption, pt(x, y), c(DIM))?;
+            y += small.line_height() + gap;
+            let max_side = col_w.min(qr_h * card.share / shares);
+            let qr = Qr::new(card.qr);
+            let side = qr.as_ref().map_or(0, |q| q.side_for(max_side));
+            if let Some(qr) = qr.filter(|_| side > 0) {
+                let qr_x = col_x + (col_w - side) / 2;
+                qr.draw(target, pt(qr_x, y), max_side)?;
+                let at = Some(Rectangle::new(pt(qr_x, y), Size::new_equal(side)));
+                if card.is_join {
+                    layout.join_qr = at;
+                } else {
+                    layout.qr = at;
+                }
+            }
+            y += side + gap;
+            for (line, font, color) in &card.lines {
+                let x = col_x + (col_w - font.width_of(line).min(col_w)) / 2;
+                font.draw(target, line, pt(x, y), c(*color))?;
+                y += font.line_height();
+            }
+            y += pad;
+        }
+    }
+    let left_w = if cards.is_empty() {
+        w - 2 * pad
+    } else {
+        col_x.saturating_sub(2 * pad)
+    };
 
     // Left column: room, then participants.
     let mut y = top;
@@ -186,6 +241,25 @@ where
     dot(target, pt(pad + label_w, y), body, c(mic_color(model.mic)))?;
     body.draw(target, model.mic.label(), pt(x, y), c(TEXT))?;
     Ok(layout)
+}
+
+/// One QR code of the right column: a caption over it, lines of text under it, and its share
+/// of the column's height for the code.
+struct Card<'a> {
+    caption: &'static str,
+    qr: &'a str,
+    lines: Vec<(String, Font, Rgb888)>,
+    share: u32,
+    is_join: bool,
+}
+
+/// Body text when `text` fits in two lines of `width`, the smaller font otherwise.
+fn fitting(text: &str, width: u32, body: Font, small: Font) -> Font {
+    if wrap(text, body.chars_in(width)).len() <= 2 {
+        body
+    } else {
+        small
+    }
 }
 
 fn pt(x: u32, y: u32) -> Point {

@@ -10,6 +10,7 @@ use embedded_graphics::prelude::*;
 use std::path::PathBuf;
 
 const URL: &str = "http://192.168.1.42/";
+const JOIN: &str = "https://rooms.example.org/r/Boardroom-3#k=q3Xv0aZbN4tW8yL1mC7dEg";
 
 fn participant(name: &str, state: PeerState, quality: Quality) -> Participant {
     Participant {
@@ -51,6 +52,7 @@ pub(crate) fn sample(n: usize) -> StatusModel {
             size: (1280, 720),
         }),
         settings_url: URL.into(),
+        join_link: OnScreenOnly::new(JOIN.into()),
         ..StatusModel::default()
     }
 }
@@ -87,7 +89,7 @@ fn draw(model: &StatusModel, w: u32, h: u32, name: &str) -> (MemoryFramebuffer, 
     (fb, layout)
 }
 
-/// Decodes every QR code found in the frame's grayscale.
+/// Decodes every QR code found in the frame's grayscale, sorted.
 fn decode_qr(fb: &MemoryFramebuffer) -> Vec<String> {
     let mut img = rqrr::PreparedImage::prepare_from_greyscale(
         fb.width() as usize,
@@ -97,10 +99,20 @@ fn decode_qr(fb: &MemoryFramebuffer) -> Vec<String> {
             ((u32::from(p.r()) * 3 + u32::from(p.g()) * 6 + u32::from(p.b())) / 10) as u8
         },
     );
-    img.detect_grids()
+    let mut found: Vec<String> = img
+        .detect_grids()
         .iter()
         .filter_map(|g| g.decode().ok().map(|(_, s)| s))
-        .collect()
+        .collect();
+    found.sort();
+    found
+}
+
+/// The sample's two codes as `decode_qr` lists them.
+fn both() -> Vec<&'static str> {
+    let mut v = vec![URL, JOIN];
+    v.sort_unstable();
+    v
 }
 
 fn has_ink(fb: &MemoryFramebuffer, r: &embedded_graphics::primitives::Rectangle) -> bool {
@@ -117,8 +129,19 @@ fn check_screen(w: u32, h: u32, name: &str) {
         "bottom-right is background"
     );
     assert_eq!(fb.pixel(0, 0), HEADER, "header band");
-    assert_eq!(decode_qr(&fb), [URL], "the QR code reads back as the URL");
-    assert!(layout.qr.unwrap().size.width >= h / 3, "QR large enough");
+    assert_eq!(
+        decode_qr(&fb),
+        both(),
+        "the QR codes read back as the join link and the settings URL"
+    );
+    let join = layout.join_qr.unwrap();
+    let settings = layout.qr.unwrap();
+    assert!(join.size.width >= h / 5, "join QR large enough: {join:?}");
+    assert!(
+        settings.size.width >= h / 8,
+        "settings QR large enough: {settings:?}"
+    );
+    assert!(join.top_left.y < settings.top_left.y, "the join link first");
     assert_eq!(layout.participant_rows.len(), 3);
     assert_eq!(layout.hidden, 0);
     for row in &layout.participant_rows {
@@ -155,7 +178,7 @@ fn long_lists_end_in_n_more() {
             last.size,
         );
         assert!(has_ink(&fb, &below), "{w}x{h}: +N more drawn");
-        assert_eq!(decode_qr(&fb), [URL]);
+        assert_eq!(decode_qr(&fb), both());
     }
 }
 
@@ -175,9 +198,45 @@ fn empty_and_unconfigured_states() {
         hdmi_in: HdmiIn::NoSignal,
         ..sample(2)
     };
-    let (_, layout) = draw(&model, 800, 480, "status-800x480-no-url.png");
+    let (fb, layout) = draw(&model, 800, 480, "status-800x480-no-url.png");
     assert_eq!(layout.qr, None);
+    assert_eq!(
+        decode_qr(&fb),
+        [JOIN],
+        "the join link without a settings page"
+    );
     assert_eq!(layout.participant_rows.len(), 2);
+}
+
+/// A new box: the claim code under the settings address, big and in amber, on every size; both
+/// codes still read back.
+#[test]
+fn an_unclaimed_box_shows_its_claim_code() {
+    const WARN: Rgb888 = Rgb888::new(0xf0, 0xb4, 0x28);
+    for (w, h) in [(800, 480), (1280, 720), (1920, 1080)] {
+        let model = StatusModel {
+            claim_code: Some(OnScreenOnly::new("0417-9352".into())),
+            ..sample(2)
+        };
+        let (fb, layout) = draw(&model, w, h, &format!("status-{w}x{h}-claim.png"));
+        assert_eq!(decode_qr(&fb), both(), "{w}x{h}");
+        let qr = layout.qr.unwrap();
+        let below_qr = (qr.top_left.y as u32 + qr.size.height)..h;
+        let amber = below_qr
+            .flat_map(|y| (w / 2..w).map(move |x| (x, y)))
+            .filter(|&(x, y)| fb.pixel(x, y) == WARN)
+            .count();
+        assert!(
+            amber > 200,
+            "{w}x{h}: the claim code drawn ({amber} amber pixels)"
+        );
+    }
+    let (fb, _) = draw(&sample(2), 1280, 720, "status-1280x720-claimed.png");
+    let amber = (0..720)
+        .flat_map(|y| (640..1280).map(move |x| (x, y)))
+        .filter(|&(x, y)| fb.pixel(x, y) == WARN)
+        .count();
+    assert_eq!(amber, 0, "no claim code once claimed");
 }
 
 /// Rgb565 panels: the same renderer through colour conversion.
