@@ -1,12 +1,13 @@
-//! The settings page's locks: the admin password (Argon2id hash in a 0600 file), server-side
-//! sessions, CSRF checks and the login rate limit. Pure logic with time passed in, so each rule
-//! is tested without a clock or a server.
+//! The settings page's locks: the claim code of a new box, the admin password (Argon2id hash in
+//! a 0600 file), server-side sessions, CSRF checks and the login rate limit. Pure logic with time
+//! passed in, so each rule is tested without a clock or a server.
 
 use crate::config::{write_atomically, ConfigError, SECRET_MODE};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use axum::http::{header, HeaderMap};
 use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -99,6 +100,88 @@ pub fn check_new_password(password: &str, confirm: &str) -> Result<(), String> {
         return Err("the two passwords differ".into());
     }
     Ok(())
+}
+
+/// Digits in a claim code.
+pub const CLAIM_DIGITS: usize = 8;
+
+/// The one-time code that claims a new box: until an admin password is set, the first-run form
+/// asks for it, so only someone who can see the box's HDMI-out screen or read its journal sets
+/// the password (not whoever on the LAN opens the page first). Eight digits, shown as
+/// `1234-5678` (docs/decisions.md: easy to read off a screen and type on a phone's number pad;
+/// with the login rate limit, out of reach of guessing). It never goes into a log but its one
+/// journal line: `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClaimCode([u8; CLAIM_DIGITS]);
+
+impl ClaimCode {
+    /// A fresh code, uniform over all 10^8, from the OS-seeded CSPRNG.
+    pub fn generate() -> ClaimCode {
+        let n: u32 = rand::random_range(0..10u32.pow(CLAIM_DIGITS as u32));
+        let text = format!("{n:0width$}", width = CLAIM_DIGITS);
+        ClaimCode(
+            text.into_bytes()
+                .try_into()
+                .expect("zero-padded to the width"),
+        )
+    }
+
+    /// The code as people read and type it, `1234-5678`: for the screen and the one journal
+    /// line, never for another log.
+    pub fn expose(&self) -> String {
+        let (a, b) = self.0.split_at(CLAIM_DIGITS / 2);
+        format!(
+            "{}-{}",
+            String::from_utf8_lossy(a),
+            String::from_utf8_lossy(b)
+        )
+    }
+
+    /// Whether `given` is this code, spaces and dashes ignored; compared in constant time.
+    pub fn matches(&self, given: &str) -> bool {
+        let digits: Vec<u8> = given
+            .bytes()
+            .filter(|b| !matches!(b, b' ' | b'-'))
+            .collect();
+        digits.len() == CLAIM_DIGITS && bool::from(digits.as_slice().ct_eq(&self.0))
+    }
+}
+
+impl fmt::Debug for ClaimCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClaimCode(…)")
+    }
+}
+
+/// Why a claim code was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimRefused {
+    /// Too many wrong codes or passwords from this client (or from everyone): wait this long.
+    Locked(Duration),
+    /// Not the code of this start, or the code was used already (the box is claimed).
+    Wrong,
+}
+
+/// Checks a claim code through the login rate limit: a wrong code counts as a wrong password
+/// does, and while locked out even the right code waits. `code` is `None` once the code was
+/// used, so a second use is refused.
+pub fn check_claim(
+    code: Option<&ClaimCode>,
+    given: &str,
+    throttle: &mut Throttle,
+    ip: IpAddr,
+    now: Instant,
+) -> Result<(), ClaimRefused> {
+    throttle.check(ip, now).map_err(ClaimRefused::Locked)?;
+    if code.is_some_and(|c| c.matches(given)) {
+        throttle.succeeded(ip);
+        return Ok(());
+    }
+    throttle.failed(ip, now);
+    Err(match throttle.check(ip, now) {
+        Err(wait) => ClaimRefused::Locked(wait),
+        Ok(()) => ClaimRefused::Wrong,
+    })
 }
 
 /// A browser's session: anonymous ones carry only the CSRF token of the login or first-run

@@ -234,3 +234,87 @@ fn logins_are_rate_limited_per_ip_then_globally() {
     assert!(t.check([10, 9, 9, 9].into(), now).is_err());
     assert!(t.check([10, 9, 9, 9].into(), now + MAX_LOCKOUT).is_ok());
 }
+
+#[test]
+fn claim_codes_are_eight_digits_read_as_two_groups_and_never_print() {
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..200 {
+        let code = ClaimCode::generate();
+        let text = code.expose();
+        assert_eq!(text.len(), 9, "{text}");
+        assert_eq!(&text[4..5], "-");
+        assert!(text.replace('-', "").bytes().all(|b| b.is_ascii_digit()));
+        assert!(
+            !format!("{code:?}").contains(&text[..4]),
+            "Debug is redacted"
+        );
+        seen.insert(text);
+    }
+    assert!(seen.len() > 190, "random: {} distinct of 200", seen.len());
+}
+
+#[test]
+fn a_claim_code_matches_as_people_type_it() {
+    let code = ClaimCode(*b"04179352");
+    assert_eq!(code.expose(), "0417-9352");
+    for typed in ["0417-9352", "04179352", " 0417 9352 ", "0417 - 9352"] {
+        assert!(code.matches(typed), "{typed:?}");
+    }
+    for typed in [
+        "0417-9353",
+        "0417935",
+        "041793520",
+        "",
+        "04l7-9352",
+        "٠٤١٧٩٣٥٢",
+    ] {
+        assert!(!code.matches(typed), "{typed:?}");
+    }
+}
+
+#[test]
+fn claim_codes_share_the_login_rate_limit_and_open_once() {
+    let code = ClaimCode(*b"12345678");
+    let mut t = Throttle::default();
+    let now = Instant::now();
+    let a: IpAddr = [192, 168, 1, 5].into();
+    assert_eq!(
+        check_claim(Some(&code), "1234-5678", &mut t, a, now),
+        Ok(())
+    );
+    // Used: the caller passes None, and the same code is refused (and counted).
+    assert_eq!(
+        check_claim(None, "1234-5678", &mut t, a, now),
+        Err(ClaimRefused::Wrong)
+    );
+    let mut t = Throttle::default();
+    for _ in 0..FREE_FAILURES_PER_IP - 1 {
+        assert_eq!(
+            check_claim(Some(&code), "0000-0000", &mut t, a, now),
+            Err(ClaimRefused::Wrong)
+        );
+    }
+    assert_eq!(
+        check_claim(Some(&code), "0000-0000", &mut t, a, now),
+        Err(ClaimRefused::Locked(Duration::from_secs(1))),
+        "the fifth wrong code locks, as the fifth wrong password does"
+    );
+    assert_eq!(
+        check_claim(Some(&code), "1234-5678", &mut t, a, now),
+        Err(ClaimRefused::Locked(Duration::from_secs(1))),
+        "while locked even the right code waits"
+    );
+    // Wrong passwords and wrong codes add up.
+    let later = now + Duration::from_secs(2);
+    t.failed(a, later);
+    assert_eq!(
+        check_claim(Some(&code), "1234-5678", &mut t, a, later),
+        Err(ClaimRefused::Locked(Duration::from_secs(2)))
+    );
+    let after = later + Duration::from_secs(2);
+    assert_eq!(
+        check_claim(Some(&code), "1234-5678", &mut t, a, after),
+        Ok(())
+    );
+    t.check(a, after).unwrap();
+}
