@@ -11,6 +11,7 @@
 //! Contract (str0m's single-mutation invariant, kept by `Session`): each input is applied,
 //! then everything the sessions queued is collected into outputs before the next input.
 
+pub mod frame_keys;
 pub mod session;
 pub mod stun;
 pub mod turn;
@@ -28,9 +29,12 @@ use crate::display::{PeerState, RelayState, SignalingState};
 use crate::fanout::BitratePolicy;
 use crate::media::{EncodedAudio, EncodedVideo, VideoKind};
 use crate::signaling::SignalEvent;
+use frame_keys::FrameKeys;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use roombox_protocol::{ClientMessage, IceServer, PeerId, Relay, RelayKind, ViewWish};
+use roombox_seal::frame::SenderKey;
+use roombox_seal::Refusal;
 use session::{Notice, Session};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -99,6 +103,8 @@ pub struct CallsStatus {
     /// The size of the last picture sent.
     pub size: (u32, u32),
     pub relay: RelayState,
+    /// The room's safety code (docs/protocol.md, "Safety code"), once the sealer has one.
+    pub safety_code: Option<String>,
 }
 
 /// Opus from one peer, for the room speaker, or word that the peer is gone.
@@ -165,6 +171,11 @@ pub enum Output {
     Status(CallsStatus),
     RemoteAudio(RemoteAudioPacket),
     RemoteVideo(RemoteVideoPacket),
+    /// A frame encryption key for one peer, to be sealed to it (never sent in clear).
+    MediaKey {
+        to: PeerId,
+        key: SenderKey,
+    },
 }
 
 struct Peer {
@@ -193,6 +204,12 @@ pub struct Calls {
     keyframe_asked: Option<Instant>,
     signaling: SignalingState,
     names: HashMap<PeerId, String>,
+    /// Peers the sealer refused, shown until they leave.
+    refused: BTreeMap<PeerId, Refusal>,
+    frame_keys: FrameKeys,
+    /// Frames from peers that did not open (no key yet, or altered), for the log.
+    unopened: u64,
+    safety_code: Option<String>,
     /// How much of each peer's videos (by track) the room's display shows.
     view: BTreeMap<String, BTreeMap<String, ViewWish>>,
     frames_sent: u64,
@@ -230,6 +247,10 @@ impl Calls {
             keyframe_asked: None,
             signaling: SignalingState::Reconnecting,
             names: HashMap::new(),
+            refused: BTreeMap::new(),
+            frame_keys: FrameKeys::default(),
+            unopened: 0,
+            safety_code: None,
             view: BTreeMap::new(),
             frames_sent: 0,
             last_fps: 0,
@@ -358,6 +379,9 @@ impl Calls {
             }
             SignalEvent::PeerLeft(id) => {
                 self.names.remove(&id);
+                self.refused.remove(&id);
+                let keys = self.frame_keys.peer_gone(&id, now);
+                self.send_media_keys(keys);
                 tracing::info!(peer = %id, "peer left");
                 self.remove(&id);
             }
@@ -369,6 +393,8 @@ impl Calls {
             SignalEvent::LeftRoom => {
                 self.my_id = None;
                 self.names.clear();
+                self.refused.clear();
+                self.frame_keys.clear();
                 let ids: Vec<PeerId> = self.peers.keys().cloned().collect();
                 tracing::info!(calls = ids.len(), "left the room; closing its calls");
                 for id in ids {
@@ -376,6 +402,25 @@ impl Calls {
                 }
                 self.signaling = SignalingState::Reconnecting;
             }
+            SignalEvent::PeerNamed(info) => {
+                tracing::info!(peer = %info.id, name = %info.name, kind = ?info.kind, "peer named (sealed)");
+                // Its pair's keys are agreed: it gets the box's frame key, moved on by ratchet.
+                let keys = self.frame_keys.peer_ready(&info.id);
+                self.send_media_keys(keys);
+                self.names.insert(info.id, info.name);
+            }
+            SignalEvent::PeerRefused { id, refusal } => {
+                tracing::warn!(peer = %id, "no call with a refused peer: {}", refusal.reason());
+                self.remove(&id);
+                let keys = self.frame_keys.peer_gone(&id, now);
+                self.send_media_keys(keys);
+                self.refused.insert(id, refusal);
+            }
+            SignalEvent::PeerMediaKey { id, key } => {
+                tracing::debug!(peer = %id, kid = key.kid, "a frame key from a peer");
+                self.frame_keys.peer_key(&id, key);
+            }
+            SignalEvent::SafetyCode(code) => self.safety_code = Some(code),
             SignalEvent::Disconnected => {
                 self.signaling = SignalingState::Reconnecting;
                 tracing::info!(calls = self.peers.len(), "signaling down; calls carry on");
@@ -541,11 +586,17 @@ impl Calls {
         if f.keyframe {
             self.keyframe_asked = None;
         }
+        if self.peers.is_empty() {
+            self.flush(now);
+            return;
+        }
+        // Sealed once for every viewer (docs/protocol.md, "Frame encryption").
+        let sealed: Arc<[u8]> = self.frame_keys.seal_video(&f.data, now).into();
         let mut held_back = false;
         for p in self.peers.values_mut() {
             held_back |= !p
                 .session
-                .write_video(&f.data, f.keyframe, f.pts, f.captured_at, now);
+                .write_video(&sealed, f.keyframe, f.pts, f.captured_at, now);
         }
         if held_back {
             self.request_keyframe(now);
@@ -560,8 +611,11 @@ impl Calls {
     }
 
     pub fn send_audio(&mut self, f: &EncodedAudio, now: Instant) {
-        for p in self.peers.values_mut() {
-            p.session.write_audio(&f.data, f.pts, f.captured_at, now);
+        if !self.peers.is_empty() {
+            let sealed: Arc<[u8]> = self.frame_keys.seal_audio(&f.data, now).into();
+            for p in self.peers.values_mut() {
+                p.session.write_audio(&sealed, f.pts, f.captured_at, now);
+            }
         }
         self.flush(now);
     }
@@ -669,6 +723,17 @@ impl Calls {
                         payload,
                         keyframe,
                     } => {
+                        let Some(payload) = self.frame_keys.open_video(id, &payload) else {
+                            // No key for it (yet) or altered: the decoder must restart from
+                            // a keyframe it can open.
+                            self.unopened += 1;
+                            if self.unopened.is_power_of_two() {
+                                tracing::info!(peer = %id, unopened = self.unopened, "a video frame that does not open: dropped");
+                            }
+                            p.session.restart_remote_video(&track, now);
+                            continue;
+                        };
+                        let payload: Arc<[u8]> = payload.into();
                         let name = self.names.get(id).cloned().unwrap_or_else(|| id.0.clone());
                         self.outputs
                             .push_back(Output::RemoteVideo(RemoteVideoPacket::Frame {
@@ -686,6 +751,14 @@ impl Calls {
                         payload,
                         level,
                     } => {
+                        let Some(payload) = self.frame_keys.open_audio(id, &payload) else {
+                            self.unopened += 1;
+                            if self.unopened.is_power_of_two() {
+                                tracing::info!(peer = %id, unopened = self.unopened, "an audio frame that does not open: dropped");
+                            }
+                            continue;
+                        };
+                        let payload: Arc<[u8]> = payload.into();
                         let voice = level.is_some_and(|l| l >= SPEAKING_DBOV);
                         let due = p
                             .voice_sent_at
@@ -748,6 +821,12 @@ impl Calls {
 
     /// Asks the encoder for a keyframe, unless a request is already out and unanswered:
     /// however many viewers ask at once, the encoder hears it once.
+    fn send_media_keys(&mut self, keys: Vec<(PeerId, SenderKey)>) {
+        for (to, key) in keys {
+            self.outputs.push_back(Output::MediaKey { to, key });
+        }
+    }
+
     fn request_keyframe(&mut self, now: Instant) {
         if self.keyframe_asked.is_some() {
             return;
@@ -771,8 +850,14 @@ impl Calls {
                 rtt: p.session.rtt,
             })
             .collect();
+        peers.extend(self.refused.iter().map(|(id, refusal)| PeerStatus {
+            name: self.names.get(id).cloned().unwrap_or_else(|| id.0.clone()),
+            state: PeerState::Refused(*refusal),
+            rtt: None,
+        }));
         peers.sort_by(|a, b| a.name.cmp(&b.name));
         CallsStatus {
+            safety_code: self.safety_code.clone(),
             // Without an address no call can connect, whatever the signaling does.
             signaling: if self.config.local_addrs.is_empty() {
                 SignalingState::NoNetwork

@@ -77,6 +77,8 @@ pub struct Browser {
     pub silent: bool,
     /// Every frame it received, audio and video, with its timing.
     pub received: Vec<(MediaKind, FrameTiming)>,
+    /// When each video frame from the box arrived and opened (virtual time).
+    pub video_seen_at: Vec<Instant>,
     /// Shares its screen: frames of it go out with the box's, a keyframe every 250 and when
     /// the box asks.
     sharing: Option<ScreenShare>,
@@ -186,6 +188,8 @@ pub struct World {
     pub signaling_up: bool,
     /// What the core passed on of the browsers' videos.
     pub remote_video: Vec<SeenVideo>,
+    /// Browsers whose frame key never reaches the box (as if their `media-key` were lost).
+    pub keys_withheld: std::collections::BTreeSet<String>,
     /// The core's word that a browser speaks: (peer, when).
     pub voices: Vec<(String, Instant)>,
     pub transcript: Vec<String>,
@@ -239,6 +243,7 @@ impl World {
             box_addrs: vec![BOX_ADDR.parse().expect("an address")],
             signaling_up: true,
             remote_video: Vec::new(),
+            keys_withheld: std::collections::BTreeSet::new(),
             voices: Vec::new(),
             transcript: Vec::new(),
         }
@@ -256,6 +261,10 @@ impl World {
         self.calls.handle_signal(SignalEvent::Welcome(w), self.now);
         self.box_joined = true;
         self.after_box();
+        let ids: Vec<String> = self.browsers.keys().cloned().collect();
+        for id in ids {
+            self.pair_ready(&id);
+        }
     }
 
     /// The box joins (or rejoins after a signaling outage) with whoever is in the room.
@@ -309,6 +318,7 @@ impl World {
             peer: WebClientPeer::new(PeerId(id.into()), PeerId(BOX_ID.into()), addr, pc, self.now),
             silent: false,
             received: Vec::new(),
+            video_seen_at: Vec::new(),
             sharing: None,
             keyframe_requests: 0,
         };
@@ -324,6 +334,7 @@ impl World {
                 .handle_signal(SignalEvent::PeerJoined(info), self.now);
             let offer = b.peer.offer(false);
             self.browsers.insert(id.into(), b);
+            self.pair_ready(id);
             for relay in offer {
                 self.relay_to_box(relay, id);
             }
@@ -331,6 +342,33 @@ impl World {
             self.browsers.insert(id.into(), b);
         }
         self.pump_browser(id);
+    }
+
+    /// What the sealed signaling tells the box once a browser's pair is ready: its name (the
+    /// `hi`) and its frame key (`media-key`).
+    fn pair_ready(&mut self, id: &str) {
+        let Some(b) = self.browsers.get(id) else {
+            return;
+        };
+        let info = PeerInfo {
+            id: b.id.clone(),
+            name: b.name.clone(),
+            kind: PeerKind::Browser,
+            key: None,
+        };
+        let key = b.peer.frame_key();
+        self.calls
+            .handle_signal(SignalEvent::PeerNamed(info), self.now);
+        if !self.keys_withheld.contains(id) {
+            self.calls.handle_signal(
+                SignalEvent::PeerMediaKey {
+                    id: PeerId(id.into()),
+                    key,
+                },
+                self.now,
+            );
+        }
+        self.after_box();
     }
 
     /// A browser leaves: the server tells the box.
@@ -441,6 +479,17 @@ impl World {
                     }
                 }
                 Output::Signal(other) => self.transcript.push(format!("box sends {other:?}")),
+                // Sealed to that browser alone by the signaling client (crates/seal).
+                Output::MediaKey { to, key } => {
+                    if !self.signaling_up {
+                        continue;
+                    }
+                    self.transcript
+                        .push(format!("box -> {to} media-key {}", key.kid));
+                    if let Some(b) = self.browsers.get_mut(&to.0) {
+                        b.peer.add_box_key(key);
+                    }
+                }
                 Output::LookUpStun { host, .. } | Output::LookUpTurn { host, .. } => {
                     self.transcript.push(format!("box looks up {host}"));
                 }
@@ -501,7 +550,10 @@ impl World {
         for s in &seen {
             match s {
                 Seen::Connected => self.transcript.push(format!("{id} connected")),
-                Seen::Video { timing, .. } => b.received.push((MediaKind::Video, *timing)),
+                Seen::Video { timing, .. } => {
+                    b.received.push((MediaKind::Video, *timing));
+                    b.video_seen_at.push(self.now);
+                }
                 Seen::Audio { timing, .. } => b.received.push((MediaKind::Audio, *timing)),
                 Seen::KeyframeRequested => {
                     b.keyframe_requests += 1;

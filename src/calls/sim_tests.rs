@@ -4,12 +4,12 @@
 //! burst repaired by resends, replay from a seed, lip sync through ten minutes of a drifting
 //! microphone clock, and a browser's screen share received from keyframe to keyframe.
 
-use super::sim::{Link, World};
+use super::sim::{Browser, Link, World};
 use super::GIVE_UP_AFTER;
 use crate::display::PeerState;
 use crate::media::{VideoKind, AUDIO_FRAME_DURATION};
 use roombox_protocol::PeerId;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use str0m::media::{MediaKind, MediaTime};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -608,4 +608,126 @@ fn cameras_arrive_labelled_as_cameras_and_a_loud_voice_is_told_a_few_times_a_sec
     );
     assert!(p1.windows(2).all(|v| v[1].1 - v[0].1 >= super::VOICE_EVERY));
     assert!(w.voices.iter().all(|(p, _)| p == "p1"), "p2 is quiet");
+}
+
+/// The longest wait between two video frames a browser opened, from `from` on.
+fn longest_gap(b: &Browser, from: Instant) -> Duration {
+    let seen: Vec<Instant> = b
+        .video_seen_at
+        .iter()
+        .copied()
+        .filter(|t| *t >= from)
+        .collect();
+    seen.windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or(Duration::MAX)
+}
+
+#[test]
+fn after_a_leave_the_leavers_keys_open_nothing_and_the_others_see_no_gap() {
+    let mut w = World::new(41);
+    w.box_joins();
+    w.browser_joins("p1");
+    w.browser_joins("p2");
+    assert!(w.run_until(5 * SECOND, World::all_watching).is_some());
+    w.run_for(SECOND);
+    assert_eq!(
+        w.browser("p1").peer.unopened,
+        0,
+        "every frame of the box opens"
+    );
+    // The test keeps what p2 knew when it left.
+    let leaver_keys = w.browser("p2").peer.box_keys.clone();
+    let left_at = w.now;
+    w.browser_leaves("p2");
+    w.run_for(3 * SECOND);
+    let p1 = &w.browser("p1").peer;
+    assert!(
+        w.transcript.iter().any(|l| l == "box -> p1 media-key 4"),
+        "p1 got a fresh key: {:?}",
+        w.transcript
+            .iter()
+            .filter(|l| l.contains("media-key"))
+            .collect::<Vec<_>>()
+    );
+    // The last second's frames (the fresh key is in use 1 s after the leave) open for p1,
+    // not with the leaver's keys.
+    let recent: Vec<_> = p1.sealed_video.iter().rev().take(20).cloned().collect();
+    assert_eq!(recent.len(), 20);
+    let mut leaver = leaver_keys;
+    let mut stayer = p1.box_keys.clone();
+    assert!(
+        recent.iter().all(|f| leaver.open_h264(f).is_none()),
+        "the leaver reads nothing after"
+    );
+    assert!(recent.iter().all(|f| stayer.open_h264(f).is_some()));
+    assert_eq!(p1.unopened, 0, "p1 missed no frame at the switch");
+    let gap = longest_gap(w.browser("p1"), left_at);
+    assert!(
+        gap <= Duration::from_millis(80),
+        "p1's longest gap across the rotation: {gap:?}"
+    );
+}
+
+#[test]
+fn a_newcomer_cannot_open_what_was_sent_before_it_joined() {
+    let mut w = World::new(42);
+    w.box_joins();
+    w.browser_joins("p1");
+    assert!(w.run_until(5 * SECOND, World::all_watching).is_some());
+    w.run_for(SECOND);
+    let before: Vec<_> = w
+        .browser("p1")
+        .peer
+        .sealed_video
+        .iter()
+        .rev()
+        .take(20)
+        .cloned()
+        .collect();
+    let joined_at = w.now;
+    w.browser_joins("p2");
+    assert!(w.run_until(5 * SECOND, World::all_watching).is_some());
+    w.run_for(SECOND);
+    let mut newcomer = w.browser("p2").peer.box_keys.clone();
+    assert!(
+        before.iter().all(|f| newcomer.open_h264(f).is_none()),
+        "nothing from before"
+    );
+    let p2 = &w.browser("p2").peer;
+    assert!(
+        p2.video_frames > 10 && p2.unopened == 0,
+        "{} opened, {} not",
+        p2.video_frames,
+        p2.unopened
+    );
+    // The ratchet moves p1 on at once, and p1 can follow it: no frame lost.
+    assert_eq!(w.browser("p1").peer.unopened, 0);
+    let gap = longest_gap(w.browser("p1"), joined_at);
+    assert!(
+        gap <= Duration::from_millis(80),
+        "p1's longest gap across the join: {gap:?}"
+    );
+}
+
+#[test]
+fn a_share_whose_key_the_box_lacks_never_reaches_the_display() {
+    let mut w = World::new(43);
+    w.keys_withheld.insert("p1".into());
+    w.box_joins();
+    w.browser_joins("p1");
+    w.browser_joins("p2");
+    assert!(w.run_until(5 * SECOND, World::all_watching).is_some());
+    w.browser_shares_screen("p1");
+    w.browser_shares_screen("p2");
+    w.run_for(2 * SECOND);
+    assert!(
+        w.remote_video.iter().all(|v| v.peer != "p1"),
+        "nothing of p1's share"
+    );
+    assert!(
+        w.remote_video.iter().filter(|v| v.peer == "p2").count() > 30,
+        "p2's share shows"
+    );
 }

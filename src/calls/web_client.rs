@@ -6,10 +6,15 @@
 //!
 //! As the web client: it offers audio (send and receive, a microphone) and, if asked, video to
 //! receive; perfect negotiation with the box (the smaller id is polite); it adopts the `pc` of
-//! an offer it takes; relays for another `pc` are dropped.
+//! an offer it takes; relays for another `pc` are dropped. Frames are sealed and opened as
+//! docs/protocol.md's "Frame encryption" says: its own sender key for what it sends, the box's
+//! keys (handed over by the caller, as the sealed signaling would) for what it receives.
 
 use roombox_protocol::{IceCandidateInit, PeerId, Relay, RelayKind};
+use roombox_seal::frame::{FrameCipher, KeyRing, SenderKey};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
@@ -112,7 +117,19 @@ pub struct WebClientPeer {
     pub voice_level: Option<i8>,
     /// Every `view` the box sent on this connection: how much of our video it shows.
     pub views: Vec<std::collections::BTreeMap<String, roombox_protocol::ViewWish>>,
+    /// Our sender key: what the box must be given to open our frames.
+    frame_key: SenderKey,
+    sealing: FrameCipher,
+    /// The box's keys, as its sealed `media-key`s would bring them.
+    pub box_keys: KeyRing,
+    /// Frames from the box that did not open (no key, or altered): not counted as received.
+    pub unopened: usize,
+    /// The box's last video frames as they arrived, sealed (for tests of who can open them).
+    pub sealed_video: VecDeque<Arc<[u8]>>,
 }
+
+/// How many sealed frames a peer keeps for tests.
+const SEALED_KEPT: usize = 250;
 
 impl WebClientPeer {
     /// A peer with one host candidate at `local`, about to call the box with connection `pc`.
@@ -125,6 +142,7 @@ impl WebClientPeer {
             .set_stats_interval(Some(Duration::from_secs(1)))
             .build(now);
         rtc.add_local_candidate(Candidate::host(local, "udp").expect("a host candidate"));
+        let frame_key = SenderKey::generate(1);
         WebClientPeer {
             id,
             box_id,
@@ -146,7 +164,22 @@ impl WebClientPeer {
             screen_frames: 0,
             voice_level: None,
             views: Vec::new(),
+            sealing: frame_key.cipher(),
+            frame_key,
+            box_keys: KeyRing::default(),
+            unopened: 0,
+            sealed_video: VecDeque::new(),
         }
+    }
+
+    /// Our frame key, for the box (the sealed signaling's `media-key`).
+    pub fn frame_key(&self) -> SenderKey {
+        self.frame_key.clone()
+    }
+
+    /// A key the box sent us.
+    pub fn add_box_key(&mut self, key: SenderKey) {
+        self.box_keys.insert(key);
     }
 
     pub fn pc(&self) -> &str {
@@ -239,7 +272,8 @@ impl WebClientPeer {
         };
         let time = MediaTime::new(self.screen_frames * 3600, Frequency::NINETY_KHZ);
         self.screen_frames += 1;
-        let _ = writer.write(pt, now, time, annex_b.to_vec());
+        let sealed = self.sealing.seal_h264(annex_b, rand::random);
+        let _ = writer.write(pt, now, time, sealed);
     }
 
     /// An ICE restart (the browser's network changed): a new offer on the same `pc`.
@@ -361,18 +395,30 @@ impl WebClientPeer {
                     }
                     Event::KeyframeRequest(_) => seen.push(Seen::KeyframeRequested),
                     Event::MediaData(d) if d.params.spec().codec == Codec::H264 => {
-                        let keyframe = is_keyframe(&d.data);
+                        if self.sealed_video.len() == SEALED_KEPT {
+                            self.sealed_video.pop_front();
+                        }
+                        self.sealed_video.push_back(d.data.clone());
+                        let Some(data) = self.box_keys.open_h264(&d.data) else {
+                            self.unopened += 1;
+                            continue;
+                        };
+                        let keyframe = is_keyframe(&data);
                         self.first_frame_was_keyframe.get_or_insert(keyframe);
                         self.video_frames += 1;
                         self.keyframes += usize::from(keyframe);
                         seen.push(Seen::Video {
                             mid: d.mid,
                             timing: FrameTiming::of(&d),
-                            data: d.data,
+                            data: data.into(),
                             keyframe,
                         });
                     }
                     Event::MediaData(d) => {
+                        if self.box_keys.open_opus(&d.data).is_none() {
+                            self.unopened += 1;
+                            continue;
+                        }
                         self.audio_packets += 1;
                         seen.push(Seen::Audio {
                             mid: d.mid,
@@ -406,7 +452,8 @@ impl WebClientPeer {
             Some(level) => writer.audio_level(level, true),
             None => writer,
         };
-        let _ = writer.write(pt, now, time, packet.to_vec());
+        let sealed = self.sealing.seal_opus(packet, rand::random());
+        let _ = writer.write(pt, now, time, sealed);
     }
 }
 

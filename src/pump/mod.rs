@@ -12,8 +12,7 @@ use crate::calls::{
 };
 use crate::display::{EncoderStatus, Participant, Quality, StatusModel};
 use crate::media::{EncodedAudio, EncodedVideo};
-use crate::signaling::SignalEvent;
-use roombox_protocol::ClientMessage;
+use crate::signaling::{Outgoing, SignalEvent};
 use std::net::SocketAddr;
 use std::sync::mpsc::TrySendError;
 use std::sync::{Arc, Mutex};
@@ -25,7 +24,7 @@ use udp::Sockets;
 /// Where the pump reads its inputs and sends what the core decides.
 pub struct Wiring {
     pub signal_in: mpsc::Receiver<SignalEvent>,
-    pub signal_out: mpsc::Sender<ClientMessage>,
+    pub signal_out: mpsc::Sender<Outgoing>,
     /// What the sockets receive.
     pub udp_in: mpsc::Receiver<Datagram>,
     pub video: broadcast::Receiver<Arc<EncodedVideo>>,
@@ -129,8 +128,17 @@ fn carry_out(
             // UDP send on loopback or a LAN does not block for long; a full buffer drops.
             Output::Transmit(t) => sockets.send(t.source, t.destination, &t.contents),
             Output::Signal(m) => {
-                if io.signal_out.try_send(m).is_err() {
+                if io.signal_out.try_send(Outgoing::Message(m)).is_err() {
                     tracing::debug!("signaling is down; a message to a peer is lost");
+                }
+            }
+            Output::MediaKey { to, key } => {
+                if io
+                    .signal_out
+                    .try_send(Outgoing::MediaKey { to, key })
+                    .is_err()
+                {
+                    tracing::warn!("signaling is down; a frame key for a peer is lost");
                 }
             }
             Output::LookUpStun { host, port } => look_up_stun(host, port, lookups.stun.clone()),
@@ -222,8 +230,11 @@ fn publish_status(s: &CallsStatus, io: &Wiring) {
         size: s.size,
     });
     io.status.send_if_modified(|m| {
-        let changed =
-            m.participants != participants || m.encoder != encoder || m.signaling != s.signaling;
+        let changed = m.participants != participants
+            || m.encoder != encoder
+            || m.signaling != s.signaling
+            || m.safety_code != s.safety_code;
+        m.safety_code.clone_from(&s.safety_code);
         m.participants = participants;
         m.encoder = encoder;
         if m.relay != s.relay {

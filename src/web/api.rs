@@ -29,6 +29,9 @@ pub struct StatusView {
     pub mic_processing: String,
     /// Whose video the room's display shows.
     pub on_screen: Vec<OnScreenView>,
+    /// The room's safety code as the box sees it ("0412 9310 5577 0061 8234"): the same on
+    /// every member's page when nobody is in the middle.
+    pub safety_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +90,7 @@ impl StatusView {
                     kind: kind.label().into(),
                 })
                 .collect(),
+            safety_code: m.safety_code.clone(),
         }
     }
 }

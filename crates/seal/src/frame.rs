@@ -146,7 +146,7 @@ impl FrameCipher {
 }
 
 /// The keys a receiver holds from one sender, newest last.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct KeyRing {
     keys: VecDeque<(SenderKey, FrameCipher)>,
 }

@@ -5,6 +5,7 @@
 //! what leaves, holding a peer's messages back until the pair's keys are agreed.
 
 use crate::crypto::{self, Encapsulated, Identity, PairKeys, RoomKeys};
+use crate::frame::SenderKey;
 use crate::RoomSecret;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -73,6 +74,8 @@ pub enum SealOutput {
     Refused { id: PeerId, refusal: Refusal },
     /// The room's safety code changed.
     SafetyCode(String),
+    /// A peer's frame encryption key (docs/protocol.md, "Sender keys").
+    MediaKey { id: PeerId, key: SenderKey },
 }
 
 enum Pair {
@@ -233,6 +236,23 @@ impl Sealer {
                 let plain = plaintext_of(&relay);
                 self.seal_to(&to, &plain);
             }
+        }
+    }
+
+    /// Our frame key for a peer whose pair is ready (sealed; dropped for any other: keys
+    /// are sent only once a peer is named, which is after its keys).
+    pub fn send_media_key(&mut self, to: &PeerId, key: &SenderKey) {
+        let msg = json!({"type": "media-key", "kid": key.kid, "key": B64.encode(key.key)});
+        if matches!(
+            self.peers.get(to),
+            Some(Peer {
+                pair: Pair::Ready { .. },
+                ..
+            })
+        ) {
+            self.seal_to(to, &msg);
+        } else {
+            tracing::debug!(peer = %to, "no pair to seal a frame key in");
         }
     }
 
@@ -428,6 +448,27 @@ impl Sealer {
                 kind,
                 key: None,
             }));
+            return;
+        }
+        if inner.get("type").and_then(Value::as_str) == Some("media-key") {
+            let kid = inner
+                .get("kid")
+                .and_then(Value::as_u64)
+                .filter(|k| (1..=255).contains(k));
+            let key = inner
+                .get("key")
+                .and_then(Value::as_str)
+                .and_then(|k| B64.decode(k).ok());
+            match (kid, key.and_then(|k| <[u8; 32]>::try_from(k).ok())) {
+                (Some(kid), Some(key)) => self.outputs.push_back(SealOutput::MediaKey {
+                    id: from.clone(),
+                    key: SenderKey {
+                        kid: kid as u8,
+                        key,
+                    },
+                }),
+                _ => tracing::warn!(peer = %from, "a malformed frame key: ignored"),
+            }
             return;
         }
         // A relay: checked as the server checks a client's, then given to the call.

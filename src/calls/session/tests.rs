@@ -3,19 +3,39 @@
 
 use super::*;
 use crate::calls::web_client::WebClientPeer;
+use roombox_seal::frame::SenderKey;
 
 const BOX_ADDR: &str = "127.0.0.1:10000";
 const BROWSER_ADDR: &str = "127.0.0.1:20000";
 
+/// The box's frame key in these tests: frames are sealed above the session (by `Calls`), so
+/// the tests seal what they hand it, and the web client holds the key.
+fn box_key() -> SenderKey {
+    SenderKey {
+        kid: 1,
+        key: [5; 32],
+    }
+}
+
+fn sealed_video(annex_b: &[u8]) -> Arc<[u8]> {
+    box_key().cipher().seal_h264(annex_b, rand::random).into()
+}
+
+fn sealed_audio(opus: &[u8]) -> Arc<[u8]> {
+    box_key().cipher().seal_opus(opus, rand::random()).into()
+}
+
 /// The web client's side, with the session's connection id (as after its offer or ours).
 fn web_client(pc: &str, now: Instant) -> WebClientPeer {
-    WebClientPeer::new(
+    let mut peer = WebClientPeer::new(
         PeerId("browser".into()),
         PeerId("box".into()),
         BROWSER_ADDR.parse().unwrap(),
         pc.into(),
         now,
-    )
+    );
+    peer.add_box_key(box_key());
+    peer
 }
 
 /// The browser's first offer as SDP (its trickled candidates are in the SDP too).
@@ -80,10 +100,10 @@ fn run(
         if tick.is_multiple_of(4) && session.is_connected() {
             let pts = Duration::from_millis(5 * tick);
             if video {
-                let frame: Arc<[u8]> = vec![0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21, 0xa0].into();
+                let frame = sealed_video(&[0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21, 0xa0]);
                 session.write_video(&frame, true, pts, *now, *now);
             }
-            session.write_audio(&Arc::from(vec![0xf8u8, 0xff, 0xfe]), pts, *now, *now);
+            session.write_audio(&sealed_audio(&[0xf8, 0xff, 0xfe]), pts, *now, *now);
             browser.write_audio(&[0xf8, 0xff, 0xfe], *now);
         }
     }
@@ -208,8 +228,8 @@ fn a_new_viewer_gets_no_delta_frame_until_a_keyframe_unblocks_it() {
     assert!(session.is_connected() && browser.connected);
     assert_eq!(browser.video_frames, 0);
 
-    let delta: Arc<[u8]> = vec![0, 0, 0, 1, 0x41, 0x9a, 0x02, 0x03].into();
-    let key: Arc<[u8]> = vec![0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21, 0xa0].into();
+    let delta = sealed_video(&[0, 0, 0, 1, 0x41, 0x9a, 0x02, 0x03]);
+    let key = sealed_video(&[0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21, 0xa0]);
     let pts = Duration::from_secs(2);
     assert!(
         !session.write_video(&delta, false, pts, now, now),

@@ -1,6 +1,7 @@
 //! Members sealing through a server played here, honest or tampering: what each one sees.
 
 use super::*;
+use crate::frame::SenderKey;
 
 /// What the test's server does to a relay on its way: pass it, change it, or hold it back.
 type Tamper = Box<dyn FnMut(&mut Relay) -> Deliver>;
@@ -19,6 +20,7 @@ struct Member {
     opened: Vec<Relay>,
     named: Vec<PeerInfo>,
     refused: Vec<(PeerId, Refusal)>,
+    media_keys: Vec<(PeerId, SenderKey)>,
 }
 
 struct Server {
@@ -85,6 +87,7 @@ impl Server {
             opened: Vec::new(),
             named: Vec::new(),
             refused: Vec::new(),
+            media_keys: Vec::new(),
         };
         member.sealer.handle_welcome(id.clone(), &self.info);
         for m in &mut self.members {
@@ -133,6 +136,7 @@ impl Server {
                         SealOutput::Relay(r) => m.opened.push(r),
                         SealOutput::Named(info) => m.named.push(info),
                         SealOutput::Refused { id, refusal } => m.refused.push((id, refusal)),
+                        SealOutput::MediaKey { id, key } => m.media_keys.push((id, key)),
                         SealOutput::SafetyCode(_) => {}
                     }
                 }
@@ -296,6 +300,24 @@ fn what_the_call_sends_before_the_keys_waits_for_them_in_order() {
         }
     }
     assert_eq!(sdps, ["offer 0", "offer 1", "offer 2"]);
+}
+
+#[test]
+fn frame_keys_travel_sealed_and_only_to_a_ready_pair() {
+    let mut server = Server::honest();
+    let ada = server.join("Ada");
+    let key = SenderKey::generate(7);
+    // Nobody else yet: there is no pair to seal it in.
+    server
+        .member(&ada)
+        .sealer
+        .send_media_key(&PeerId("p9".into()), &key);
+    server.run();
+    let bob = server.join("Bob");
+    server.member(&ada).sealer.send_media_key(&bob, &key);
+    server.run();
+    assert_eq!(server.member(&bob).media_keys, [(ada.clone(), key)]);
+    assert!(server.member(&ada).media_keys.is_empty());
 }
 
 #[test]
