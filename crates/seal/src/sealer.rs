@@ -276,11 +276,12 @@ impl Sealer {
         };
         if let Some(peer) = self.peers.get(&info.id) {
             if peer.ek == ek {
-                // Seen again after a signaling outage: the pair stands; a hello may have been
-                // lost with the old socket, so say it again.
-                if let Pair::Waiting(mine) = &peer.pair {
-                    let mine = mine.clone();
-                    self.send_hello(&info.id, &mine, false);
+                // Seen again after a signaling outage: a pair with keys stands. One still
+                // waiting may have lost a hello either way with the old socket, so it starts
+                // afresh: a peer that made keys from our old hello takes the new one as
+                // starting over and replies, one still waiting completes with it.
+                if matches!(peer.pair, Pair::Waiting(_)) {
+                    self.start_pair(&info.id, false);
                 }
                 return;
             }

@@ -474,3 +474,44 @@ fn a_resumed_welcome_keeps_the_pairs() {
     server.send(&bob, offer(&ada, "after the outage"));
     assert_eq!(server.member(&ada).opened.len(), 1);
 }
+
+#[test]
+fn a_hello_lost_with_a_socket_is_made_good_when_the_peer_is_announced_again() {
+    // Ada's hello to Bob is lost; Bob's reaches Ada, who makes keys and waits for nothing.
+    let mut lose_first_from_ada = true;
+    let mut server = Server::tampering(Box::new(|_| Deliver::Pass));
+    let ada = server.join("Ada");
+    server.tamper = Box::new(move |r| {
+        if lose_first_from_ada
+            && r.fields.contains_key("hello")
+            && r.from.as_ref().is_some_and(|f| f.0 == "p1")
+        {
+            lose_first_from_ada = false;
+            r.to = PeerId("nobody".into());
+        }
+        Deliver::Pass
+    });
+    let bob = server.join("Bob");
+    assert!(
+        server.member(&bob).named.is_empty(),
+        "Bob still waits for Ada's hello"
+    );
+    // Both reconnect; the server announces each to the other again.
+    let (ada_info, bob_info) = (server.info[0].clone(), server.info[1].clone());
+    server
+        .member(&bob)
+        .sealer
+        .handle_welcome(bob.clone(), &[ada_info]);
+    server.member(&ada).sealer.handle_peer_joined(&bob_info);
+    server.run();
+    server.send(&bob, offer(&ada, "after"));
+    assert_eq!(
+        server.member(&ada).opened.len(),
+        1,
+        "{:?}",
+        server.member(&ada).refused
+    );
+    assert_eq!(server.member(&bob).named.len(), 1);
+    let codes = server.codes();
+    assert_eq!(codes[0], codes[1]);
+}
