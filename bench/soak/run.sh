@@ -43,7 +43,10 @@ if [ "${1:-}" = "--in-netns" ]; then
   [ -n "$addr" ] || { echo "roombox-signal did not start: $(cat "$out/signal.log")" >&2; exit 1; }
   url="http://$addr"
 
+  # The box makes its room secret in its state directory; the soak peer reads it there.
+  mkdir -p "$out/state"
   RUST_LOG="info,str0m=warn" NO_COLOR=1 "$bin/roombox" run --signal-url "$url" --room soak --name "Soak box" \
+    --state-dir "$out/state" \
     --video test --audio-in test --audio-out none --width 640 --height 360 --fps 15 --ice-loopback \
     >"$out/box.log" 2>&1 &
   box=$!
@@ -54,6 +57,7 @@ if [ "${1:-}" = "--in-netns" ]; then
 
   rc=0
   timeout -s KILL $((SOAK_MAX_SECS + 120)) "$bin/roombox-soak" --signal-url "$url" --room soak \
+    --room-secret-file "$out/state/room-secret" \
     --cycles "$SOAK_CYCLES" --parallel "$SOAK_PARALLEL" --leave "$SOAK_LEAVE" \
     --box-pid "$box" --sample-every "$SOAK_SAMPLE_EVERY" --expect-size 640x360 \
     --max-secs "$SOAK_MAX_SECS" --json "$out/soak.json" --markdown "$out/soak.md" \

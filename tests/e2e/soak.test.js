@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,10 +26,13 @@ function fdCount(pid) {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
 
-/** `roombox run` with the test sources; its log lines are collected in `log`. */
-function startBox(signalUrl) {
+/**
+ * `roombox run` with the test sources and its room secret in `stateDir/room-secret` (the soak
+ * peer reads the same file); its log lines are collected in `log`.
+ */
+function startBox(signalUrl, stateDir) {
   const args = [
-    'run', '--signal-url', signalUrl, '--room', ROOM, '--name', 'Soak box',
+    'run', '--signal-url', signalUrl, '--room', ROOM, '--name', 'Soak box', '--state-dir', stateDir,
     '--video', 'test', '--audio-in', 'test', '--audio-out', 'none',
     '--width', '320', '--height', '180', '--fps', '15', '--ice-loopback',
   ];
@@ -87,8 +91,10 @@ async function runSoak(args) {
 
 test(`soak: ${CYCLES} join/leave cycles leave the box with no peers and no leaked fds`, { timeout: 300000 }, async () => {
   const work = mkdtempSync(path.join(tmpdir(), 'roombox-soak-'));
+  const secretFile = path.join(work, 'room-secret');
+  writeFileSync(secretFile, `${randomBytes(16).toString('base64url')}\n`, { mode: 0o600 });
   const server = await startServer();
-  const box = startBox(server.url);
+  const box = startBox(server.url, work);
   let failed = true;
   try {
     await box.waitForLine(/ joined/);
@@ -99,7 +105,7 @@ test(`soak: ${CYCLES} join/leave cycles leave the box with no peers and no leake
 
     const jsonPath = path.join(work, 'soak.json');
     const soak = await runSoak([
-      '--signal-url', server.url, '--room', ROOM, '--cycles', String(CYCLES), '--parallel', '2',
+      '--signal-url', server.url, '--room', ROOM, '--room-secret-file', secretFile, '--cycles', String(CYCLES), '--parallel', '2',
       '--box-pid', String(pid), '--sample-every', '25', '--expect-size', '320x180',
       '--max-failures', '0', '--abort-after', '5', '--settle-secs', '0', '--json', jsonPath,
     ]);

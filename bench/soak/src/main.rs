@@ -28,6 +28,10 @@ pub struct Args {
     signal_url: String,
     #[arg(long, default_value = "soak")]
     room: String,
+    /// A file holding the room's secret (the box's `<state dir>/room-secret`): signaling and
+    /// frames are sealed (docs/protocol.md, version 2).
+    #[arg(long)]
+    room_secret_file: PathBuf,
     /// Join/leave cycles in all.
     #[arg(long, default_value_t = 100)]
     cycles: u64,
@@ -213,9 +217,14 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     str0m::crypto::from_feature_flags().install_process_default();
     let room = RoomName::parse(&args.room).context("--room must match [A-Za-z0-9_-]{1,64}")?;
+    let secret_text = std::fs::read_to_string(&args.room_secret_file)
+        .with_context(|| format!("cannot read {}", args.room_secret_file.display()))?;
+    let secret = roombox_seal::RoomSecret::parse(&secret_text)
+        .with_context(|| format!("{}", args.room_secret_file.display()))?;
     let cfg = CycleConfig {
         ws_url: ws_url(&args.signal_url)?,
         room,
+        secret,
         audio: Arc::new(tone_packets()?),
         expect_size: args.expect_size,
     };

@@ -4,14 +4,17 @@
 //!
 //! The WebRTC side is the box's own `WebClientPeer` (the web client's protocol played by str0m,
 //! as in the box's simulation tests), driven here in one task over a real UDP socket: after
-//! every input its output is drained to its timeout before anything else happens.
+//! every input its output is drained to its timeout before anything else happens. Signaling
+//! goes through the box's own sealer (crates/seal), and frames are sealed both ways, as a
+//! browser's are (docs/protocol.md, version 2).
 
 use anyhow::{anyhow, bail, Context};
 use futures_util::{SinkExt, StreamExt};
 use roombox::calls::web_client::{Seen, WebClientPeer};
 use roombox_protocol::{
-    ClientMessage, ErrorCode, Join, PeerId, PeerKind, Relay, RelayKind, RoomName, ServerMessage,
+    ClientMessage, ErrorCode, PeerId, PeerKind, Relay, RelayKind, RoomName, ServerMessage,
 };
+use roombox_seal::{Hi, RoomSecret, SealOutput, Sealer};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,6 +56,7 @@ pub struct CycleConfig {
     /// `ws://HOST/ws`.
     pub ws_url: String,
     pub room: RoomName,
+    pub secret: RoomSecret,
     /// Opus packets (20 ms each) sent in a loop as the peer's microphone.
     pub audio: Arc<Vec<Arc<[u8]>>>,
     /// Fail a cycle whose first decoded picture is not this size.
@@ -88,13 +92,12 @@ pub async fn run_cycle(cfg: &CycleConfig, name: &str, leave: LeaveMode) -> anyho
         .await
         .context("signaling connect")?;
 
-    let join = ClientMessage::Join(Join {
-        room: cfg.room.clone(),
+    let hi = Hi {
         name: name.to_owned(),
         kind: PeerKind::Browser,
-        resume: None,
-        key: None,
-    });
+    };
+    let mut sealer = Sealer::new(&cfg.secret, cfg.room.clone(), hi);
+    let join = sealer.join(None);
     send(&mut ws, &join).await?;
     let mut room_full_retries = 0;
     let welcome = loop {
@@ -120,15 +123,14 @@ pub async fn run_cycle(cfg: &CycleConfig, name: &str, leave: LeaveMode) -> anyho
         .map(|p| p.id.clone())
         .ok_or_else(|| anyhow!("no appliance in the room (peers: {:?})", welcome.peers))?;
 
+    sealer.handle_welcome(welcome.id.clone(), &welcome.peers);
     let socket = UdpSocket::bind("127.0.0.1:0").await.context("UDP bind")?;
     let local = socket.local_addr()?;
     let mut peer = Peer::new(welcome.id.clone(), box_id.clone(), local, cfg.expect_size)?;
 
     let mut outbox = peer.start();
     peer.drain(&socket)?;
-    for m in outbox.drain(..) {
-        send(&mut ws, &m).await?;
-    }
+    seal_out(&mut sealer, &mut peer, &box_id, &mut outbox, &mut ws).await?;
 
     let mut audio_tick = tokio::time::interval(Duration::from_millis(20));
     audio_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -146,10 +148,10 @@ pub async fn run_cycle(cfg: &CycleConfig, name: &str, leave: LeaveMode) -> anyho
                 };
                 let msg = ServerMessage::parse(&text).map_err(|e| anyhow!("unreadable server message: {e}"))?;
                 match msg {
-                    ServerMessage::Relay(r) if r.from.as_ref() == Some(&box_id) => {
-                        peer.handle_relay(&r, &mut outbox)?;
-                    }
+                    ServerMessage::Relay(r) => sealer.handle_relay(r),
                     ServerMessage::PeerLeft { id } if id == box_id => bail!("the box left the room"),
+                    ServerMessage::PeerJoined { peer } => sealer.handle_peer_joined(&peer),
+                    ServerMessage::PeerLeft { id } => sealer.handle_peer_left(&id),
                     ServerMessage::Error { code, message } => bail!("server error: {code}: {message}"),
                     _ => continue,
                 }
@@ -166,9 +168,7 @@ pub async fn run_cycle(cfg: &CycleConfig, name: &str, leave: LeaveMode) -> anyho
             }
         }
         peer.drain(&socket)?;
-        for m in outbox.drain(..) {
-            send(&mut ws, &m).await?;
-        }
+        seal_out(&mut sealer, &mut peer, &box_id, &mut outbox, &mut ws).await?;
     }
 
     let video = peer.video.expect("done");
@@ -203,6 +203,42 @@ pub async fn run_cycle(cfg: &CycleConfig, name: &str, leave: LeaveMode) -> anyho
     drop(socket);
     drop(peer);
     Ok(outcome)
+}
+
+/// Seals what the peer wants sent and acts on what the sealer opened, until both are quiet.
+async fn seal_out(
+    sealer: &mut Sealer,
+    peer: &mut Peer,
+    box_id: &PeerId,
+    outbox: &mut Vec<ClientMessage>,
+    ws: &mut Ws,
+) -> anyhow::Result<()> {
+    loop {
+        for m in outbox.drain(..) {
+            match m {
+                ClientMessage::Relay(r) => sealer.send(r),
+                other => send(ws, &other).await?,
+            }
+        }
+        let Some(out) = sealer.poll_output() else {
+            return Ok(());
+        };
+        match out {
+            SealOutput::Send(m) => send(ws, &m).await?,
+            SealOutput::Relay(r) if r.from.as_ref() == Some(box_id) => {
+                peer.handle_relay(&r, outbox)?;
+            }
+            // The box's pair is ready: it gets our frame key, as a browser's transform sends.
+            SealOutput::Named(info) if &info.id == box_id => {
+                sealer.send_media_key(box_id, &peer.web.frame_key());
+            }
+            SealOutput::MediaKey { id, key } if &id == box_id => peer.web.add_box_key(key),
+            SealOutput::Refused { id, refusal } if &id == box_id => {
+                bail!("the box was refused: {}", refusal.reason())
+            }
+            _ => {}
+        }
+    }
 }
 
 fn ms(d: Duration) -> f64 {
