@@ -2,6 +2,7 @@
 //! binary (main.rs) is its command line, and tests, examples and benchmarks use the same code.
 //! docs/architecture.md draws the flow between these modules.
 
+pub mod access;
 pub mod audio;
 pub mod calls;
 pub mod capture;

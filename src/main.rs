@@ -6,7 +6,7 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use roombox::config::{Settings, SettingsText};
-use roombox::{devices, display, pipeline, record, web};
+use roombox::{access, devices, display, pipeline, record, web};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -64,7 +64,8 @@ struct RunArgs {
     /// missing file means every default.
     #[arg(long, default_value = "/etc/roombox/roombox.toml")]
     config: PathBuf,
-    /// Where the settings page keeps its admin password hash (systemd's StateDirectory).
+    /// Where the box keeps its room secret (`room-secret`) and the settings page its admin
+    /// password hash (`admin-password`); systemd's StateDirectory. Made (0700) if missing.
     #[arg(long, default_value = "/var/lib/roombox")]
     state_dir: PathBuf,
     /// Where the settings page listens, e.g. 0.0.0.0:80 or 127.0.0.1:8081; `off` for none.
@@ -298,12 +299,13 @@ async fn main() -> anyhow::Result<()> {
                 Some(l) => *l,
                 None => settings.web_listen,
             };
+            let secret = room_secret(&args.state_dir)?;
             let web = web::WebConfig {
                 listen,
                 config_path: args.config,
                 state_dir: args.state_dir,
             };
-            run_with_page(settings, web, args.display_out).await
+            run_with_page(settings, secret, web, args.display_out).await
         }
         Command::Demo {
             listen,
@@ -344,20 +346,38 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The box and its settings page, sharing the settings and the status feed.
+/// The box's room secret from `<state_dir>/room-secret`, made there if there is none. A file
+/// that holds no secret stops the box, naming the file (it is never overwritten silently).
+fn room_secret(state_dir: &std::path::Path) -> anyhow::Result<roombox_seal::RoomSecret> {
+    let file = access::RoomSecretFile::new(state_dir);
+    Ok(file.load_or_create()?)
+}
+
+/// The box and its settings page, sharing the settings, the room secret and claim code, and
+/// the status feed.
 async fn run_with_page(
     settings: Settings,
+    secret: roombox_seal::RoomSecret,
     web: web::WebConfig,
     display_out: Option<pipeline::call_view::DisplaySink>,
 ) -> anyhow::Result<()> {
     let (settings_tx, settings_rx) = tokio::sync::watch::channel(settings);
+    let (access_tx, access_rx) = tokio::sync::watch::channel(access::Access::new(secret));
     let (status_tx, status_rx) = tokio::sync::watch::channel(display::StatusModel::default());
     let meters = std::sync::Arc::new(roombox::audio::levels::AudioMeters::default());
-    let page = web::start(web, settings_tx, status_rx, meters.clone()).await?;
+    let page = web::start(web, settings_tx, access_tx, status_rx, meters.clone()).await?;
     if let Some(page) = &page {
         status_tx.send_modify(|m| m.settings_url = page.url.clone());
     }
-    let result = pipeline::run_box(settings_rx, status_tx, meters, display_out, shutdown()).await;
+    let result = pipeline::run_box(
+        settings_rx,
+        access_rx,
+        status_tx,
+        meters,
+        display_out,
+        shutdown(),
+    )
+    .await;
     if let Some(page) = page {
         page.abort();
     }
@@ -377,7 +397,7 @@ async fn demo(
     let addr = listener.local_addr()?;
     let settings = SettingsText {
         signal_url: format!("http://{addr}"),
-        room: room.clone(),
+        room,
         audio_out,
         ice_loopback,
         ..SettingsText::default()
@@ -390,17 +410,20 @@ async fn demo(
         roombox_signal::Config::default(),
         async move { server_stop.cancelled().await },
     ));
-    println!("roombox demo: open http://{addr}/r/{room} in a browser (Ctrl-C to stop)");
-    // The demo's settings and password live in a fresh directory of its own.
+    // The demo's settings, password and room secret live in a fresh directory of its own.
     let state_dir = std::env::temp_dir().join(format!("roombox-demo-{}", std::process::id()));
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create {}", state_dir.display()))?;
+    let secret = room_secret(&state_dir)?;
+    // The join link is the demo's output: printed for the person at this machine, not logged.
+    let link = access::join_link(&settings.signal_url, &settings.room, &secret);
+    println!("roombox demo: open {link} in a browser (Ctrl-C to stop)");
     let web = web::WebConfig {
         listen: web,
         config_path: state_dir.join("roombox.toml"),
         state_dir,
     };
-    let result = run_with_page(settings, web, None).await;
+    let result = run_with_page(settings, secret, web, None).await;
     stop.cancel();
     let _ = server.await;
     result

@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 mod audio;
 pub mod call_view;
 
+use crate::access::Access;
 use crate::audio::levels::AudioMeters;
 use crate::audio::processing::far_end_queue;
 use crate::audio::{AudioInput, AudioOutput, AudioSink, AudioSource};
 use crate::calls::{Calls, CallsConfig, EncoderControl, RemoteAudioPacket};
 use crate::capture::{InputState, VideoInput, VideoOptions, VideoSource};
 use crate::config::{AudioProcessing, Degradation, Settings};
-use crate::display::{HdmiIn, MicState, SignalingState, StatusModel, StatusScreen};
+use crate::display::{HdmiIn, MicState, OnScreenOnly, SignalingState, StatusModel, StatusScreen};
 use crate::encode::h264::H264Encoder;
 use crate::encode::ladder::Ladder;
 use crate::encode::EncoderParams;
@@ -72,17 +73,21 @@ const OPUS_BPS: u32 = 48_000;
 /// Runs the box until `shutdown` resolves: capture, encode, the peers and the speaker.
 ///
 /// `settings` may change while it runs (the settings page): room, name and server make the
-/// signaling client leave and join again; bitrate limits go to the driver; devices, size and
-/// frame rate restart only the media threads. `status` is the feed of the HDMI-out screen and
-/// the settings page, `meters` its live audio levels.
+/// signaling client leave and join again, and so does a new room secret in `access`; bitrate
+/// limits go to the driver; devices, size and frame rate restart only the media threads.
+/// `access` also carries the claim code while the box is unclaimed (the screen shows it).
+/// `status` is the feed of the HDMI-out screen and the settings page, `meters` its live audio
+/// levels.
 pub async fn run_box(
     mut settings: watch::Receiver<Settings>,
+    mut access: watch::Receiver<Access>,
     status_tx: watch::Sender<StatusModel>,
     meters: Arc<AudioMeters>,
     display_out: Option<call_view::DisplaySink>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let mut current = settings.borrow_and_update().clone();
+    let mut keys = access.borrow_and_update().clone();
     install_crypto_provider();
 
     let (video_tx, _) = broadcast::channel(4);
@@ -120,6 +125,7 @@ pub async fn run_box(
     status_tx.send_modify(|m| {
         m.signaling = SignalingState::Reconnecting;
         describe_settings(m, &current);
+        describe_access(m, &current, &keys);
     });
     // What people send the box, decoded: shown on the HDMI-out instead of the status while
     // somebody sends video, and written to the display sink when there is one.
@@ -141,7 +147,7 @@ pub async fn run_box(
     let cancel = CancellationToken::new();
     let (events_tx, events_rx) = mpsc::channel(64);
     let (out_tx, out_rx) = mpsc::channel(256);
-    let (signaling_tx, signaling_rx) = watch::channel(signaling_config(&current));
+    let (signaling_tx, signaling_rx) = watch::channel(signaling_config(&current, &keys));
     let signaling = tokio::spawn(signaling::run(
         signaling_rx,
         events_tx,
@@ -193,11 +199,14 @@ pub async fn run_box(
             _ = &mut shutdown => break,
             Ok(()) = settings.changed() => {
                 let new = settings.borrow_and_update().clone();
-                signaling_tx.send_if_modified(|c| std::mem::replace(c, signaling_config(&new)) != *c);
+                signaling_tx.send_if_modified(|c| std::mem::replace(c, signaling_config(&new, &keys)) != *c);
                 limits_tx.send_if_modified(|l| std::mem::replace(l, new.bitrate_bounds()) != *l);
                 decoder_tx.send_if_modified(|d| std::mem::replace(d, new.decoder.clone()) != *d);
                 audio_control_tx.send_if_modified(|c| std::mem::replace(c, audio_control(&new)) != *c);
-                status_tx.send_modify(|m| describe_settings(m, &new));
+                status_tx.send_modify(|m| {
+                    describe_settings(m, &new);
+                    describe_access(m, &new, &keys);
+                });
                 let restart = media_settings(&new) != media_settings(&current);
                 current = new;
                 if restart {
@@ -207,6 +216,13 @@ pub async fn run_box(
                     }
                     retry.reset_immediately();
                 }
+            }
+            Ok(()) = access.changed() => {
+                // A new room secret (the box leaves and joins again), or the claim code made
+                // or used up: both only change what signaling and the screen get.
+                keys = access.borrow_and_update().clone();
+                signaling_tx.send_if_modified(|c| std::mem::replace(c, signaling_config(&current, &keys)) != *c);
+                status_tx.send_modify(|m| describe_access(m, &current, &keys));
             }
             _ = retry.tick(), if media.is_none() => {
                 let Some(remote_rx) = parked_remote.take() else { continue };
@@ -244,12 +260,24 @@ pub async fn run_box(
     Ok(())
 }
 
-fn signaling_config(s: &Settings) -> SignalingConfig {
+fn signaling_config(s: &Settings, access: &Access) -> SignalingConfig {
     SignalingConfig {
         url: s.signal_url.clone(),
         room: s.room.clone(),
         name: s.name.clone(),
+        secret: access.room_secret.clone(),
     }
+}
+
+/// The parts of the status model that only the screen shows: the join link (it carries the
+/// room secret) and, while the box is unclaimed, the claim code.
+fn describe_access(m: &mut StatusModel, s: &Settings, access: &Access) {
+    let link = crate::access::join_link(&s.signal_url, &s.room, &access.room_secret);
+    m.join_link = OnScreenOnly::new(link);
+    m.claim_code = access
+        .claim_code
+        .as_ref()
+        .map(|c| OnScreenOnly::new(c.expose()));
 }
 
 /// What only a restart of the media threads can change.

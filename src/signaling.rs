@@ -36,6 +36,9 @@ pub struct SignalingConfig {
     pub url: SignalUrl,
     pub room: RoomName,
     pub name: String,
+    /// The room's secret (`<state_dir>/room-secret`; `Debug` is redacted). A new one from the
+    /// settings page makes the box leave and join again, as a new room does.
+    pub secret: roombox_seal::RoomSecret,
 }
 
 /// The server pings every few seconds; this long without any frame means the link is dead.

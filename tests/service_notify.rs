@@ -73,9 +73,12 @@ fn ready_watchdog_status_and_stopping_over_notify_socket() {
         .args(["--net", "sh", "-c", script, env!("CARGO_BIN_EXE_roombox")])
         .args(
             "run --signal-url http://127.0.0.1:9 --room notify-test --video test --audio-in test \
-             --audio-out none --width 320 --height 240 --ice-loopback"
+             --audio-out none --width 320 --height 240 --ice-loopback --web off"
                 .split_whitespace(),
         )
+        // The room secret is made in the test's own directory, not in /var/lib/roombox.
+        .arg("--state-dir")
+        .arg(&dir)
         .env("NOTIFY_SOCKET", &socket_path)
         .env("WATCHDOG_USEC", "2000000")
         .env("RUST_LOG", "info")

@@ -238,6 +238,18 @@ impl SignalUrl {
     pub fn websocket(&self) -> &str {
         &self.websocket
     }
+
+    /// The server's pages, `http://HOST` or `https://HOST` (no trailing slash): where people
+    /// open a room, `<page_origin>/r/<room>`.
+    pub fn page_origin(&self) -> String {
+        let (scheme, rest) = self
+            .websocket
+            .split_once("://")
+            .expect("made with a scheme by from_str");
+        let host = rest.split('/').next().unwrap_or(rest);
+        let scheme = if scheme == "wss" { "https" } else { "http" };
+        format!("{scheme}://{host}")
+    }
 }
 
 impl FromStr for SignalUrl {
@@ -425,5 +437,10 @@ mod tests {
         assert!(ws("localhost:8080").is_err());
         assert!(ws("https:///x").unwrap_err().contains("no host"));
         round_trips::<SignalUrl>(&["https://x.onrender.com/", "ws://h:1/custom/ws"]);
+        let origin = |u: &str| u.parse::<SignalUrl>().unwrap().page_origin();
+        assert_eq!(origin("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(origin("https://x.onrender.com/"), "https://x.onrender.com");
+        assert_eq!(origin("wss://x.onrender.com/ws"), "https://x.onrender.com");
+        assert_eq!(origin("ws://h:1/custom/ws"), "http://h:1");
     }
 }

@@ -1,9 +1,11 @@
-//! The settings page the box serves on the LAN (axum): status, settings and the admin password.
+//! The settings page the box serves on the LAN (axum): status, settings, the room's join link
+//! and the admin password.
 //!
 //! Server-rendered HTML forms and one small script that refreshes the status; everything is
-//! embedded in the binary. The page shares two channels with the running box: it reads the
-//! `StatusModel` feed of the HDMI-out screen and the audio threads' live levels, and sends saved
-//! `Settings` that the pipeline applies live (pipeline::run_box).
+//! embedded in the binary. The page shares these channels with the running box: it reads the
+//! `StatusModel` feed of the HDMI-out screen and the audio threads' live levels, sends saved
+//! `Settings` that the pipeline applies live (pipeline::run_box), and sends the box's `Access`
+//! (a new room secret; the claim code made while no password is set, then used up).
 
 mod api;
 mod auth;
@@ -11,6 +13,9 @@ mod form;
 mod pages;
 mod routes;
 
+pub use auth::ClaimCode;
+
+use crate::access::{Access, RoomSecretFile};
 use crate::audio::levels::AudioMeters;
 use crate::config::Settings;
 use crate::display::StatusModel;
@@ -26,7 +31,7 @@ pub struct WebConfig {
     pub listen: Listen,
     /// The settings file the page saves (`--config`).
     pub config_path: PathBuf,
-    /// Where the admin password hash lives (`--state-dir`).
+    /// Where the admin password hash and the room secret live (`--state-dir`).
     pub state_dir: PathBuf,
 }
 
@@ -41,8 +46,38 @@ pub(crate) struct AppState {
     status: watch::Receiver<StatusModel>,
     /// The live audio levels (the page's meters).
     meters: Arc<AudioMeters>,
+    /// The box's room secret and claim code; the pipeline shows them and signals with them.
+    access: watch::Sender<Access>,
+    /// Where a new room secret is written.
+    room_secret: RoomSecretFile,
     /// One save (or password change) at a time.
     save: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    /// While no admin password is set, the claim code the first-run form asks for: made when
+    /// there is none (at start, or after the password file was deleted) and then printed to
+    /// the journal, once; the screen shows it from the `access` channel.
+    fn claim_code(&self) -> Option<ClaimCode> {
+        if self.password.is_set() {
+            return None;
+        }
+        let mut made = None;
+        self.access.send_if_modified(|a| {
+            if a.claim_code.is_some() {
+                return false;
+            }
+            let code = ClaimCode::generate();
+            made = Some(code.expose());
+            a.claim_code = Some(code);
+            true
+        });
+        if let Some(code) = made {
+            // The one place the code is written anywhere but the screen.
+            tracing::info!("claim code for the settings page: {code}");
+        }
+        self.access.borrow().claim_code.clone()
+    }
 }
 
 /// A running page: its address for people (the status screen's QR code) and its task.
@@ -62,6 +97,7 @@ impl Page {
 pub async fn start(
     config: WebConfig,
     settings: watch::Sender<Settings>,
+    access: watch::Sender<Access>,
     status: watch::Receiver<StatusModel>,
     meters: Arc<AudioMeters>,
 ) -> anyhow::Result<Option<Page>> {
@@ -83,10 +119,15 @@ pub async fn start(
         settings,
         status,
         meters,
+        access,
+        room_secret: RoomSecretFile::new(&config.state_dir),
         save: tokio::sync::Mutex::new(()),
     });
-    if !state.password.is_set() {
-        tracing::warn!("no admin password yet: the first visitor of the settings page sets it");
+    if state.claim_code().is_some() {
+        tracing::warn!(
+            "no admin password yet: the settings page asks for the claim code (on the HDMI-out \
+             screen, and above in this log) to set it"
+        );
     }
     let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {

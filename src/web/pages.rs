@@ -50,14 +50,18 @@ fn error_line(error: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-/// First run: no password yet, so every page leads here.
+/// First run: no password yet, so every page leads here. The claim code proves the visitor can
+/// see the box's screen or read its journal.
 pub fn setup(csrf: &str, error: Option<&str>) -> String {
     let body = format!(
         r#"<h1>Welcome to your room box</h1>
-<p>Choose the admin password for this settings page ({min} characters or more). Anyone who can
-open this page can change the box's settings, so keep it safe.</p>
+<p>To claim this box, type its claim code: it is on the screen connected to the box's HDMI
+output, and in its log (<code>journalctl -u roombox | grep "claim code"</code>). Then choose the
+admin password for this settings page ({min} characters or more). Anyone who knows it can
+change the box's settings, so keep it safe.</p>
 {error}
 <form method="post" action="/setup">{csrf}
+<label>Claim code <input type="text" name="claim_code" inputmode="numeric" autocomplete="one-time-code" placeholder="1234-5678" maxlength="16" required autofocus></label>
 <label>New password <input type="password" name="new_password" autocomplete="new-password" required></label>
 <label>Again <input type="password" name="confirm" autocomplete="new-password" required></label>
 <button type="submit">Set password</button>
@@ -175,6 +179,9 @@ pub struct Home<'a> {
     /// Field name -> error message, shown next to the field.
     pub errors: &'a HashMap<String, String>,
     pub notice: Option<&'a str>,
+    /// The room's join link (it carries the room secret) and its QR code as SVG.
+    pub join_link: &'a str,
+    pub join_qr: &'a str,
 }
 
 /// The message next to a field the box refused.
@@ -254,6 +261,11 @@ pub fn home(h: &Home) -> String {
             )
         })
         .collect::<String>();
+    let secret_error = h
+        .errors
+        .get("room_secret")
+        .map(|e| error_line(Some(&format!("No new secret: {e}"))))
+        .unwrap_or_default();
     let notice = h
         .notice
         .map(|n| format!(r#"<p class="notice" role="status">{}</p>"#, esc(n)))
@@ -263,6 +275,18 @@ pub fn home(h: &Home) -> String {
 <form method="post" action="/logout" class="inline">{csrf}<button type="submit" class="link">Log out</button></form></header>
 {notice}
 <section><h2>Status</h2><div id="status">{status}</div></section>
+<section><h2>Join link</h2>
+<p>People join this room's calls from this link, on a phone or a laptop; the box's HDMI screen
+shows it too. It carries the room's secret (after <code>#k=</code>, which browsers never send to
+the server): whoever has the link can join, so share it only with them.</p>
+<p class="join-link"><a href="{join_link}" id="join-link">{join_link}</a></p>
+<div class="qr" role="img" aria-label="QR code of the join link">{join_qr}</div>
+{secret_error}
+<form method="post" action="/room-secret" id="room-secret">{csrf}
+<p class="muted">A new room secret makes a new link. The old link stops working at once: people
+who have it cannot join any more, and the box leaves its calls and joins again.</p>
+<button type="submit">New room secret</button>
+</form></section>
 <section><h2>Audio</h2>
 <div id="levels" class="levels">
 <label>Microphone <meter id="m-mic" min="-60" max="0" low="-45" high="-6" optimum="-20" value="-90"></meter> <output id="v-mic">-</output></label>
@@ -294,6 +318,8 @@ apply at once.</p>
 <script src="/assets/status.js" defer></script>"#,
         csrf = csrf_field(h.csrf),
         status = status(h.status),
+        join_link = esc(h.join_link),
+        join_qr = h.join_qr, // made by display::qr from module colours only
     );
     layout("Room box", &body)
 }

@@ -1,11 +1,13 @@
 //! The page's routes. Every POST passes `guard`: same-origin check, a live session, and the
-//! session's CSRF token in the form. Until a password is set, every page leads to /setup.
+//! session's CSRF token in the form. Until a password is set, every page leads to /setup, which
+//! asks for the claim code.
 
 use super::api::{cpu_celsius, StatusView};
 use super::auth::{self, tokens_match};
 use super::form::{self, Choices};
 use super::pages;
 use super::AppState;
+use crate::display::qr::Qr;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -28,6 +30,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/logout", post(logout))
         .route("/settings", post(save_settings))
         .route("/password", post(change_password))
+        .route("/room-secret", post(new_room_secret))
         .route("/status", get(status_fragment))
         .route("/api/status", get(status_json))
         .route("/api/levels", get(levels_json))
@@ -165,6 +168,9 @@ async fn home(
     let notice = match q.get("done").map(String::as_str) {
         Some("saved") => Some("Saved and applied."),
         Some("password") => Some("Password changed. Other browsers are logged out."),
+        Some("secret") => Some(
+            "New room secret made: the join link below is new, and the old one no longer works.",
+        ),
         _ => None,
     };
     render_home(
@@ -187,8 +193,14 @@ async fn render_home(
     code: StatusCode,
 ) -> Response {
     let current = state.settings.borrow().clone(); // not held across the await below
+    let link = crate::access::join_link(
+        &current.signal_url,
+        &current.room,
+        &state.access.borrow().room_secret,
+    );
     let choices = choices(&current).await;
     let status = state.status_view();
+    let join_qr = Qr::new(&link).map(|q| q.svg()).unwrap_or_default();
     let html = pages::home(&pages::Home {
         csrf: &session.csrf,
         status: &status,
@@ -196,6 +208,8 @@ async fn render_home(
         choices: &choices,
         errors,
         notice,
+        join_link: &link,
+        join_qr: &join_qr,
     });
     (code, Html(html)).into_response()
 }
@@ -213,6 +227,7 @@ async fn setup_page(State(state): Shared, headers: HeaderMap) -> Response {
     if state.password.is_set() {
         return see_other("/");
     }
+    state.claim_code(); // made if there is none (the password file was deleted)
     let (session, cookie) = state.form_session(&headers);
     let res = Html(pages::setup(&session.csrf, None)).into_response();
     match cookie {
@@ -221,7 +236,14 @@ async fn setup_page(State(state): Shared, headers: HeaderMap) -> Response {
     }
 }
 
-async fn setup_submit(State(state): Shared, headers: HeaderMap, Form(f): Posted) -> Response {
+/// First run: the claim code (through the login rate limit), then the new password; both right,
+/// the password is set, the code is used up and the browser is logged in.
+async fn setup_submit(
+    State(state): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(f): Posted,
+) -> Response {
     let (token, session) = match guard(&state, &headers, &f) {
         Ok(s) => s,
         Err(res) => return *res,
@@ -230,32 +252,61 @@ async fn setup_submit(State(state): Shared, headers: HeaderMap, Form(f): Posted)
     if state.password.is_set() {
         return see_other("/login"); // someone else was first
     }
+    let page = |code: StatusCode, msg: &str| {
+        (code, Html(pages::setup(&session.csrf, Some(msg)))).into_response()
+    };
+    let given = f.get("claim_code").map(String::as_str).unwrap_or("");
+    let claim = state.claim_code();
+    let checked = auth::check_claim(
+        claim.as_ref(),
+        given,
+        &mut state
+            .throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+        peer.ip(),
+        Instant::now(),
+    );
+    match checked {
+        Ok(()) => {}
+        Err(auth::ClaimRefused::Wrong) => {
+            tracing::warn!(client = %peer.ip(), "wrong claim code on the first-run form");
+            return page(
+                StatusCode::UNAUTHORIZED,
+                "claim_code: wrong claim code. It is on the screen on the box's HDMI output, \
+                 and in its log (journalctl -u roombox).",
+            );
+        }
+        Err(auth::ClaimRefused::Locked(wait)) => {
+            tracing::warn!(client = %peer.ip(), "first-run form locked out: too many wrong codes or passwords");
+            return page(StatusCode::TOO_MANY_REQUESTS, &too_many(wait));
+        }
+    }
     let new = f.get("new_password").map(String::as_str).unwrap_or("");
     let confirm = f.get("confirm").map(String::as_str).unwrap_or("");
     if let Err(e) = auth::check_new_password(new, confirm) {
-        let msg = format!("new_password: {e}");
-        return (
-            StatusCode::BAD_REQUEST,
-            Html(pages::setup(&session.csrf, Some(&msg))),
-        )
-            .into_response();
+        return page(StatusCode::BAD_REQUEST, &format!("new_password: {e}"));
     }
     let new = new.to_owned();
     let st = state.clone();
     let set = tokio::task::spawn_blocking(move || st.password.set(&new)).await;
     match set {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Html(pages::setup(&session.csrf, Some(&e.to_string()))),
-            )
-                .into_response()
-        }
+        Ok(Err(e)) => return page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         Err(e) => return refused(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
-    tracing::info!("admin password set");
+    // The code did its one job: it opens nothing any more.
+    state.access.send_modify(|a| a.claim_code = None);
+    tracing::info!(client = %peer.ip(), "admin password set with the claim code: the box is claimed");
     log_in(&state, &token)
+}
+
+/// What a locked-out client is told (claim codes and passwords share the rate limit).
+fn too_many(wait: std::time::Duration) -> String {
+    format!(
+        "Too many wrong codes or passwords. Try again in {} seconds.",
+        wait.as_secs().max(1)
+    )
 }
 
 /// Replaces the browser's session with a fresh admin one (a new token: no fixation).
@@ -314,15 +365,7 @@ async fn check_password(
     password: String,
 ) -> Result<(), (StatusCode, String)> {
     let ip = peer.ip();
-    let locked = |wait: std::time::Duration| {
-        (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many wrong passwords. Try again in {} seconds.",
-                wait.as_secs().max(1)
-            ),
-        )
-    };
+    let locked = |wait: std::time::Duration| (StatusCode::TOO_MANY_REQUESTS, too_many(wait));
     let check = |state: &AppState| {
         state
             .throttle
@@ -386,7 +429,9 @@ async fn save_settings(State(state): Shared, headers: HeaderMap, Form(f): Posted
             see_other("/?done=saved")
         }
         Err(e) => {
-            tracing::warn!("settings refused: {e}");
+            // The field only: the refused value is shown to the admin who typed it, not logged
+            // (a password pasted into the wrong field must not end up in the journal).
+            tracing::warn!(field = %e.field, "settings refused");
             let mut values = form::values_of(&current);
             for (k, _) in form::FIELDS {
                 if let Some(v) = f.get(*k) {
@@ -453,6 +498,42 @@ async fn change_password(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .remove_all_except(&token);
     see_other("/?done=password")
+}
+
+/// "New room secret": a fresh secret in the state directory and to the running box, which
+/// leaves its room and joins again with it; every join link made with the old one stops working.
+async fn new_room_secret(State(state): Shared, headers: HeaderMap, Form(f): Posted) -> Response {
+    let (_, session) = match guard(&state, &headers, &f) {
+        Ok(s) => s,
+        Err(res) => return *res,
+    };
+    if !session.admin {
+        return see_other("/login");
+    }
+    let _one_at_a_time = state.save.lock().await;
+    let st = state.clone();
+    match tokio::task::spawn_blocking(move || st.room_secret.renew()).await {
+        Ok(Ok(secret)) => {
+            state.access.send_modify(|a| a.room_secret = secret);
+            tracing::info!("new room secret made on the settings page: old join links no longer work; rejoining");
+            see_other("/?done=secret")
+        }
+        Ok(Err(e)) => {
+            tracing::warn!("new room secret not made: {e}");
+            let current = state.settings.borrow().clone();
+            let errors = HashMap::from([("room_secret".to_owned(), e.to_string())]);
+            render_home(
+                &state,
+                &session,
+                &form::values_of(&current),
+                &errors,
+                None,
+                StatusCode::INTERNAL_SERVER_ERROR,
+            )
+            .await
+        }
+        Err(e) => refused(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
 }
 
 async fn status_fragment(State(state): Shared, headers: HeaderMap) -> Response {
