@@ -2,7 +2,10 @@
 // real roombox-signal, headless Chromium for the admin's browser and for people in the rooms.
 //
 // In order:
-//   first visit: every page leads to "set the password"; the hash file is 0600 Argon2id ->
+//   first visit: every page leads to "set the password", which asks for the claim code the box
+//   printed to its log (as an installer reads the journal); a wrong code is refused, the right
+//   one with the password claims the box, once; the hash file is 0600 Argon2id; the claim code
+//   is in one log line only and the password in none ->
 //   log out; a WRONG password is refused; the right one logs in ->
 //   the room is changed on the page: the box leaves the old room (its tile goes there) and a
 //   page already waiting in the new room sees it arrive and decodes its video; the config
@@ -14,7 +17,10 @@
 //   a bad value (fps 0, then an invalid room) is refused with the field named; the config file
 //   is byte for byte unchanged ->
 //   a page from another origin (another port) auto-submits a form to the settings endpoint in
-//   the admin's logged-in browser: refused, nothing changes.
+//   the admin's logged-in browser: refused, nothing changes ->
+//   the page shows the room's join link with the secret of <state_dir>/room-secret and its QR
+//   code; "New room secret" writes a new one, the page shows the new link, and the box leaves
+//   its room and joins again with it; no secret is ever in the box's log.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,6 +44,7 @@ let tmp;
 let configPath;
 let web; // the settings page's base URL, e.g. http://127.0.0.1:41234
 let admin; // {context, page, name, logs}: the admin's browser
+let claimCode; // as the box printed it: "1234-5678"
 const members = {};
 
 async function onFailure(t, label) {
@@ -63,6 +70,9 @@ describe('the settings page', { timeout: 300000 }, () => {
     });
     const [line] = await box.waitForLog(/settings page on http:\/\/127\.0\.0\.1:\d+\//, { timeout: T });
     web = /settings page on (http:\/\/127\.0\.0\.1:\d+)\//.exec(line)[1];
+    // A new box prints its claim code once; the installer reads it in the journal.
+    const [claim] = await box.waitForLog(/claim code for the settings page: \d{4}-\d{4}/, { timeout: T });
+    claimCode = /claim code for the settings page: (\d{4}-\d{4})/.exec(claim)[1];
     await box.waitForLog(/signaling: joined /, { timeout: T });
     const context = await browser.newContext({ viewport: { width: 400, height: 800 } }); // a phone
     const page = await context.newPage();
@@ -88,23 +98,47 @@ describe('the settings page', { timeout: 300000 }, () => {
     }
     await page.goto(`${web}/`);
     assert.equal(new URL(page.url()).pathname, '/setup');
-    // Two different passwords are refused, naming the field.
+    const hashFile = path.join(tmp, 'admin-password');
+    // Without the claim code nobody on the LAN can take the box: a wrong one is refused.
+    const wrong = `${claimCode.slice(0, 8)}${(Number(claimCode[8]) + 1) % 10}`;
+    await page.getByLabel('Claim code').fill(wrong);
+    await page.getByLabel('New password').fill(PASSWORD);
+    await page.getByLabel('Again').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Set password' }).click();
+    await page.getByText(/wrong claim code/).waitFor();
+    assert.equal(new URL(page.url()).pathname, '/setup');
+    assert.ok(!existsSync(hashFile), 'a wrong code sets nothing');
+    // The right code with two different passwords: refused, naming the field.
+    await page.getByLabel('Claim code').fill(claimCode);
     await page.getByLabel('New password').fill(PASSWORD);
     await page.getByLabel('Again').fill(`${PASSWORD}!`);
     await page.getByRole('button', { name: 'Set password' }).click();
     await page.getByText('new_password: the two passwords differ').waitFor();
+    await page.getByLabel('Claim code').fill(claimCode);
     await page.getByLabel('New password').fill(PASSWORD);
     await page.getByLabel('Again').fill(PASSWORD);
     await page.getByRole('button', { name: 'Set password' }).click();
     await page.getByRole('heading', { name: 'Room box', exact: true }).waitFor();
     assert.equal(new URL(page.url()).pathname, '/');
-    const hashFile = path.join(tmp, 'admin-password');
     assert.equal(statSync(hashFile).mode & 0o777, 0o600);
     assert.match(readFileSync(hashFile, 'utf8'), /^\$argon2id\$/);
     assert.ok(!readFileSync(hashFile, 'utf8').includes(PASSWORD));
-    // Now the set-up page is closed.
+    // Now the set-up page is closed, and the code opens nothing: another browser that has it
+    // is sent to the login page.
     await page.goto(`${web}/setup`);
     assert.equal(new URL(page.url()).pathname, '/');
+    const other = await browser.newContext();
+    try {
+      const p2 = await other.newPage();
+      await p2.goto(`${web}/setup`);
+      assert.equal(new URL(p2.url()).pathname, '/login', 'claimed: no second set-up');
+    } finally {
+      await other.close();
+    }
+    // The journal has the code in its one line, and the password nowhere.
+    assert.equal(box.lines(new RegExp(claimCode)).length, 1, 'the claim code in one log line');
+    assert.equal(box.lines(/claim code for the settings page/).length, 1, 'printed once');
+    assert.ok(!box.text().includes(PASSWORD), 'the password is not in the log');
     const cookies = await admin.context.cookies(web);
     const session = cookies.find((c) => c.name === 'roombox_session');
     assert.ok(session, 'a session cookie');
@@ -281,5 +315,29 @@ describe('the settings page', { timeout: 300000 }, () => {
     await admin.page.goto(`${web}/`);
     assert.equal((await apiStatus()).room, ROOM_B, 'the box stays in its room');
     assert.ok(existsSync(configPath));
+  });
+
+  test('the join link carries the room secret; a new secret replaces it and the box rejoins', async (t) => {
+    t.after(() => onFailure(t, 'settings-secret'));
+    const { page } = admin;
+    const secretFile = path.join(tmp, 'room-secret');
+    const secret = readFileSync(secretFile, 'utf8').trim();
+    assert.match(secret, /^[A-Za-z0-9_-]{22}$/);
+    assert.equal(statSync(secretFile).mode & 0o777, 0o600);
+    await page.goto(`${web}/`);
+    const link = page.locator('#join-link');
+    assert.equal(await link.textContent(), `${server.url}/r/${ROOM_B}#k=${secret}`);
+    assert.equal(await page.locator('.qr svg').count(), 1, 'its QR code');
+    const status = await apiStatus();
+    assert.ok(!JSON.stringify(status).includes(secret), 'the status API never has the secret');
+
+    const joins = box.lines(/signaling: joined /).length;
+    await page.getByRole('button', { name: 'New room secret' }).click();
+    await page.getByText('the old one no longer works').waitFor();
+    const renewed = readFileSync(secretFile, 'utf8').trim();
+    assert.notEqual(renewed, secret);
+    assert.equal(await link.textContent(), `${server.url}/r/${ROOM_B}#k=${renewed}`);
+    await box.waitForLog(/signaling: joined /, { count: joins + 1, timeout: T });
+    for (const s of [secret, renewed]) assert.ok(!box.text().includes(s), 'no room secret in the log');
   });
 });
