@@ -322,6 +322,7 @@ describe('the settings page', { timeout: 300000 }, () => {
     const { page } = admin;
     const secretFile = path.join(tmp, 'room-secret');
     const secret = readFileSync(secretFile, 'utf8').trim();
+    assert.equal(secret, box.secret, 'the secret startBox gave the box');
     assert.match(secret, /^[A-Za-z0-9_-]{22}$/);
     assert.equal(statSync(secretFile).mode & 0o777, 0o600);
     await page.goto(`${web}/`);
