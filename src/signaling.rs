@@ -3,13 +3,18 @@
 //! It never gives up: after any failure (server restart, network down, refused join) it
 //! reconnects with exponential backoff and jitter, and rejoins with its previous id and token
 //! so that peers' existing calls carry on (docs/protocol.md, "Resume").
+//!
+//! It speaks version 2 (docs/protocol.md, "Version 2: sealed signaling"): a
+//! [`roombox_seal::Sealer`] between the socket and the call core seals what the calls send and
+//! opens what peers send, so the server sees no SDP, candidate or name.
 
 use crate::config::SignalUrl;
 use futures_util::{SinkExt, StreamExt};
 use roombox_protocol::{
-    ClientMessage, IceServer, Join, PeerId, PeerInfo, PeerKind, Relay, Resume, RoomName,
-    ServerMessage, Welcome,
+    ClientMessage, IceServer, PeerId, PeerInfo, PeerKind, Relay, Resume, RoomName, ServerMessage,
+    Welcome,
 };
+use roombox_seal::{Hi, Refusal, SealOutput, Sealer};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
@@ -29,6 +34,33 @@ pub enum SignalEvent {
     /// The box left its room (settings changed: room, name or server); every call of that
     /// room ends, and the box joins the new one.
     LeftRoom,
+    /// A peer's sealed name (version 2 names never pass the server in clear).
+    PeerNamed(PeerInfo),
+    /// A peer that failed the room's checks (docs/protocol.md, "Refused peers"): no call
+    /// with it.
+    PeerRefused {
+        id: PeerId,
+        refusal: Refusal,
+    },
+    /// The room's safety code as the box sees it.
+    SafetyCode(String),
+    /// A frame encryption key a peer sent (sealed).
+    PeerMediaKey {
+        id: PeerId,
+        key: roombox_seal::frame::SenderKey,
+    },
+}
+
+/// What the box gives the signaling client to send.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A message for the server (relays are sealed on the way).
+    Message(ClientMessage),
+    /// The box's frame key for one peer: only ever sealed.
+    MediaKey {
+        to: PeerId,
+        key: roombox_seal::frame::SenderKey,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,13 +89,28 @@ enum Ended {
 pub async fn run(
     mut configs: watch::Receiver<SignalingConfig>,
     events: mpsc::Sender<SignalEvent>,
-    mut outgoing: mpsc::Receiver<ClientMessage>,
+    mut outgoing: mpsc::Receiver<Outgoing>,
     stop: CancelToken,
 ) {
     let mut resume: Option<Resume> = None;
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(15));
+    // Kept across reconnects (a resumed member keeps its key and pairs); a new room, name or
+    // secret is a new member with a new key.
+    let mut sealer: Option<(SignalingConfig, Sealer)> = None;
     loop {
         let config = configs.borrow_and_update().clone();
+        if sealer.as_ref().is_none_or(|(c, _)| *c != config) {
+            let hi = Hi {
+                name: config.name.clone(),
+                kind: PeerKind::Appliance,
+            };
+            let fresh = Sealer::new(&config.secret, config.room.clone(), hi);
+            let _ = events
+                .send(SignalEvent::SafetyCode(fresh.safety_code().to_owned()))
+                .await;
+            sealer = Some((config.clone(), fresh));
+        }
+        let (_, seal) = sealer.as_mut().expect("made above");
         let url = config.url.websocket().to_owned();
         match tokio::time::timeout(
             Duration::from_secs(10),
@@ -74,7 +121,7 @@ pub async fn run(
             Ok(Ok((ws, _))) => {
                 tracing::info!(%url, "signaling connected");
                 let ended = session(
-                    &config,
+                    (&config, seal),
                     &mut resume,
                     ws,
                     &events,
@@ -125,11 +172,11 @@ pub async fn run(
 
 /// One connected socket: join, then pump until it breaks or the settings change.
 async fn session<S>(
-    config: &SignalingConfig,
+    (config, seal): (&SignalingConfig, &mut Sealer),
     resume: &mut Option<Resume>,
     ws: tokio_tungstenite::WebSocketStream<S>,
     events: &mpsc::Sender<SignalEvent>,
-    outgoing: &mut mpsc::Receiver<ClientMessage>,
+    outgoing: &mut mpsc::Receiver<Outgoing>,
     (stop, configs): (&CancelToken, &mut watch::Receiver<SignalingConfig>),
     backoff: &mut Backoff,
 ) -> Ended
@@ -137,12 +184,7 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let (mut sink, mut stream) = ws.split();
-    let join = ClientMessage::Join(Join {
-        room: config.room.clone(),
-        name: config.name.clone(),
-        kind: PeerKind::Appliance,
-        resume: resume.clone(),
-    });
+    let join = seal.join(resume.clone());
     if sink.send(Message::text(join.to_json())).await.is_err() {
         return Ended::Lost { joined: false };
     }
@@ -166,8 +208,14 @@ where
             }
             out = outgoing.recv() => {
                 let Some(msg) = out else { return lost(joined) };
-                if sink.send(Message::text(msg.to_json())).await.is_err() {
-                    return lost(joined);
+                match msg {
+                    Outgoing::Message(ClientMessage::Relay(relay)) => seal.send(relay),
+                    Outgoing::MediaKey { to, key } => seal.send_media_key(&to, &key),
+                    Outgoing::Message(other) => {
+                        if sink.send(Message::text(other.to_json())).await.is_err() {
+                            return lost(joined);
+                        }
+                    }
                 }
             }
             frame = tokio::time::timeout(SILENCE_LIMIT, stream.next()) => {
@@ -183,13 +231,23 @@ where
                         *resume = Some(Resume { id: w.id.clone(), token: w.resume_token.clone() });
                         joined = true;
                         backoff.reset();
-                        SignalEvent::Welcome(w)
+                        seal.handle_welcome(w.id.clone(), &w.peers);
+                        Some(SignalEvent::Welcome(w))
                     }
-                    Ok(ServerMessage::PeerJoined { peer }) => SignalEvent::PeerJoined(peer),
-                    Ok(ServerMessage::PeerLeft { id }) => SignalEvent::PeerLeft(id),
-                    Ok(ServerMessage::Relay(r)) => SignalEvent::Relay(r),
+                    Ok(ServerMessage::PeerJoined { peer }) => {
+                        seal.handle_peer_joined(&peer);
+                        Some(SignalEvent::PeerJoined(peer))
+                    }
+                    Ok(ServerMessage::PeerLeft { id }) => {
+                        seal.handle_peer_left(&id);
+                        Some(SignalEvent::PeerLeft(id))
+                    }
+                    Ok(ServerMessage::Relay(r)) => {
+                        seal.handle_relay(r);
+                        None
+                    }
                     Ok(ServerMessage::Pong) => continue,
-                    Ok(ServerMessage::IceServers { ice_servers }) => SignalEvent::IceServers(ice_servers),
+                    Ok(ServerMessage::IceServers { ice_servers }) => Some(SignalEvent::IceServers(ice_servers)),
                     Ok(ServerMessage::Error { code, message }) => {
                         tracing::warn!(%code, "signaling server refused a message: {message}");
                         if !joined {
@@ -200,9 +258,30 @@ where
                     }
                     Err(e) => { tracing::warn!("unreadable message from the signaling server: {e}"); continue }
                 };
-                if events.send(event).await.is_err() {
-                    return lost(joined);
+                if let Some(event) = event {
+                    if events.send(event).await.is_err() {
+                        return lost(joined);
+                    }
                 }
+            }
+        }
+        // What the sealer made of it: envelopes and hellos out, opened relays and news in.
+        while let Some(out) = seal.poll_output() {
+            let event = match out {
+                SealOutput::Send(msg) => {
+                    if sink.send(Message::text(msg.to_json())).await.is_err() {
+                        return lost(joined);
+                    }
+                    continue;
+                }
+                SealOutput::Relay(r) => SignalEvent::Relay(r),
+                SealOutput::Named(info) => SignalEvent::PeerNamed(info),
+                SealOutput::Refused { id, refusal } => SignalEvent::PeerRefused { id, refusal },
+                SealOutput::SafetyCode(code) => SignalEvent::SafetyCode(code),
+                SealOutput::MediaKey { id, key } => SignalEvent::PeerMediaKey { id, key },
+            };
+            if events.send(event).await.is_err() {
+                return lost(joined);
             }
         }
     }

@@ -32,6 +32,9 @@ pub struct StatusModel {
     pub join_link: OnScreenOnly,
     /// While no admin password is set: the claim code the settings page asks for.
     pub claim_code: Option<OnScreenOnly>,
+    /// The room's safety code as the box sees it (docs/protocol.md, "Safety code"): people
+    /// compare it with the one their page shows. Public: it is a hash of public keys.
+    pub safety_code: Option<String>,
 }
 
 /// Text the room may see on its screen but no log may hold (the join link with the room
@@ -107,6 +110,8 @@ pub enum PeerState {
     Connecting,
     Connected,
     Reconnecting,
+    /// Failed the room's checks (sealed signaling): no call with it.
+    Refused(roombox_seal::Refusal),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -182,6 +187,7 @@ impl PeerState {
             PeerState::Connecting => "joining",
             PeerState::Connected => "connected",
             PeerState::Reconnecting => "reconnecting",
+            PeerState::Refused(refusal) => refusal.label(),
         }
     }
 }

@@ -100,6 +100,11 @@ where
         for line in wrap(link, font.chars_in(col_w)) {
             lines.push((line, font, TEXT));
         }
+        // What people compare with their page's code: nobody is in the middle if they match.
+        if let Some(code) = &model.safety_code {
+            lines.push(("Safety code".into(), small, DIM));
+            lines.push((code.clone(), body, TEXT));
+        }
         cards.push(Card {
             caption: "Join this room",
             qr: link,
@@ -298,6 +303,7 @@ fn peer_color(s: PeerState) -> Rgb888 {
     match s {
         PeerState::Connected => GOOD,
         PeerState::Connecting | PeerState::Reconnecting => WARN,
+        PeerState::Refused(_) => BAD,
     }
 }
 

@@ -239,6 +239,35 @@ fn an_unclaimed_box_shows_its_claim_code() {
     assert_eq!(amber, 0, "no claim code once claimed");
 }
 
+#[test]
+fn the_safety_code_is_shown_under_the_join_link() {
+    const TEXT: Rgb888 = Rgb888::new(0xf2, 0xf4, 0xf8);
+    let text_right = |fb: &MemoryFramebuffer, w: u32, h: u32| {
+        (0..h)
+            .flat_map(|y| (w / 2..w).map(move |x| (x, y)))
+            .filter(|&(x, y)| fb.pixel(x, y) == TEXT)
+            .count()
+    };
+    for (w, h) in [(800, 480), (1920, 1080)] {
+        let coded = StatusModel {
+            safety_code: Some("0412 9310 5577 0061 8234".into()),
+            ..sample(2)
+        };
+        let (with, _) = draw(&coded, w, h, &format!("status-{w}x{h}-safety.png"));
+        let (without, _) = draw(&sample(2), w, h, &format!("status-{w}x{h}-nosafety.png"));
+        assert_eq!(
+            decode_qr(&with),
+            both(),
+            "{w}x{h}: both QR codes still read"
+        );
+        let (a, b) = (text_right(&with, w, h), text_right(&without, w, h));
+        assert!(
+            a > b + 150,
+            "{w}x{h}: the code's digits drawn ({a} text pixels against {b})"
+        );
+    }
+}
+
 /// Rgb565 panels: the same renderer through colour conversion.
 #[test]
 fn draws_into_rgb565_targets() {

@@ -139,6 +139,15 @@ pub fn status(v: &StatusView) -> String {
             on_screen.join(", ")
         },
     ));
+    rows.push((
+        "Encryption",
+        match &v.safety_code {
+            Some(code) => {
+                format!("end to end (signaling sealed between members); safety code {code}")
+            }
+            None => "not joined yet".into(),
+        },
+    ));
     if let Some(e) = &v.media_error {
         rows.push(("Media error", e.clone()));
     }
