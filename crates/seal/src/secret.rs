@@ -1,7 +1,7 @@
 //! The room secret: what makes someone a member of a room (docs/protocol.md, version 2).
 //!
-//! It travels in a room link's URL fragment, which browsers never send to a server, and is
-//! kept in the box's settings. It never goes into a log: `Debug` and `Display` are redacted,
+//! It travels in a room link's URL fragment, which browsers never send to a server, and the
+//! box keeps it in `<state dir>/room-secret`. It never goes into a log: `Debug` and `Display` are redacted,
 //! and the only way to its text is [`RoomSecret::expose`].
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
