@@ -11,7 +11,10 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import { startServer, CHROMIUM, CHROMIUM_ARGS } from '../../tests/e2e/lib.js';
 
@@ -210,9 +213,15 @@ async function sampleBox(box, seconds) {
 // ---------------------------------------------------------------------------------------------
 // The box
 
+// The room's secret (docs/protocol.md, version 2): the box reads it from its state directory,
+// the viewers' pages from the link's #k=.
+const STATE_DIR = mkdtempSync(path.join(tmpdir(), 'roombox-viewers-'));
+const SECRET = randomBytes(16).toString('base64url');
+writeFileSync(path.join(STATE_DIR, 'room-secret'), `${SECRET}\n`, { mode: 0o600 });
+
 function startBox(signalUrl) {
   const args = [
-    'run', '--signal-url', signalUrl, '--room', ROOM, '--name', BOX_NAME,
+    'run', '--signal-url', signalUrl, '--room', ROOM, '--name', BOX_NAME, '--state-dir', STATE_DIR,
     '--video', 'test', '--audio-in', 'test', '--audio-out', 'none',
     '--width', String(WIDTH), '--height', String(HEIGHT), '--fps', String(FPS), '--ice-loopback',
   ];
@@ -375,7 +384,7 @@ async function openViewer(browser, baseUrl, name) {
   const logs = [];
   page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
-  await page.goto(`${baseUrl}/r/${ROOM}`);
+  await page.goto(`${baseUrl}/r/${ROOM}#k=${SECRET}`);
   await page.evaluate(pageProbe, { boxName: BOX_NAME });
   await page.getByLabel('Your name').fill(name);
   await page.getByRole('button', { name: 'Join', exact: true }).click();
