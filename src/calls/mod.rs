@@ -420,7 +420,11 @@ impl Calls {
                 tracing::debug!(peer = %id, kid = key.kid, "a frame key from a peer");
                 self.frame_keys.peer_key(&id, key);
             }
-            SignalEvent::SafetyCode(code) => self.safety_code = Some(code),
+            SignalEvent::SafetyCode(code) => {
+                // Public (a hash of public keys): people compare it with their pages'.
+                tracing::info!("room safety code: {code}");
+                self.safety_code = Some(code);
+            }
             SignalEvent::Disconnected => {
                 self.signaling = SignalingState::Reconnecting;
                 tracing::info!(calls = self.peers.len(), "signaling down; calls carry on");
