@@ -18,6 +18,7 @@ import {
   waitForGrowth,
 } from './lib.js';
 import { b64, memberKeys } from '../../web/js/seal.js';
+import { saveBoxLog, startBox } from './box-lib.js';
 
 const T = 30000;
 const REASON = {
@@ -314,6 +315,39 @@ describe('sealed signaling through a tampering proxy', { timeout: 300000 }, () =
       assert.equal(proxy.seen.plainRelays, 0, 'nothing plain relayed');
       t.diagnostic(`${mode}: ${JSON.stringify(proxy.seen)}`);
       await leaveAll([ada, bea]);
+    });
+  }
+
+  // The room box's sealer (crates/seal) behind the same dishonest server: honest, it calls the
+  // page; flipping a byte or swapping keys, the page refuses the box and the box the page.
+  for (const [mode, reason] of [['honest', null], ['flip', REASON.altered], ['swap-key', REASON.key]]) {
+    test(`the room box through the proxy, ${mode}: ${reason ? `both refuse ("${reason}")` : 'the call connects'}`, async (t) => {
+      const room = `tamper-box-${mode}-${process.pid}`;
+      proxy.setMode(room, mode);
+      const box = startBox({
+        signalUrl: proxy.url, room, name: 'Tamper Room', audioOut: 'none', width: 320, height: 180, fps: 10,
+      });
+      let ada;
+      try {
+        await box.waitForLog(/ joined/);
+        ada = await join(room, 'Ada', { secret: box.secret });
+        if (!reason) {
+          await connectedTo(ada, ['Tamper Room']);
+          await box.waitForLog(/media connected/);
+          assert.equal(proxy.seen.plainRelays, 0, 'nothing plain relayed');
+        } else {
+          await assertRefusesAll(ada, reason);
+          await box.waitForLog(new RegExp(`refused: ${reason}`));
+          assert.equal(box.lines(/media connected/).length, 0, 'the box made no call');
+        }
+      } catch (e) {
+        await saveArtifacts(`tamper-box-${mode}`, ada ? [ada] : []);
+        saveBoxLog(`tamper-box-${mode}`, box);
+        throw e;
+      } finally {
+        if (ada) await leaveAll([ada]);
+        await box.kill();
+      }
     });
   }
 });

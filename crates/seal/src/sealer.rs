@@ -259,7 +259,7 @@ impl Sealer {
     /// A peer from `welcome` or `peer-joined`: its key checked, our hello sent.
     fn meet(&mut self, info: &PeerInfo) {
         let Some(ek) = self.verified_key(info) else {
-            tracing::warn!(peer = %info.id, "refused: its key is not signed with this room's secret");
+            tracing::warn!(peer = %info.id, "refused: {} (its announced key)", Refusal::NotAMember.reason());
             self.peers.insert(
                 info.id.clone(),
                 Peer {
