@@ -130,7 +130,8 @@ pub async fn run_box(
     // What people send the box, decoded: shown on the HDMI-out instead of the status while
     // somebody sends video, and written to the display sink when there is one.
     let (pictures_tx, pictures_rx) = watch::channel(crate::remote_video::CallPicture::default());
-    let screen = StatusScreen::start(status_tx.subscribe(), pictures_rx);
+    let (lit_tx, lit_rx) = watch::channel(false);
+    let screen = StatusScreen::start(status_tx.subscribe(), pictures_rx, lit_tx);
     let (remote_video_tx, remote_video_rx) = std::sync::mpsc::sync_channel(64);
     let (view_tx, view_rx) = watch::channel(call_view::ViewWishes::new());
     let (decoder_tx, decoder_rx) = watch::channel(current.decoder.clone());
@@ -139,7 +140,7 @@ pub async fn run_box(
         status_tx.clone(),
         pictures_tx,
         view_tx,
-        decoder_rx,
+        (decoder_rx, lit_rx),
         display_out.clone(),
     )
     .with_context(|| format!("display sink {display_out:?}"))?;

@@ -10,7 +10,8 @@
 //!   picture (`remote_video::CallPicture`) instead of the status.
 //!
 //! Wiring: keep a `tokio::sync::watch::Sender<StatusModel>` and one of `CallPicture`, call
-//! `StatusScreen::start(tx.subscribe(), call_rx)` once, `send_replace`/`send_if_modified` new
+//! `StatusScreen::start(tx.subscribe(), call_rx, lit_tx)` once (`lit_tx` hears whether a
+//! display is lit), `send_replace`/`send_if_modified` new
 //! models; dropping the model's sender ends the thread and returns the display to the console.
 //!
 //! Not run on a Pi yet: the DRM path ran against qemu's virtual `bochs-drm` display, not real

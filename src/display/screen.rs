@@ -105,6 +105,11 @@ impl<B: Backend> Screen<B> {
         self.status.as_ref()
     }
 
+    /// A display is lit (showing the status or the call).
+    pub fn is_lit(&self) -> bool {
+        self.lit.is_some()
+    }
+
     pub fn release(&mut self) {
         if self.lit.take().is_some() {
             self.backend.release();
@@ -178,18 +183,21 @@ pub struct StatusScreen;
 
 impl StatusScreen {
     /// Shows the call's picture from `call_rx` while somebody sends video, else the latest
-    /// model from `model_rx`, on the first connected display. The thread ends when every
-    /// sender of the model is dropped, giving the display back to the console.
+    /// model from `model_rx`, on the first connected display; `lit_tx` says whether one is
+    /// lit (the call view asks for less video when nobody can see it). The thread ends when
+    /// every sender of the model is dropped, giving the display back to the console.
     pub fn start(
         model_rx: watch::Receiver<StatusModel>,
         call_rx: watch::Receiver<CallPicture>,
+        lit_tx: watch::Sender<bool>,
     ) -> JoinHandle<()> {
-        Self::start_with(model_rx, call_rx, Kms::new("/dev/dri"))
+        Self::start_with(model_rx, call_rx, lit_tx, Kms::new("/dev/dri"))
     }
 
     pub fn start_with<B>(
         mut model_rx: watch::Receiver<StatusModel>,
         mut call_rx: watch::Receiver<CallPicture>,
+        lit_tx: watch::Sender<bool>,
         backend: B,
     ) -> JoinHandle<()>
     where
@@ -213,7 +221,10 @@ impl StatusScreen {
                     let call = call_rx.borrow_and_update().clone();
                     // The status redraws at most every MIN_REDRAW_GAP; the call's pictures as
                     // they come (the call view paces them by the frames people send).
-                    if screen.tick(&model, &call) && call.is_empty() {
+                    let presented = screen.tick(&model, &call);
+                    let lit = screen.is_lit();
+                    lit_tx.send_if_modified(|l| std::mem::replace(l, lit) != lit);
+                    if presented && call.is_empty() {
                         std::thread::sleep(MIN_REDRAW_GAP);
                     }
                     let waited = rt.block_on(async {
@@ -363,7 +374,18 @@ mod tests {
         }
         let (tx, rx) = watch::channel(model("a"));
         let (_call_tx, call_rx) = watch::channel(CallPicture::default());
-        let handle = StatusScreen::start_with(rx, call_rx, fake.clone());
+        let (lit_tx, mut lit_rx) = watch::channel(false);
+        let handle = StatusScreen::start_with(rx, call_rx, lit_tx, fake.clone());
+        // The call view learns that a display shows things.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let lit = rt.block_on(async {
+            let wait = tokio::time::timeout(Duration::from_secs(5), lit_rx.wait_for(|l| *l));
+            matches!(wait.await, Ok(Ok(_)))
+        });
+        assert!(lit, "lit is told");
         tx.send_replace(model("b"));
         drop(tx);
         handle.join().unwrap();

@@ -186,10 +186,16 @@ impl CallView {
         changed
     }
 
-    /// How much of each sender's video the layout shows (see [`ViewWishes`]).
-    pub fn wishes(&self) -> ViewWishes {
+    /// How much of each sender's video the layout shows (see [`ViewWishes`]). With nobody
+    /// `watching` (no display lit and no sink) every video is asked for small and slow: the
+    /// box keeps decoding it, so its tile is back at once when a display comes, at a cost a
+    /// Pi does not notice (the senders' change of size brings a keyframe).
+    pub fn wishes(&self, watching: bool) -> ViewWishes {
         let kinds: Vec<VideoKind> = self.senders.values().map(|s| s.kind).collect();
-        let sizes = tile_sizes(&kinds, WISH_DISPLAY.0, WISH_DISPLAY.1);
+        let mut sizes = tile_sizes(&kinds, WISH_DISPLAY.0, WISH_DISPLAY.1);
+        if !watching {
+            sizes.iter_mut().for_each(|s| *s = None);
+        }
         self.senders
             .keys()
             .zip(sizes)
@@ -291,13 +297,14 @@ impl FileSink {
 /// Starts the thread that decodes what `packets` bring, publishes each new picture on
 /// `pictures` (the HDMI-out screen draws it) and writes it to `sink`, if any.
 /// Who is on screen goes into `status_tx` (the settings page lists them), how much of each
-/// video is shown into `wishes_tx` (the call core tells the senders).
+/// video is shown into `wishes_tx` (the call core tells the senders); `lit` says whether the
+/// HDMI-out shows anything (the screen thread's).
 pub fn start(
     packets: Receiver<RemoteVideoPacket>,
     status_tx: watch::Sender<StatusModel>,
     pictures: watch::Sender<CallPicture>,
     wishes_tx: watch::Sender<ViewWishes>,
-    mut decoder: watch::Receiver<DecoderChoice>,
+    (mut decoder, mut lit): (watch::Receiver<DecoderChoice>, watch::Receiver<bool>),
     sink: Option<DisplaySink>,
 ) -> std::io::Result<JoinHandle<()>> {
     let mut file = sink.map(FileSink::open).transpose()?;
@@ -326,14 +333,16 @@ pub fn start(
                 if decoder.has_changed().unwrap_or(false) {
                     view.decoder = decoder.borrow_and_update().clone();
                 }
+                let watching_changed = lit.has_changed().unwrap_or(false);
+                let watching = *lit.borrow_and_update() || file.is_some();
                 let changed = view.tick(Instant::now());
+                if tell_senders && (changed || watching_changed) {
+                    let wishes = view.wishes(watching);
+                    wishes_tx.send_if_modified(|w| std::mem::replace(w, wishes) != *w);
+                }
                 if changed {
                     picture = view.picture();
                     pictures.send_replace(picture.clone());
-                    if tell_senders {
-                        let wishes = view.wishes();
-                        wishes_tx.send_if_modified(|w| std::mem::replace(w, wishes) != *w);
-                    }
                     let on_screen: Vec<_> = picture
                         .shown
                         .iter()
@@ -498,7 +507,7 @@ mod tests {
         view.handle(video_from("a", "1", VideoKind::Camera, &au, t0));
         view.handle(video_from("b", "1", VideoKind::Camera, &au, t0));
         let key = |p: &str, t: &str| (p.to_owned(), t.to_owned());
-        let wishes = view.wishes();
+        let wishes = view.wishes(true);
         assert_eq!(
             wishes[&key("a", "1")].width,
             942,
@@ -506,7 +515,7 @@ mod tests {
         );
         assert_eq!(wishes[&key("a", "1")].fps, SHOWN_FPS);
         view.handle(video_from("b", "2", VideoKind::Screen, &au, t0));
-        let wishes = view.wishes();
+        let wishes = view.wishes(true);
         assert_eq!(
             wishes[&key("b", "2")].width,
             WISH_DISPLAY.0,
@@ -514,6 +523,10 @@ mod tests {
         );
         assert_eq!(wishes[&key("a", "1")], HIDDEN);
         assert_eq!(wishes[&key("b", "1")], HIDDEN);
+        // Nobody watching (no display, no sink): everything small and slow, the share too.
+        let unwatched = view.wishes(false);
+        assert_eq!(unwatched.len(), 3);
+        assert!(unwatched.values().all(|w| *w == HIDDEN), "{unwatched:?}");
     }
 
     #[test]
