@@ -12,6 +12,8 @@
 //   peer-named    {id, name, kind}    the peer's sealed `hi`: who it says it is
 //   peer-refused  {id, reason}        the peer is refused (reason: human text, REASONS below)
 //   safety-code   {code}              the room's safety code changed
+//   media-key     {id, key: {kid, key}}  the peer's frame key (docs/protocol.md, "Frame
+//                                     encryption"; key: 32 bytes); `sendMediaKey` sends ours
 
 import { keygen, encapsulate, decapsulate } from '../vendor/xwing.js';
 import { Signaling } from './signaling.js';
@@ -488,6 +490,21 @@ export class SealedSignaling extends EventTarget {
     return true;
   }
 
+  /**
+   * Our frame key `{kid, key}` (key: 32 bytes) for peer `to`, sealed as
+   * `{"type":"media-key","kid":K,"key":b64(key)}`. Only to a peer whose pair is ready (named
+   * peers are); false when it is not, or the socket is down (the caller sends it again later).
+   */
+  sendMediaKey(to, { kid, key }) {
+    if (!Number.isInteger(kid) || kid < 1 || kid > 255 || !(key instanceof Uint8Array) || key.length !== 32) {
+      throw new TypeError('a frame key is {kid: 1..255, key: 32 bytes}');
+    }
+    const m = this.members.get(to);
+    if (!m || m.refused || !m.keys || !this.connected) return false;
+    this._sendEnvelope(m, { type: 'media-key', kid, key: b64(key) });
+    return true;
+  }
+
   /** What we know of each peer, for tests and debugging. */
   pairs() {
     return [...this.members.values()].map((m) => ({
@@ -721,6 +738,13 @@ export class SealedSignaling extends EventTarget {
       m.name = name;
       m.namedKind = obj.kind === 'appliance' ? 'appliance' : 'browser';
       this._emit('peer-named', { id: m.id, name, kind: m.namedKind });
+    } else if (obj.type === 'media-key') {
+      const key = typeof obj.key === 'string' ? unb64(obj.key) : null;
+      if (!Number.isInteger(obj.kid) || obj.kid < 1 || obj.kid > 255 || !key || key.length !== 32) {
+        console.warn(`sealed signaling: a malformed frame key from ${m.id}: ignored`);
+        return;
+      }
+      this._emit('media-key', { id: m.id, key: { kid: obj.kid, key } });
     } else if (RELAY_TYPES.has(obj.type)) {
       const { to, ...rest } = obj;
       this._emit('signal', { ...rest, from: m.id });
