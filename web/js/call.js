@@ -25,6 +25,14 @@
 //
 // Offers and answers say what each video m-line carries (`media`: mid -> "camera" or
 // "screen", docs/protocol.md), so a receiver can show a screen before a camera.
+//
+// Frame encryption (docs/protocol.md, "Frame encryption"; e2ee.js): every transceiver's sender
+// seals and its receiver opens with the ring of the peer the connection is with, set up as the
+// transceiver appears (before any frame can flow), and transceivers negotiate only the codecs
+// frame encryption covers: Opus, and H.264 for video (also between browsers, which would
+// otherwise pick VP8).
+
+import { allowedCodecs } from './e2ee.js';
 
 const STATS_INTERVAL_MS = 2000;
 const TICK_MS = 1000;
@@ -65,10 +73,14 @@ export class Call extends EventTarget {
    * @param {object} opts
    * @param {import('./seal.js').SealedSignaling} opts.signaling (or a version 1 `Signaling`)
    * @param {MediaStream|null} opts.micStream
+   * @param {import('./e2ee.js').FrameEncryption|null} [opts.e2ee] frame encryption
    */
-  constructor({ signaling, micStream = null }) {
+  constructor({ signaling, micStream = null, e2ee = null }) {
     super();
     this.signaling = signaling;
+    this.e2ee = e2ee;
+    /** Transceivers whose codecs were restricted. */
+    this._prepared = new WeakSet();
     this.selfId = null;
     this.iceServers = [];
     /** @type {Map<string, Peer>} */
@@ -317,6 +329,7 @@ export class Call extends EventTarget {
     peer.leftAt = 0;
     peer.unconfirmedSince = 0;
     this._closePc(peer); // emits peer-media and peer-updated
+    this.e2ee?.forgetPeer(peer.id);
     this._emit('notice', { text: `${peer.name ?? 'A participant'} was refused: ${peer.refused}.` });
   }
 
@@ -364,6 +377,7 @@ export class Call extends EventTarget {
       peer.labelRemoteMedia(msg.media);
       await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp }); // rolls back ours if needed
       if (!peer.tracksAttached) this._attachLocalTracks(peer);
+      this._prepareTransceivers(peer, pc);
       await pc.setLocalDescription();
       this._send(peer, { type: 'answer', sdp: pc.localDescription.sdp });
     } else if (msg.type === 'answer') {
@@ -371,6 +385,7 @@ export class Call extends EventTarget {
       if (peer.pc.signalingState !== 'have-local-offer') return; // a duplicate or stale answer
       peer.labelRemoteMedia(msg.media);
       await peer.pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
+      this._prepareTransceivers(peer, peer.pc);
     } else if (msg.type === 'view') {
       if (msg.pc !== peer.pcId || !peer.pc || !msg.videos || typeof msg.videos !== 'object') return;
       await this._applyView(peer, msg.videos);
@@ -399,6 +414,7 @@ export class Call extends EventTarget {
     if (!peer) return;
     this.peers.delete(id);
     this._closePc(peer);
+    this.e2ee?.forgetPeer(id);
     this._emit('peer-removed', { peer });
   }
 
@@ -456,7 +472,7 @@ export class Call extends EventTarget {
   _createPc(peer, pcId, { own }) {
     if (peer.refused) throw new Error(`no connection to a refused peer (${peer.refused})`);
     this._closePc(peer);
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers, ...(this.e2ee?.pcConfig() ?? {}) });
     peer.pc = pc;
     peer.pcId = pcId;
     peer.ownPc = own;
@@ -468,6 +484,7 @@ export class Call extends EventTarget {
       if (peer.pc !== pc) return;
       try {
         peer.makingOffer = true;
+        this._prepareTransceivers(peer, pc);
         await pc.setLocalDescription();
         if (peer.pc === pc && pc.signalingState === 'have-local-offer') {
           this.counters.offersSent += 1;
@@ -485,6 +502,7 @@ export class Call extends EventTarget {
     };
     pc.ontrack = ({ track }) => {
       if (peer.pc !== pc) return;
+      this._prepareTransceivers(peer, pc);
       const refresh = () => {
         if (peer.pc !== pc) return;
         peer.setRemoteTracks(pc.getTransceivers()
@@ -527,8 +545,34 @@ export class Call extends EventTarget {
       const existing = pc.getTransceivers().find((t) => t.receiver.track?.kind === 'audio');
       if (!existing) pc.addTransceiver('audio', { direction: 'recvonly' });
     }
+    this._prepareTransceivers(peer, pc);
     if (this.cameraStream) this._attachVideo(peer, 'camera');
     if (this.screenStream) this._attachVideo(peer, 'screen');
+  }
+
+  /**
+   * Every transceiver of this connection: only the codecs frame encryption covers, and its
+   * sender and receiver through the frame transforms (e2ee.js). Called as transceivers appear:
+   * after addTrack, in ontrack and after a remote offer, before any description is set.
+   */
+  _prepareTransceivers(peer, pc) {
+    if (peer.pc !== pc || pc.signalingState === 'closed') return;
+    for (const t of pc.getTransceivers()) {
+      const kind = t.receiver.track?.kind;
+      if (!kind || t.currentDirection === 'stopped') continue;
+      if (!this._prepared.has(t)) {
+        this._prepared.add(t);
+        const codecs = allowedCodecs(kind);
+        if (codecs && typeof t.setCodecPreferences === 'function') {
+          try { t.setCodecPreferences(codecs); } catch (err) { console.warn('setCodecPreferences', err); }
+        }
+      }
+      this.e2ee?.attachSender(t.sender, kind);
+      // A receiver only once the remote description names its stream: Chromium loses the
+      // audio of a receiver whose transform was set while its SSRC was still unsignaled
+      // (the track ends up on an unsignaled default stream that no frame reaches).
+      if (t.mid !== null && pc.remoteDescription) this.e2ee?.attachReceiver(t.receiver, peer.id);
+    }
   }
 
   /** Sends our camera or screen stream (`kind`) on this peer's connection. */
@@ -540,6 +584,7 @@ export class Call extends EventTarget {
       if (track.readyState !== 'live') continue;
       peer.videoSenders[kind].push(pc.addTrack(track, stream));
     }
+    this._prepareTransceivers(peer, pc);
   }
 
   _detachVideo(peer, kind) {

@@ -7,6 +7,7 @@
 import { defaultSignalingUrl } from './signaling.js';
 import { SealedSignaling, secretFromFragment } from './seal.js';
 import { Call } from './call.js';
+import { FrameEncryption, testSwitches } from './e2ee.js';
 import { UI } from './ui.js';
 
 const NAME_KEY = 'roombox.name';
@@ -15,6 +16,9 @@ const ROOM_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const ui = new UI();
 let signaling = null;
 let call = null;
+let frames = null;
+/** Test-only switches of frame encryption (`?e2ee-test=...`, e2ee.js); empty for people. */
+const e2eeTest = testSwitches(location.search);
 let micDeviceId = '';
 
 // A small read-only handle for tests and debugging: the current call and signaling client.
@@ -27,6 +31,13 @@ Object.defineProperty(window, 'roombox', {
     get room() { return room; },
     /** The safety code shown now (five groups of four digits), or null. */
     get safetyCode() { return signaling?.safetyCode ?? null; },
+    /** Frame encryption (e2ee.js): its test hooks work with ?e2ee-test=tap only. */
+    get frames() { return frames; },
+    /**
+     * What frame encryption did so far: {active, api, sealingKid, sealed: {audio, video},
+     * peers: {id: {opened, dropped: {audio, video}, lastKid, maxVideoGapMs}}, unsupported, ...}.
+     */
+    get frameStats() { return frames?.stats ?? null; },
   }),
 });
 
@@ -86,7 +97,8 @@ ui.nameInput.addEventListener('input', () => ui.nameInput.setCustomValidity(''))
 async function join(name) {
   const micStream = await openMic(micDeviceId);
   signaling = new SealedSignaling({ url: defaultSignalingUrl(), room, name, kind: 'browser', secret });
-  call = new Call({ signaling, micStream });
+  frames = new FrameEncryption({ signaling, test: e2eeTest });
+  call = new Call({ signaling, micStream, e2ee: frames });
 
   ui.clearTiles();
   ui.clearNotices();
@@ -129,6 +141,8 @@ async function join(name) {
 
   ui.setSignalState(signaling.state);
   ui.setSafetyCode(null);
+  ui.setFrameEncryption(frames.active, frames.reason);
+  frames.addEventListener('change', () => ui.setFrameEncryption(frames.active, frames.reason));
   signaling.connect().catch(() => { /* told by server-error 'seal-failed' */ });
   refreshDevices();
 }
@@ -247,6 +261,7 @@ function leave(text) {
   const s = signaling;
   call = null;
   if (c) c.close();
+  frames?.close();
   if (s) s.leave();
   signaling = s; // keep the closed client readable (state 'closed') for people and tests
   ui.setSignalState('closed');

@@ -137,6 +137,18 @@ export class UI {
     );
   }
 
+  /**
+   * Whether every frame we send is sealed and every frame we play was opened (e2ee.js): the
+   * call says "End-to-end encrypted" only then, else why not.
+   */
+  setFrameEncryption(active, reason) {
+    const box = this.safetyCodeText?.closest('.e2e');
+    const badge = box?.querySelector('.e2e-badge');
+    if (!box || !badge) return;
+    box.dataset.frames = active ? 'on' : 'off';
+    badge.textContent = active ? 'End-to-end encrypted' : `Media not encrypted end to end: ${reason ?? 'unknown'}`;
+  }
+
   /** The room's safety code (sealed signaling): shown with whether the user compared it. */
   setSafetyCode(code) {
     this.safetyCode = code;
