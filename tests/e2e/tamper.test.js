@@ -143,7 +143,10 @@ function tamper(mode, text, conn, seen, sendLater) {
       // sender's second envelope has passed (the newcomer's offer, the other's answer to it),
       // deliver the held ones: each receiver gets a sender's envelope 0 after its envelope 1.
       // (Swapping only the first two a sender sends would leave the side that answers with a
-      // single envelope when the other already refused it.)
+      // single envelope when the other already refused it.) Both members' hellos must be held
+      // first: the newcomer's offer can pass before the other has sent its hi, and releasing
+      // the newcomer's hi then would make the other refuse it before greeting it at all.
+      // The rooms of this mode have two members.
       if (!envelope) return [text];
       const room = conn.roomState;
       if (msg.seq === 0) {
@@ -153,7 +156,8 @@ function tamper(mode, text, conn, seen, sendLater) {
       }
       room.passed.add(msg.from);
       setImmediate(() => {
-        if (room.held.length && room.held.every((h) => room.passed.has(h.from))) release(room, seen, true);
+        const senders = new Set(room.held.map((h) => h.from));
+        if (senders.size >= 2 && room.held.every((h) => room.passed.has(h.from))) release(room, seen, true);
       });
       return [text];
     }
