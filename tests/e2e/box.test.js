@@ -58,19 +58,25 @@ async function onFailure(t, label) {
   saveBoxLog(label, box);
 }
 
-/** `m` decodes the box's video at WIDTH x HEIGHT and its frames keep coming. */
+/**
+ * `m` decodes the box's video at WIDTH x HEIGHT and its frames keep coming, each opened by the
+ * page's frame encryption (the box seals every frame: docs/protocol.md, "Frame encryption").
+ */
 async function assertDecodesBox(m, label, timeout = T) {
   const first = await waitForVideo(m.page, BOX, { width: WIDTH, height: HEIGHT, timeout, what: `${label}: ${m.name} decoding ${BOX} at ${WIDTH}x${HEIGHT}` });
+  const opened = await statsByName(m.page);
   await waitFor(async () => {
     const v = await videoFrom(m.page, BOX);
     return v && v.framesDecoded > first.framesDecoded + FPS;
   }, { timeout, what: `${label}: ${m.name}'s frames from ${BOX} advancing` });
+  await waitForGrowth(m.page, [BOX], 'videoOpened', opened, { timeout, what: `${label}: ${m.name} opening ${BOX}'s video frames` });
   return first;
 }
 
-/** `m` hears the box: audio packets and energy from BOX grow. */
+/** `m` hears the box: audio packets, audio frames opened and energy from BOX grow. */
 async function assertHearsBox(m, label, timeout = T) {
   const first = await waitForGrowth(m.page, [BOX], 'audioPackets', {}, { timeout, what: `${label}: ${m.name} receiving ${BOX}'s audio` });
+  await waitForGrowth(m.page, [BOX], 'audioOpened', first, { timeout, what: `${label}: ${m.name} opening ${BOX}'s audio frames` });
   await waitForGrowth(m.page, [BOX], 'audioEnergy', first, { timeout, what: `${label}: ${m.name}: ${BOX}'s audio energy growing` });
 }
 

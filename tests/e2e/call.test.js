@@ -28,12 +28,16 @@ function others(name) {
   return Object.keys(members).filter((n) => n !== name);
 }
 
-/** Every member's page hears every other member: inbound audio packets and energy both grow. */
+/**
+ * Every member's page hears every other member: inbound audio packets, the audio frames its
+ * frame encryption opens (docs/protocol.md, "Frame encryption") and the energy all grow.
+ */
 async function assertEveryoneHearsEveryone(label) {
   await Promise.all(Object.values(members).map(async (m) => {
     const names = others(m.name);
     const first = await waitForGrowth(m.page, names, 'audioPackets', {}, { timeout: T, what: `${label}: ${m.name} receiving audio` });
     await waitForGrowth(m.page, names, 'audioPackets', first, { timeout: T, what: `${label}: ${m.name}'s audio packets increasing` });
+    await waitForGrowth(m.page, names, 'audioOpened', first, { timeout: T, what: `${label}: ${m.name} opening the others' audio frames` });
     await waitForGrowth(m.page, names, 'audioEnergy', first, { timeout: T, what: `${label}: ${m.name}'s audio energy increasing` });
   }));
 }

@@ -159,16 +159,31 @@ export function peerList(page) {
 }
 
 /**
- * Inbound RTP counters per remote peer, read with getStats on each RTCPeerConnection:
- * {peerId: {name, state, audioPackets, audioEnergy, framesDecoded}}.
+ * Inbound RTP counters per remote peer, read with getStats on each RTCPeerConnection, and the
+ * frames of that peer the page's frame encryption opened and dropped (`window.roombox.frameStats`;
+ * audio that plays but was never opened is noise, so hearing is checked on both):
+ * {peerId: {name, state, audioPackets, audioEnergy, framesDecoded, audioOpened, videoOpened,
+ * audioDropped, videoDropped}}.
  */
 export function inboundStats(page) {
   return page.evaluate(async () => {
     const out = {};
     const call = window.roombox.call;
     if (!call) return out;
+    const frames = window.roombox.frameStats?.peers ?? {};
     for (const peer of call.peers.values()) {
-      const entry = { name: peer.name, state: peer.pc?.connectionState ?? 'none', audioPackets: 0, audioEnergy: 0, framesDecoded: 0 };
+      const f = frames[peer.id];
+      const entry = {
+        name: peer.name,
+        state: peer.pc?.connectionState ?? 'none',
+        audioPackets: 0,
+        audioEnergy: 0,
+        framesDecoded: 0,
+        audioOpened: f?.opened.audio ?? 0,
+        videoOpened: f?.opened.video ?? 0,
+        audioDropped: f?.dropped.audio ?? 0,
+        videoDropped: f?.dropped.video ?? 0,
+      };
       out[peer.id] = entry;
       if (!peer.pc) continue;
       const report = await peer.pc.getStats();

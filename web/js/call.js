@@ -32,7 +32,7 @@
 // frame encryption covers: Opus, and H.264 for video (also between browsers, which would
 // otherwise pick VP8).
 
-import { allowedCodecs } from './e2ee.js';
+import { allowedCodecs, withoutTransportCc } from './e2ee.js';
 
 const STATS_INTERVAL_MS = 2000;
 const TICK_MS = 1000;
@@ -562,16 +562,17 @@ export class Call extends EventTarget {
       if (!kind || t.currentDirection === 'stopped') continue;
       if (!this._prepared.has(t)) {
         this._prepared.add(t);
+        if (kind === 'audio') withoutTransportCc(t);
         const codecs = allowedCodecs(kind);
         if (codecs && typeof t.setCodecPreferences === 'function') {
           try { t.setCodecPreferences(codecs); } catch (err) { console.warn('setCodecPreferences', err); }
         }
       }
+      // As early as possible: in Chromium a receiver's transform set only once the answer
+      // had come never saw a frame (the audio played as it came, unopened); set when the
+      // transceiver is made (ours), or in ontrack of a remote offer (theirs), it sees them all.
       this.e2ee?.attachSender(t.sender, kind);
-      // A receiver only once the remote description names its stream: Chromium loses the
-      // audio of a receiver whose transform was set while its SSRC was still unsignaled
-      // (the track ends up on an unsignaled default stream that no frame reaches).
-      if (t.mid !== null && pc.remoteDescription) this.e2ee?.attachReceiver(t.receiver, peer.id);
+      this.e2ee?.attachReceiver(t.receiver, peer.id);
     }
   }
 

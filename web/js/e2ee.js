@@ -64,6 +64,32 @@ export function allowedCodecs(kind) {
   return [...h264, ...caps.filter((c) => VIDEO_EXTRAS.test(c.mimeType))];
 }
 
+const TRANSPORT_CC = /transport-wide-cc/;
+
+/**
+ * An audio transceiver that does not negotiate the transport-wide congestion control header
+ * extension (bandwidth estimation then rests on video, as it did in browsers for years).
+ *
+ * Why: the box (str0m 0.25) probes for bandwidth before its video exists with padding packets
+ * of SSRC 0 on the first media that has transport-cc, the audio m-line. Chromium makes an
+ * unsignaled receive stream for SSRC 0 on that m-line, and that stream takes the receiver's
+ * frame transform too: the box's audio frames, once opened, then go to the SSRC 0 stream (or
+ * nowhere), and the page plays none of them. Without transport-cc on audio the box probes only
+ * on video, whose padding rides on its signaled RTX stream. Where the browser cannot choose
+ * header extensions this does nothing.
+ */
+export function withoutTransportCc(transceiver) {
+  if (typeof transceiver.getHeaderExtensionsToNegotiate !== 'function'
+      || typeof transceiver.setHeaderExtensionsToNegotiate !== 'function') return;
+  const exts = transceiver.getHeaderExtensionsToNegotiate();
+  if (!exts.some((e) => TRANSPORT_CC.test(e.uri) && e.direction !== 'stopped')) return;
+  try {
+    transceiver.setHeaderExtensionsToNegotiate(exts.map((e) => (TRANSPORT_CC.test(e.uri) ? { ...e, direction: 'stopped' } : e)));
+  } catch (err) {
+    console.warn('setHeaderExtensionsToNegotiate', err);
+  }
+}
+
 export class FrameEncryption extends EventTarget {
   /**
    * @param {object} opts
@@ -251,6 +277,7 @@ export class FrameEncryption extends EventTarget {
       sealed: w.sealed ?? { audio: 0, video: 0 },
       sealFailed: w.sealFailed ?? 0,
       empty: w.empty ?? 0,
+      timing: w.timing ?? {},
       unsupported: w.unsupported ?? {},
       transforms: w.transforms ?? { seal: 0, open: 0 },
       peers: w.peers ?? {},

@@ -45,6 +45,8 @@ const stats = {
   /** peer id -> {opened, dropped: {audio, video}, kids: newest kid opened, maxVideoGapMs, lastVideoAt} */
   peers: {},
   errors: [],
+  /** Time each frame spent here, by op and kind: {n, totalMs, maxMs} since the worker started. */
+  timing: {},
 };
 let dirty = true;
 /** The test tap: 'dir peer kind' -> frames, or null when off. */
@@ -206,11 +208,18 @@ function run(readable, writable, options, transformer = null) {
   readable
     .pipeThrough(new TransformStream({
       async transform(frame, controller) {
+        const t0 = performance.now();
+        const t = (stats.timing[`${op} ${kind}`] ??= { in: 0, n: 0, totalMs: 0, maxMs: 0 });
+        t.in += 1;
         try {
           await transform(frame, controller);
         } catch (err) {
           error(op, err); // one frame lost, the stream goes on
         }
+        const ms = performance.now() - t0;
+        t.n += 1;
+        t.totalMs += ms;
+        if (ms > t.maxMs) t.maxMs = ms;
       },
     }))
     .pipeTo(writable)
