@@ -119,23 +119,28 @@ export function roomSecret(room) {
   return roomSecrets.get(room);
 }
 
-/** A room's link: /r/ROOM#k=SECRET (no fragment when `secret` is null). */
-export function roomUrl(baseUrl, room, secret = roomSecret(room)) {
-  return secret === null ? `${baseUrl}/r/${room}` : `${baseUrl}/r/${room}#k=${secret}`;
+/**
+ * A room's link: /r/ROOM#k=SECRET (no fragment when `secret` is null), with `query` (e.g. the
+ * web client's test switches, `e2ee-test=tap`) when given.
+ */
+export function roomUrl(baseUrl, room, secret = roomSecret(room), query = '') {
+  const path = `${baseUrl}/r/${room}${query ? `?${query}` : ''}`;
+  return secret === null ? path : `${path}#k=${secret}`;
 }
 
 /**
  * Open the room's link (/r/<room>#k=<secret>; `secret` defaults to the room's secret of this run,
- * roomSecret) in a fresh browser context, type the name, click Join and wait until the page
- * shows the signaling connection as "Connected". Returns {context, page, name, logs}.
+ * roomSecret; `query` is added to the address) in a fresh browser context, type the name, click
+ * Join and wait until the page shows the signaling connection as "Connected". Returns
+ * {context, page, name, logs}.
  */
-export async function joinRoom(browser, baseUrl, room, name, { viewport, secret } = {}) {
+export async function joinRoom(browser, baseUrl, room, name, { viewport, secret, query } = {}) {
   const context = await browser.newContext({ viewport: viewport ?? { width: 1000, height: 760 } });
   const page = await context.newPage();
   const logs = [];
   page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
-  await page.goto(roomUrl(baseUrl, room, secret ?? roomSecret(room)));
+  await page.goto(roomUrl(baseUrl, room, secret ?? roomSecret(room), query));
   await page.getByLabel('Your name').fill(name);
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   await waitForStatus(page, 'Connected');

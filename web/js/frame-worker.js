@@ -59,6 +59,8 @@ function peerStats(peer) {
     opened: { audio: 0, video: 0 },
     dropped: { audio: 0, video: 0 },
     lastKid: null,
+    /** When (wall clock, ms) a frame with another kid than the one before first opened. */
+    kidChangedAt: null,
     lastVideoAt: null,
     maxVideoGapMs: 0,
   };
@@ -185,7 +187,9 @@ async function openFrame(frame, options, controller, state) {
   }
   frame.data = out.buffer;
   ps.opened[options.kind] += 1;
-  ps.lastKid = data[data.length - 1];
+  const kid = data[data.length - 1];
+  if (ps.lastKid !== null && kid !== ps.lastKid) ps.kidChangedAt = now();
+  ps.lastKid = kid;
   if (options.kind === 'video') {
     const at = now();
     if (ps.lastVideoAt !== null) ps.maxVideoGapMs = Math.max(ps.maxVideoGapMs, Math.round(at - ps.lastVideoAt));
