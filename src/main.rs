@@ -113,6 +113,11 @@ struct RunArgs {
     /// status screen) to a file: y4m:PATH, 1280x720, a frame each time the picture changes.
     #[arg(long)]
     display_out: Option<roombox::pipeline::call_view::DisplaySink>,
+    /// Also record what each person sends the box, as they send it (their Opus and H.264, not
+    /// re-encoded), into DIR/<name>-<peer id>-<unix seconds>.mkv, finished when they leave
+    /// and when the box stops (tests and diagnosis; docs/configuration.md).
+    #[arg(long, value_name = "DIR")]
+    record_remote: Option<PathBuf>,
 }
 
 /// `echo-check` takes the box's speaker, microphone and processing from its settings file
@@ -305,7 +310,7 @@ async fn main() -> anyhow::Result<()> {
                 config_path: args.config,
                 state_dir: args.state_dir,
             };
-            run_with_page(settings, secret, web, args.display_out).await
+            run_with_page(settings, secret, web, args.display_out, args.record_remote).await
         }
         Command::Demo {
             listen,
@@ -360,6 +365,7 @@ async fn run_with_page(
     secret: roombox_seal::RoomSecret,
     web: web::WebConfig,
     display_out: Option<pipeline::call_view::DisplaySink>,
+    record_remote: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let (settings_tx, settings_rx) = tokio::sync::watch::channel(settings);
     let (access_tx, access_rx) = tokio::sync::watch::channel(access::Access::new(secret));
@@ -375,6 +381,7 @@ async fn run_with_page(
         status_tx,
         meters,
         display_out,
+        record_remote,
         shutdown(),
     )
     .await;
@@ -423,7 +430,7 @@ async fn demo(
         config_path: state_dir.join("roombox.toml"),
         state_dir,
     };
-    let result = run_with_page(settings, secret, web, None).await;
+    let result = run_with_page(settings, secret, web, None, None).await;
     stop.cancel();
     let _ = server.await;
     result

@@ -77,13 +77,15 @@ const OPUS_BPS: u32 = 48_000;
 /// limits go to the driver; devices, size and frame rate restart only the media threads.
 /// `access` also carries the claim code while the box is unclaimed (the screen shows it).
 /// `status` is the feed of the HDMI-out screen and the settings page, `meters` its live audio
-/// levels.
+/// levels. `record_remote` is the directory where what people send the box is recorded
+/// (`--record-remote`, `record::remote`), if anywhere.
 pub async fn run_box(
     mut settings: watch::Receiver<Settings>,
     mut access: watch::Receiver<Access>,
     status_tx: watch::Sender<StatusModel>,
     meters: Arc<AudioMeters>,
     display_out: Option<call_view::DisplaySink>,
+    record_remote: Option<std::path::PathBuf>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let mut current = settings.borrow_and_update().clone();
@@ -144,6 +146,15 @@ pub async fn run_box(
         display_out.clone(),
     )
     .with_context(|| format!("display sink {display_out:?}"))?;
+    // What people send, as they send it, into a file per person (tests and diagnosis).
+    let (record_tap, recorder) = match &record_remote {
+        Some(dir) => {
+            let (tap, thread) = crate::record::remote::start(dir)
+                .with_context(|| format!("--record-remote {}", dir.display()))?;
+            (Some(tap), Some(thread))
+        }
+        None => (None, None),
+    };
 
     let cancel = CancellationToken::new();
     let (events_tx, events_rx) = mpsc::channel(64);
@@ -177,6 +188,7 @@ pub async fn run_box(
         remote_audio: remote_tx,
         remote_video: remote_video_tx,
         view: view_rx,
+        record: record_tap,
         status: status_tx.clone(),
         encoder_name: links.encoder_name.clone(),
     };
@@ -256,8 +268,12 @@ pub async fn run_box(
     drop(links);
     drop(status_tx);
     let _ = screen.join();
-    // The pump is gone, and with it the sender of the remote video: the view finishes its file.
+    // The pump is gone, and with it the sender of the remote video: the view finishes its file,
+    // and the recorder of what people send finishes theirs.
     let _ = view_thread.join();
+    if let Some(recorder) = recorder {
+        let _ = recorder.join();
+    }
     Ok(())
 }
 

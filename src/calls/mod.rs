@@ -107,11 +107,13 @@ pub struct CallsStatus {
     pub safety_code: Option<String>,
 }
 
-/// Opus from one peer, for the room speaker, or word that the peer is gone.
+/// Opus from one peer, for the room speaker (and the recording of what people send, which
+/// names the file after `name`), or word that the peer is gone.
 #[derive(Debug)]
 pub enum RemoteAudioPacket {
     Packet {
         peer: String,
+        name: String,
         seq: u16,
         payload: Arc<[u8]>,
         at: Instant,
@@ -322,6 +324,15 @@ impl Calls {
     pub fn remote_video_lost(&mut self, peer: &str, track: &str, now: Instant) {
         if let Some(p) = self.peers.get_mut(&PeerId(peer.into())) {
             p.session.restart_remote_video(track, now);
+        }
+        self.flush(now);
+    }
+
+    /// The recording of what people send lost a frame of a peer's video `track` (its queue
+    /// was full): the peer is asked for a keyframe, and the display's frames carry on.
+    pub fn ask_for_keyframe(&mut self, peer: &str, track: &str, now: Instant) {
+        if let Some(p) = self.peers.get_mut(&PeerId(peer.into())) {
+            p.session.ask_for_keyframe(track, now);
         }
         self.flush(now);
     }
@@ -775,9 +786,11 @@ impl Calls {
                                     at: now,
                                 }));
                         }
+                        let name = self.names.get(id).cloned().unwrap_or_else(|| id.0.clone());
                         self.outputs
                             .push_back(Output::RemoteAudio(RemoteAudioPacket::Packet {
                                 peer: id.0.clone(),
+                                name,
                                 seq,
                                 payload,
                                 at: now,

@@ -581,6 +581,14 @@ impl Session {
         self.drain(now);
     }
 
+    /// Another user of the peer's video `track` than the display (the recording of what
+    /// people send) lost a frame: the peer is asked for a keyframe (at most every 500 ms),
+    /// and the display's frames carry on as they are.
+    pub fn ask_for_keyframe(&mut self, track: &str, now: Instant) {
+        self.ask_for_remote_keyframe(Mid::from(track), now);
+        self.drain(now);
+    }
+
     fn ask_for_remote_keyframe(&mut self, mid: Mid, now: Instant) {
         const AGAIN_AFTER: Duration = Duration::from_millis(500);
         let Some(video) = self.remote_videos.get_mut(&mid) else {

@@ -9,6 +9,7 @@ pub mod h264;
 pub mod ladder;
 pub mod openh264;
 pub mod openh264_simd;
+pub mod sps;
 pub mod v4l2m2m;
 
 use std::path::{Path, PathBuf};

@@ -158,6 +158,7 @@ pub(super) fn play_remote_audio(
                     seq,
                     payload,
                     at,
+                    ..
                 } => {
                     if let Err(e) = voices.push_packet(&peer, seq, &payload, at) {
                         tracing::debug!(%peer, "undecodable audio: {e}");

@@ -38,6 +38,9 @@ pub struct Wiring {
     pub remote_video: std::sync::mpsc::SyncSender<RemoteVideoPacket>,
     /// What the room display shows of each peer's videos (the call view sets it).
     pub view: watch::Receiver<crate::pipeline::call_view::ViewWishes>,
+    /// The recording of what people send (`--record-remote`): a copy of their media, never
+    /// waited for.
+    pub record: Option<crate::record::remote::Tap>,
     pub status: watch::Sender<StatusModel>,
     /// The H.264 encoder in use, for the status (the media threads set it).
     pub encoder_name: Arc<Mutex<&'static str>>,
@@ -98,14 +101,14 @@ pub async fn run(mut calls: Calls, mut sockets: Sockets, mut io: Wiring, stop: C
             stun: &stun_tx,
             turn: &turn_tx,
         };
-        carry_out(&mut calls, &sockets, &mut streams, &io, &lookups);
+        carry_out(&mut calls, &sockets, &mut streams, &mut io, &lookups);
     }
     calls.close(Instant::now());
     let lookups = Lookups {
         stun: &stun_tx,
         turn: &turn_tx,
     };
-    carry_out(&mut calls, &sockets, &mut streams, &io, &lookups);
+    carry_out(&mut calls, &sockets, &mut streams, &mut io, &lookups);
     // Let the TURN servers hear the allocations deleted before the streams go.
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
@@ -120,7 +123,7 @@ fn carry_out(
     calls: &mut Calls,
     sockets: &Sockets,
     streams: &mut tcp::Streams,
-    io: &Wiring,
+    io: &mut Wiring,
     lookups: &Lookups,
 ) {
     while let Some(out) = calls.poll_output() {
@@ -151,9 +154,16 @@ fn carry_out(
             }
             Output::Status(s) => publish_status(&s, io),
             Output::RemoteAudio(p) => {
+                if let Some(tap) = &mut io.record {
+                    tap.audio(&p);
+                }
                 let _ = io.remote_audio.try_send(p);
             }
             Output::RemoteVideo(p) => {
+                // The recording lost a frame: it waits for a keyframe, asked for here.
+                if let Some((peer, track)) = io.record.as_mut().and_then(|tap| tap.video(&p)) {
+                    calls.ask_for_keyframe(&peer, &track, Instant::now());
+                }
                 let sent = io.remote_video.try_send(p);
                 if let Err(TrySendError::Full(RemoteVideoPacket::Frame { peer, track, .. })) = sent
                 {

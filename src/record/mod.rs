@@ -2,11 +2,19 @@
 //! the box's encoders (H.264 and Opus) and write a Matroska file, so an installer can check
 //! what the box sees and hears. At the end it reports how many video frames the source
 //! offered and how many were written (the rest were dropped, and by which stage).
+//!
+//! `remote` records the other side: what people send the box, as they send it
+//! (`roombox run --record-remote DIR`). Both write with `mkv`'s Matroska writer.
 
 mod ebml;
 mod mkv;
 #[cfg(test)]
+mod mkv_read;
+#[cfg(test)]
 mod mkv_tests;
+pub mod remote;
+#[cfg(test)]
+mod remote_tests;
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -22,7 +30,7 @@ use crate::capture::{VideoInput, VideoSource};
 use crate::encode::h264::H264Encoder;
 use crate::media::mailbox::Mailbox;
 use crate::media::{FramePool, AUDIO_FRAME};
-use mkv::{AudioTrack, MkvWriter, VideoTrack};
+use mkv::{AudioTrack, MkvWriter, Track, VideoTrack};
 
 /// What to record.
 #[derive(Debug, Clone)]
@@ -114,7 +122,6 @@ enum Packet {
         ms: u64,
         data: Vec<u8>,
         keyframe: bool,
-        size: (u32, u32),
     },
     Audio {
         ms: u64,
@@ -218,16 +225,15 @@ pub fn record(rec: &Recording) -> anyhow::Result<Report> {
     };
     drop(packets_tx);
 
-    let audio = audio_pre_skip.map(|pre_skip| AudioTrack {
-        channels: 1,
-        pre_skip,
-    });
-    let video = VideoTrack {
-        width: rec.width,
-        height: rec.height,
-        fps: rec.fps,
-    };
-    let mut writer = MkvWriter::new(BufWriter::new(file), video, audio);
+    // Track 1 the video (its size from the encoder's SPS), track 2 the audio if any.
+    let mut tracks = vec![Track::Video(VideoTrack { fps: Some(rec.fps) })];
+    tracks.extend(audio_pre_skip.map(|pre_skip| {
+        Track::Audio(AudioTrack {
+            channels: 1,
+            pre_skip,
+        })
+    }));
+    let mut writer = MkvWriter::new(BufWriter::new(file), &tracks);
     let give_up = start + length + GRACE;
     let (mut audio_packets, mut frames_written) = (0, 0);
     loop {
@@ -240,18 +246,12 @@ pub fn record(rec: &Recording) -> anyhow::Result<Report> {
             None => packets.recv_timeout(wait),
         };
         match next {
-            Ok(Packet::Video {
-                ms,
-                data,
-                keyframe,
-                size: (width, height),
-            }) => {
-                writer.set_video_size(width, height);
-                writer.video(ms, &data, keyframe)?;
+            Ok(Packet::Video { ms, data, keyframe }) => {
+                writer.video(1, ms, &data, keyframe)?;
                 frames_written += 1;
             }
             Ok(Packet::Audio { ms, data }) => {
-                writer.audio(ms, &data)?;
+                writer.audio(2, ms, &data)?;
                 audio_packets += 1;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -265,6 +265,7 @@ pub fn record(rec: &Recording) -> anyhow::Result<Report> {
     let (duration_ms, _) = writer
         .finish()
         .with_context(|| format!("writing {}", rec.out.display()))?;
+    anyhow::ensure!(frames_written > 0, "no video frame was recorded");
     // A source stuck in a device call is left behind; the process ends after the report.
     if video_thread.is_finished() {
         let _ = video_thread.join();
@@ -375,7 +376,6 @@ fn encode_video(
             Clock::Pts => frame.pts,
         };
         let ms = at.as_millis() as u64;
-        let size = (frame.width, frame.height);
         let result = encoder.encode(&frame, first);
         frame.recycle(&mailbox.pool);
         match result {
@@ -385,7 +385,6 @@ fn encode_video(
                     ms,
                     data: encoded.data,
                     keyframe: encoded.keyframe,
-                    size,
                 });
             }
             Ok(None) => {
