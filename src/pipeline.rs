@@ -142,7 +142,13 @@ pub async fn run_box(
         status_tx.clone(),
         pictures_tx,
         view_tx,
-        (decoder_rx, lit_rx),
+        (
+            decoder_rx,
+            call_view::Watchers {
+                lit: lit_rx,
+                recorded: record_remote.is_some(),
+            },
+        ),
         display_out.clone(),
     )
     .with_context(|| format!("display sink {display_out:?}"))?;

@@ -294,19 +294,28 @@ impl FileSink {
     }
 }
 
+/// Who sees the videos besides a display sink: whether the HDMI-out shows anything (the screen
+/// thread's `lit`), and whether what people send is recorded (`--record-remote`: recorded as it
+/// arrives, so it is asked for at full size even with no display).
+pub struct Watchers {
+    pub lit: watch::Receiver<bool>,
+    pub recorded: bool,
+}
+
 /// Starts the thread that decodes what `packets` bring, publishes each new picture on
 /// `pictures` (the HDMI-out screen draws it) and writes it to `sink`, if any.
 /// Who is on screen goes into `status_tx` (the settings page lists them), how much of each
-/// video is shown into `wishes_tx` (the call core tells the senders); `lit` says whether the
-/// HDMI-out shows anything (the screen thread's).
+/// video is shown into `wishes_tx` (the call core tells the senders), small for everyone while
+/// nobody in `watchers` looks.
 pub fn start(
     packets: Receiver<RemoteVideoPacket>,
     status_tx: watch::Sender<StatusModel>,
     pictures: watch::Sender<CallPicture>,
     wishes_tx: watch::Sender<ViewWishes>,
-    (mut decoder, mut lit): (watch::Receiver<DecoderChoice>, watch::Receiver<bool>),
+    (mut decoder, watchers): (watch::Receiver<DecoderChoice>, Watchers),
     sink: Option<DisplaySink>,
 ) -> std::io::Result<JoinHandle<()>> {
+    let Watchers { mut lit, recorded } = watchers;
     let mut file = sink.map(FileSink::open).transpose()?;
     let mut status = status_tx.subscribe();
     // For benchmarks that compare with and without (bench/display): senders told nothing.
@@ -334,7 +343,7 @@ pub fn start(
                     view.decoder = decoder.borrow_and_update().clone();
                 }
                 let watching_changed = lit.has_changed().unwrap_or(false);
-                let watching = *lit.borrow_and_update() || file.is_some();
+                let watching = *lit.borrow_and_update() || file.is_some() || recorded;
                 let changed = view.tick(Instant::now());
                 if tell_senders && (changed || watching_changed) {
                     let wishes = view.wishes(watching);
