@@ -243,6 +243,8 @@ describe('frame keys over sealed signaling (e2ee.js, seal.js)', () => {
     assert.equal(cy.worker.rings.has(bea.signaling.id), false, 'nobody got Bea\'s key');
     assert.deepEqual([...bea.frames.test], ['withhold-own-key']);
     assert.ok(ada.frames.active && bea.frames.active, 'these two switches keep frame encryption on');
+    assert.deepEqual([...testSwitches('?e2ee-test=off,tap', 'roombox.example')], [], 'only on a loopback page');
+    assert.deepEqual([...testSwitches('?e2ee-test=off,tap', '127.0.0.1')], ['off', 'tap']);
     const off = new FrameEncryption({ signaling: new EventTarget(), test: testSwitches('?e2ee-test=off') });
     assert.equal(off.active, false);
     assert.match(off.reason, /test switch/);

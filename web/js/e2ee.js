@@ -13,11 +13,14 @@
 //   welcome       as somebody new: everything starts over; resumed with our id: our newest key
 //                 is sent again (one sent while the socket was down is lost)
 //
-// Test-only switches (tests/e2e, bench/e2ee; never in a link people get): the page's URL query
-// `?e2ee-test=A,B`, read by `testSwitches`:
+// Test-only switches (tests/e2e, bench/e2ee): the page's URL query `?e2ee-test=A,B`, read by
+// `testSwitches`, and honoured only on a page served from a loopback address (127.0.0.1, ::1,
+// localhost), where the tests and benchmarks run; a deployed server's pages ignore them:
 //   withhold-keys    the receive side is given no key: nothing from others opens
 //   withhold-own-key our media-key is never sent: nobody can open what we send
 //   off              no frame encryption at all (benchmarks only; the page says it is off)
+//   passthrough      transforms that pass every frame as it is (benchmarks only: what the
+//                    encoded-transform machinery costs by itself; the page says it is off)
 //   encoded-streams  createEncodedStreams even where RTCRtpScriptTransform exists
 //   tap              keep the frames as sent and received, and let tests read the keys held
 //                    (`window.roombox.frames.tapTake()`, `.keysHeld()`)
@@ -26,10 +29,16 @@
 
 import { FrameKeySchedule } from './frame-keys.js';
 
-export const TEST_SWITCHES = Object.freeze(['withhold-keys', 'withhold-own-key', 'off', 'encoded-streams', 'tap']);
+export const TEST_SWITCHES = Object.freeze(['withhold-keys', 'withhold-own-key', 'off', 'passthrough', 'encoded-streams', 'tap']);
 
-/** The test switches in a URL query (`?e2ee-test=a,b`): a Set of the known ones. */
-export function testSwitches(search = globalThis.location?.search ?? '') {
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+/**
+ * The test switches in a URL query (`?e2ee-test=a,b`): a Set of the known ones; empty on a page
+ * not served from a loopback address.
+ */
+export function testSwitches(search = globalThis.location?.search ?? '', hostname = globalThis.location?.hostname ?? 'localhost') {
+  if (!LOOPBACK_HOSTS.has(hostname)) return new Set();
   const value = new URLSearchParams(search).get('e2ee-test') ?? '';
   return new Set(value.split(',').map((s) => s.trim()).filter((s) => TEST_SWITCHES.includes(s)));
 }
@@ -104,7 +113,8 @@ export class FrameEncryption extends EventTarget {
     this.test = test;
     this.api = test.has('off') ? null : api ?? transformApi({ preferStreams: test.has('encoded-streams') });
     /** Why frames are not encrypted end to end, or null while they are. */
-    this.reason = test.has('off') ? 'turned off by a test switch'
+    this.passthrough = test.has('passthrough');
+    this.reason = test.has('off') || this.passthrough ? 'turned off by a test switch'
       : this.api ? null : 'this browser cannot encrypt media frames (no encoded transforms)';
     this.schedule = new FrameKeySchedule();
     this.stats = { active: false, api: this.api, sealingKid: null, sealed: { audio: 0, video: 0 }, peers: {} };
@@ -142,9 +152,14 @@ export class FrameEncryption extends EventTarget {
     return !!this.worker && !this.closed && this.reason === null;
   }
 
+  /** Transforms run (frame encryption, or a benchmark's pass-through). */
+  get transforming() {
+    return !!this.worker && !this.closed && (this.reason === null || this.passthrough);
+  }
+
   /** RTCPeerConnection options the transforms need. */
   pcConfig() {
-    return this.active && this.api === 'encoded-streams' ? { encodedInsertableStreams: true } : {};
+    return this.transforming && this.api === 'encoded-streams' ? { encodedInsertableStreams: true } : {};
   }
 
   /** Seal what `sender` sends (`kind`: 'audio' or 'video'). Safe to call again. */
@@ -157,8 +172,9 @@ export class FrameEncryption extends EventTarget {
     this._attach(receiver, { op: 'open', kind: receiver.track?.kind ?? 'audio', peer });
   }
 
-  _attach(target, options) {
+  _attach(target, opts) {
     if (!this.worker || this._attached.has(target)) return;
+    const options = this.passthrough ? { ...opts, passthrough: true } : opts;
     this._attached.add(target);
     try {
       if (this.api === 'script-transform') {
@@ -268,6 +284,7 @@ export class FrameEncryption extends EventTarget {
     const w = this._workerStats ?? {};
     this.stats = Object.freeze({
       active: this.active,
+      transforming: this.transforming,
       api: this.api,
       reason: this.reason,
       test: [...this.test],
@@ -287,7 +304,7 @@ export class FrameEncryption extends EventTarget {
   }
 
   _fail(reason) {
-    if (this.reason) return;
+    if (this.reason && !this.passthrough) return;
     this.reason = reason;
     this._updateStats();
     this.dispatchEvent(new CustomEvent('change', { detail: { active: false, reason } }));

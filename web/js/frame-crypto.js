@@ -282,9 +282,10 @@ export class KeyRing {
       throw new TypeError('not a sender key');
     }
     const cipher = FrameCipher.create({ kid, key });
-    cipher.catch(() => {});
+    const entry = { kid, key, cipher, ready: null };
+    cipher.then((c) => { entry.ready = c; }, () => {});
     this.entries = this.entries.filter((e) => e.kid !== kid);
-    this.entries.push({ kid, key, cipher });
+    this.entries.push(entry);
     while (this.entries.length > RING_SIZE) this.entries.shift();
   }
 
@@ -309,10 +310,17 @@ export class KeyRing {
     return entry.cipher;
   }
 
+  /** The cipher for `kid` when it is held and ready (no waiting), else null. */
+  readyCipher(kid) {
+    for (const e of this.entries) if (e.kid === kid) return e.ready;
+    return null;
+  }
+
   /** An Opus frame sealed by `FrameCipher.sealOpus`, opened; null when it does not open. */
   async openOpus(frame) {
     if (frame.length < 1 + OVERHEAD) return null;
-    const cipher = await this.cipher(frame[frame.length - 1]);
+    const kid = frame[frame.length - 1];
+    const cipher = this.readyCipher(kid) ?? await this.cipher(kid);
     if (!cipher) return null;
     const plain = await cipher.open(frame.subarray(0, 1), frame.subarray(1));
     if (!plain) return null;
@@ -337,8 +345,9 @@ export class KeyRing {
       const body = unescape(nal.subarray(1));
       if (body.length < 1 + OVERHEAD) return null;
       const aad = Uint8Array.of(nal[0], body[0]);
-      jobs.push(this.cipher(body[body.length - 1])
-        .then((c) => (c ? c.open(aad, body.subarray(1)) : null))
+      const kid = body[body.length - 1];
+      const ready = this.readyCipher(kid);
+      jobs.push((ready ? ready.open(aad, body.subarray(1)) : this.cipher(kid).then((c) => (c ? c.open(aad, body.subarray(1)) : null)))
         .then((plain) => (plain ? [aad, plain] : false)));
     }
     const opened = await Promise.all(jobs);

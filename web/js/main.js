@@ -7,7 +7,7 @@
 import { defaultSignalingUrl } from './signaling.js';
 import { SealedSignaling, secretFromFragment } from './seal.js';
 import { Call } from './call.js';
-import { FrameEncryption, testSwitches } from './e2ee.js';
+import { FrameEncryption, allowedCodecs, testSwitches } from './e2ee.js';
 import { UI } from './ui.js';
 
 const NAME_KEY = 'roombox.name';
@@ -17,8 +17,8 @@ const ui = new UI();
 let signaling = null;
 let call = null;
 let frames = null;
-/** Test-only switches of frame encryption (`?e2ee-test=...`, e2ee.js); empty for people. */
-const e2eeTest = testSwitches(location.search);
+/** Test-only switches of frame encryption (`?e2ee-test=...` on a loopback page, e2ee.js). */
+const e2eeTest = testSwitches(location.search, location.hostname);
 let micDeviceId = '';
 
 // A small read-only handle for tests and debugging: the current call and signaling client.
@@ -109,6 +109,11 @@ async function join(name) {
   ui.setMicAvailable(!!micStream);
   refreshSelfMedia();
   if (!micStream) ui.notice('No microphone: you can listen, but the others cannot hear you.', { timeoutMs: 0 });
+  if (frames.active && !allowedCodecs('video')) {
+    // Frame encryption covers H.264 video only (docs/protocol.md): without it, no video.
+    ui.notice('This browser cannot encode or decode H.264 video, the only video encrypted end to end here: '
+      + 'you can talk, but video will not show.', { timeoutMs: 0 });
+  }
 
   signaling.addEventListener('state', (ev) => ui.setSignalState(ev.detail.state));
   signaling.addEventListener('server-error', (ev) => {
