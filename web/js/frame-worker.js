@@ -9,7 +9,9 @@
 // for a receiver (peer: the signaling id of the member the frames come from). Frames of a codec
 // the spec does not cover (only Opus and H.264; e2ee.js restricts negotiation to them), frames
 // that do not open (no key with their kid, or a failed tag) and frames that fail to seal are
-// dropped, never passed on in clear, and counted.
+// dropped, never passed on in clear, and counted. Empty frames (what a padding-only RTP packet
+// becomes) carry nothing and pass as they are. With `passthrough` (a benchmark's test switch)
+// every frame passes unchanged.
 //
 // Messages from the page (e2ee.js):
 //   {op: 'sealing', kid, key}        seal with this sender key from now on
@@ -17,8 +19,9 @@
 //   {op: 'peer-gone', peer}          forget peer's ring;  {op: 'forget-all'}
 //   {op: 'streams', readable, writable, options}   the createEncodedStreams path
 //   test hooks (the page's `?e2ee-test=tap` only): {op: 'tap', on}, {op: 'tap-take', id},
-//   {op: 'keys-held', id}
-// To the page: {op: 'stats', stats} twice a second while something changes; {op: 'reply', id, ...}.
+//   {op: 'keys-held', id}; {op: 'reset-gaps'}
+// To the page: {op: 'stats', stats} four times a second while something changes;
+// {op: 'reply', id, ...}.
 
 import { FrameCipher, KeyRing } from './frame-crypto.js';
 
