@@ -330,14 +330,7 @@ impl Sealer {
             "hello".into(),
             json!({"ct": B64.encode(&mine.ct), "reply": reply, "mac": B64.encode(mac)}),
         );
-        self.outputs
-            .push_back(SealOutput::Send(ClientMessage::Relay(Relay {
-                kind: RelayKind::Sealed,
-                to: id.clone(),
-                from: None,
-                pc: None,
-                fields,
-            })));
+        self.outputs.push_back(sealed_relay(id, fields));
     }
 
     fn handle_hello(&mut self, from: &PeerId, hello: &Value) {
@@ -504,14 +497,7 @@ impl Sealer {
         fields.insert("pair".into(), B64.encode(keys.id()).into());
         fields.insert("seq".into(), seq.into());
         fields.insert("box".into(), B64.encode(sealed).into());
-        self.outputs
-            .push_back(SealOutput::Send(ClientMessage::Relay(Relay {
-                kind: RelayKind::Sealed,
-                to: id.clone(),
-                from: None,
-                pc: None,
-                fields,
-            })));
+        self.outputs.push_back(sealed_relay(id, fields));
     }
 
     fn refuse(&mut self, id: &PeerId, refusal: Refusal) {
@@ -544,6 +530,17 @@ impl Sealer {
             self.outputs.push_back(SealOutput::SafetyCode(code));
         }
     }
+}
+
+/// A `sealed` relay to `to` carrying `fields` (a hello, or an envelope), for the server.
+fn sealed_relay(to: &PeerId, fields: Map<String, Value>) -> SealOutput {
+    SealOutput::Send(ClientMessage::Relay(Relay {
+        kind: RelayKind::Sealed,
+        to: to.clone(),
+        from: None,
+        pc: None,
+        fields,
+    }))
 }
 
 fn peer_queue(peers: &mut BTreeMap<PeerId, Peer>, id: &PeerId) -> Vec<Relay> {
