@@ -63,6 +63,12 @@ impl FrameKeys {
         self.send_all()
     }
 
+    /// The newest key again for every keyed peer: after the signaling socket came back, a key
+    /// sent into the dying one would otherwise wait for the next rotation.
+    pub fn resend(&self) -> Vec<(PeerId, SenderKey)> {
+        self.send_all()
+    }
+
     /// Everyone is gone (the box left its room).
     pub fn clear(&mut self) {
         self.keyed.clear();
@@ -189,6 +195,20 @@ mod tests {
             keys.peer_gone(&id("cy"), now).is_empty(),
             "a stranger changes nothing"
         );
+    }
+
+    #[test]
+    fn the_newest_key_is_sent_again_to_everyone_keyed() {
+        let now = Instant::now();
+        let mut keys = FrameKeys::default();
+        assert!(keys.resend().is_empty(), "nobody keyed, nothing sent");
+        keys.peer_ready(&id("ada"));
+        let sent = keys.peer_ready(&id("bob"));
+        assert_eq!(keys.resend(), sent, "the same key, to the same peers");
+        keys.peer_gone(&id("bob"), now);
+        let again = keys.resend();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].0, id("ada"));
     }
 
     trait OpenOk {

@@ -360,6 +360,9 @@ impl Calls {
             SignalEvent::Welcome(w) => {
                 self.my_id = Some(w.id.clone());
                 self.signaling = SignalingState::Connected;
+                // Back after an outage: the frame key again, for whoever is still here.
+                let keys = self.frame_keys.resend();
+                self.send_media_keys(keys);
                 self.names = w
                     .peers
                     .iter()
