@@ -152,6 +152,9 @@ pub async fn run_cycle(cfg: &CycleConfig, name: &str, leave: LeaveMode) -> anyho
                     ServerMessage::PeerLeft { id } if id == box_id => bail!("the box left the room"),
                     ServerMessage::PeerJoined { peer } => sealer.handle_peer_joined(&peer),
                     ServerMessage::PeerLeft { id } => sealer.handle_peer_left(&id),
+                    // A hello or envelope to the other soak peer, which left while it was on
+                    // its way (our sealer pairs with everyone in the room): not ours to fail.
+                    ServerMessage::Error { code: ErrorCode::UnknownPeer, .. } => continue,
                     ServerMessage::Error { code, message } => bail!("server error: {code}: {message}"),
                     _ => continue,
                 }
