@@ -8,6 +8,7 @@
 # tests/vm/m2m-multiplanar.sh).
 bash ../unit-tests.sh vicodec
 # `auto` finds no H.264 encoder here (vicodec is FWHT) and says it falls back to openh264.
-out=$(timeout 20 "$ROOMBOX_BIN" run --web off --signal-url http://127.0.0.1:9 --audio-in none 2>&1 || true)
+# The box keeps its room secret in its state directory: a fresh one of its own.
+out=$(timeout 20 "$ROOMBOX_BIN" run --web off --state-dir "$(mktemp -d)" --signal-url http://127.0.0.1:9 --audio-in none 2>&1 || true)
 echo "$out" | grep 'encoder:'
 grep -q 'encoder: openh264 (no V4L2 M2M H.264 encoder found)' <<<"$out"
