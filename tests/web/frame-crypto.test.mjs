@@ -393,6 +393,44 @@ describe('escaping (emulation prevention)', () => {
     }
   });
 
+  test('the same bytes as escaping a byte at a time, sparse zeros or dense (the copying fast path)', () => {
+    // The rule written out plainly, as frame-crypto.js had it before it copied runs whole.
+    const slowEscape = (bytes) => {
+      const out = [];
+      let zeros = 0;
+      for (const b of bytes) {
+        if (zeros >= 2 && b <= 3) {
+          out.push(3);
+          zeros = 0;
+        }
+        out.push(b);
+        zeros = b === 0 ? zeros + 1 : 0;
+      }
+      return Uint8Array.from(out);
+    };
+    const slowUnescape = (bytes) => {
+      const out = [];
+      let zeros = 0;
+      for (const b of bytes) {
+        if (zeros >= 2 && b === 3) {
+          zeros = 0;
+          continue;
+        }
+        out.push(b);
+        zeros = b === 0 ? zeros + 1 : 0;
+      }
+      return Uint8Array.from(out);
+    };
+    const next = rng(23);
+    for (const zeroEvery of [2, 4, 16, 256, 5000]) {
+      for (let i = 0; i < 60; i++) {
+        const bytes = Uint8Array.from({ length: next() % 3000 }, () => (next() % zeroEvery === 0 ? 0 : next() % 256));
+        assert.deepEqual(escape(bytes), slowEscape(bytes), `escape, a zero every ${zeroEvery}`);
+        assert.deepEqual(unescape(bytes), slowUnescape(bytes), `unescape, a zero every ${zeroEvery}`);
+      }
+    }
+  });
+
   test('known outputs', () => {
     assert.deepEqual(escape(Uint8Array.of(0, 0, 0)), Uint8Array.of(0, 0, 3, 0));
     assert.deepEqual(escape(Uint8Array.of(0, 0, 3)), Uint8Array.of(0, 0, 3, 3));

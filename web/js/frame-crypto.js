@@ -120,30 +120,98 @@ export function nalUnits(stream) {
   return units;
 }
 
-/** `bytes` with an emulation prevention byte (0x03) after every `00 00` before 0 to 3. */
-export function escape(bytes) {
-  const out = new Uint8Array(bytes.length + Math.floor(bytes.length / 2) + 1);
-  let o = 0;
-  let zeros = 0;
-  for (let k = 0; k < bytes.length; k++) {
-    const b = bytes[k];
-    if (zeros >= 2 && b <= 3) {
-      out[o++] = 3;
-      zeros = 0;
-    }
-    out[o++] = b;
-    zeros = b === 0 ? zeros + 1 : 0;
+// Escaping runs on every frame both ways, so it copies the stretches between zero bytes whole
+// (`indexOf` finds them natively; in ciphertext a zero byte comes about every 256) and looks at
+// bytes one at a time only around zeros.
+
+/** Escaped bytes written into `out` from `o`; `zeros`: zero bytes just written (0 to 2). */
+class EscapeWriter {
+  constructor(out, o = 0) {
+    this.out = out;
+    this.o = o;
+    this.zeros = 0;
   }
-  return out.subarray(0, o);
+
+  /** Copies `bytes` as they are: clear bytes the escaping does not cover. */
+  raw(bytes) {
+    this.out.set(bytes, this.o);
+    this.o += bytes.length;
+    this.zeros = 0;
+  }
+
+  /** Appends `bytes` escaped: 0x03 after every `00 00` before 0 to 3 (across calls too). */
+  escaped(bytes) {
+    const { out } = this;
+    const n = bytes.length;
+    let { o, zeros } = this;
+    let k = 0;
+    while (k < n) {
+      if (zeros === 0) {
+        const z = bytes.indexOf(0, k);
+        const end = z < 0 ? n : z;
+        if (end > k) {
+          out.set(bytes.subarray(k, end), o);
+          o += end - k;
+          k = end;
+          continue;
+        }
+      }
+      const b = bytes[k++];
+      if (zeros >= 2 && b <= 3) {
+        out[o++] = 3;
+        zeros = 0;
+      }
+      out[o++] = b;
+      zeros = b === 0 ? zeros + 1 : 0;
+    }
+    this.o = o;
+    this.zeros = zeros;
+  }
 }
 
-/** `bytes` without every 0x03 that follows `00 00`. */
+/** The most `n` bytes can grow to escaped: a 0x03 at most every two bytes. */
+const escapedMax = (n) => n + (n >> 1) + 1;
+
+/** `bytes` with an emulation prevention byte (0x03) after every `00 00` before 0 to 3. */
+export function escape(bytes) {
+  const w = new EscapeWriter(new Uint8Array(escapedMax(bytes.length)));
+  w.escaped(bytes);
+  return w.out.subarray(0, w.o);
+}
+
+/** Where the first `00 00 03` of `bytes` begins, or -1. */
+function firstEscape(bytes) {
+  for (let z = bytes.indexOf(0); z >= 0 && z + 2 < bytes.length; z = bytes.indexOf(0, z + 1)) {
+    if (bytes[z + 1] === 0 && bytes[z + 2] === 3) return z;
+  }
+  return -1;
+}
+
+/**
+ * `bytes` without every 0x03 that follows `00 00`. A sealed slice rarely has one, and then
+ * `bytes` itself comes back (no copy).
+ */
 export function unescape(bytes) {
-  const out = new Uint8Array(bytes.length);
-  let o = 0;
+  const first = firstEscape(bytes);
+  if (first < 0) return bytes;
+  const n = bytes.length;
+  const out = new Uint8Array(n);
+  out.set(bytes.subarray(0, first), 0);
+  let o = first;
+  let k = first;
   let zeros = 0;
-  for (let k = 0; k < bytes.length; k++) {
-    const b = bytes[k];
+  while (k < n) {
+    if (zeros === 0) {
+      const z = bytes.indexOf(0, k);
+      const end = z < 0 ? n : z;
+      if (end > k) {
+        out.set(bytes.subarray(k, end), o);
+        o += end - k;
+        k = end;
+        continue;
+      }
+    }
+    const b = bytes[k++];
     if (zeros >= 2 && b === 3) {
       zeros = 0;
       continue;
@@ -154,14 +222,11 @@ export function unescape(bytes) {
   return out.subarray(0, o);
 }
 
-function join(parts, length) {
-  const out = new Uint8Array(length);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+/** The first `n` bytes of `out` in a Uint8Array of their own (its buffer exactly `n` long). */
+function exactly(out, n) {
+  if (out.byteOffset === 0 && out.buffer.byteLength === n) return out;
+  if (out.byteOffset === 0 && typeof out.buffer.transfer === 'function') return new Uint8Array(out.buffer.transfer(n));
+  return out.slice(0, n);
 }
 
 // ---- sealing and opening ------------------------------------------------------------------
@@ -183,14 +248,24 @@ export class FrameCipher {
 
   /** `plain` sealed with `aad`: ciphertext || tag || iv || kid. */
   async seal(aad, plain, iv = randomIv()) {
-    const ctTag = new Uint8Array(await subtle().encrypt(
+    const ctTag = await this.encrypt(aad, plain, iv);
+    const out = new Uint8Array(ctTag.length + IV_BYTES + 1);
+    this.trailer(out, 0, ctTag, iv);
+    return out;
+  }
+
+  /** AES-256-GCM: ciphertext || tag. */
+  async encrypt(aad, plain, iv) {
+    return new Uint8Array(await subtle().encrypt(
       { name: 'AES-GCM', iv, additionalData: aad, tagLength: 128 }, this.aesKey, plain,
     ));
-    const out = new Uint8Array(ctTag.length + IV_BYTES + 1);
-    out.set(ctTag, 0);
-    out.set(iv, ctTag.length);
-    out[out.length - 1] = this.kid;
-    return out;
+  }
+
+  /** Writes ciphertext || tag || iv || kid into `out` at `o`. */
+  trailer(out, o, ctTag, iv) {
+    out.set(ctTag, o);
+    out.set(iv, o + ctTag.length);
+    out[o + ctTag.length + IV_BYTES] = this.kid;
   }
 
   /** The plaintext of `sealed` (ciphertext, tag, iv, kid) with `aad`, or null. */
@@ -211,10 +286,10 @@ export class FrameCipher {
   /** An Opus frame: the TOC byte clear (the aad), the rest sealed. */
   async sealOpus(frame, iv = randomIv()) {
     const clear = Math.min(1, frame.length);
-    const sealed = await this.seal(frame.subarray(0, clear), frame.subarray(clear), iv);
-    const out = new Uint8Array(clear + sealed.length);
+    const ctTag = await this.encrypt(frame.subarray(0, clear), frame.subarray(clear), iv);
+    const out = new Uint8Array(clear + ctTag.length + IV_BYTES + 1);
     out.set(frame.subarray(0, clear), 0);
-    out.set(sealed, clear);
+    this.trailer(out, clear, ctTag, iv);
     return out;
   }
 
@@ -225,31 +300,38 @@ export class FrameCipher {
    */
   async sealH264(frame, iv = randomIv) {
     const units = nalUnits(frame);
+    const ivs = [];
     const jobs = units.map(({ nal }) => {
       if (!isSlice(nal) || nal.length < 2) return null;
-      return this.seal(nal.subarray(0, 2), nal.subarray(2), iv());
+      const slice = iv();
+      ivs.push(slice);
+      return this.encrypt(nal.subarray(0, 2), nal.subarray(2), slice);
     });
     const sealed = await Promise.all(jobs);
-    const parts = [];
-    let length = 0;
-    const push = (p) => {
-      parts.push(p);
-      length += p.length;
-    };
+    let max = 0;
     units.forEach(({ startCode, nal }, k) => {
-      push(startCode);
+      max += startCode.length + (sealed[k] ? 1 + escapedMax(1 + sealed[k].length + IV_BYTES + 1) : nal.length);
+    });
+    // Escaped straight into the frame that goes out: NAL header clear, then the first slice
+    // header byte, ciphertext, tag, iv and kid escaped as one run.
+    const w = new EscapeWriter(new Uint8Array(max));
+    const kid = Uint8Array.of(this.kid);
+    let slice = 0;
+    units.forEach(({ startCode, nal }, k) => {
+      w.raw(startCode);
       if (!sealed[k]) {
-        push(nal);
+        w.raw(nal);
         return;
       }
-      const body = new Uint8Array(1 + sealed[k].length);
-      body[0] = nal[1];
-      body.set(sealed[k], 1);
-      push(nal.subarray(0, 1));
-      push(escape(body));
+      w.raw(nal.subarray(0, 1));
+      w.escaped(nal.subarray(1, 2));
+      w.escaped(sealed[k]);
+      w.escaped(ivs[slice++]);
+      w.escaped(kid);
     });
-    return join(parts, length);
+    return exactly(w.out, w.o);
   }
+
 }
 
 /**
@@ -351,22 +433,27 @@ export class KeyRing {
         .then((plain) => (plain ? [aad, plain] : false)));
     }
     const opened = await Promise.all(jobs);
-    if (opened.some((o) => o === false)) return null;
-    const parts = [];
     let length = 0;
-    const push = (p) => {
-      parts.push(p);
-      length += p.length;
+    for (let k = 0; k < units.length; k++) {
+      if (opened[k] === false) return null;
+      length += units[k].startCode.length + (opened[k] ? 2 + opened[k][1].length : units[k].nal.length);
+    }
+    const out = new Uint8Array(length);
+    let o = 0;
+    const put = (bytes) => {
+      out.set(bytes, o);
+      o += bytes.length;
     };
     units.forEach(({ startCode, nal }, k) => {
-      push(startCode);
+      put(startCode);
       if (opened[k] === null) {
-        push(nal);
+        put(nal);
       } else {
-        push(opened[k][0]);
-        push(opened[k][1]);
+        put(opened[k][0]);
+        put(opened[k][1]);
       }
     });
-    return join(parts, length);
+    return out;
   }
+
 }

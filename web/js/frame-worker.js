@@ -27,6 +27,8 @@ import { FrameCipher, KeyRing } from './frame-crypto.js';
 
 const STATS_EVERY_MS = 250;
 const KEYFRAME_REQUEST_EVERY_MS = 500;
+/** Audio frames between two looks at a stream's codec (`streamCodec`). */
+const AUDIO_CODEC_RECHECK = 50;
 /** What the tap keeps of each stream: the newest frames only. */
 const TAP_KEEP = { audio: 250, video: 60 };
 
@@ -106,6 +108,25 @@ function codecOf(frame, kind, buf) {
   return annexB ? 'h264' : 'unknown';
 }
 
+/**
+ * The codec of a stream's frame, asked of the frame (`getMetadata()` builds a whole dictionary
+ * each time) only where it can change: at every video keyframe (an encoder or a decoder of
+ * another codec starts with one) and every AUDIO_CODEC_RECHECK audio frames (negotiation allows
+ * only Opus; sealing treats any audio frame alike, TOC byte clear, so a frame of another codec
+ * before the next check still goes out sealed).
+ */
+function streamCodec(frame, options, buf, state) {
+  const recheck = options.kind === 'video'
+    ? frame.type === 'key'
+    : state.framesSinceCodecCheck >= AUDIO_CODEC_RECHECK;
+  if (state.codec === null || recheck) {
+    state.codec = codecOf(frame, options.kind, buf);
+    state.framesSinceCodecCheck = 0;
+  }
+  state.framesSinceCodecCheck += 1;
+  return state.codec;
+}
+
 function unsupported(codec) {
   stats.unsupported[codec] = (stats.unsupported[codec] ?? 0) + 1;
   dirty = true;
@@ -133,10 +154,10 @@ function passEmpty(frame, buf, controller) {
   return true;
 }
 
-async function sealFrame(frame, options, controller) {
+async function sealFrame(frame, options, controller, state) {
   const buf = frame.data; // a copy each time it is read
   if (passEmpty(frame, buf, controller)) return;
-  const codec = codecOf(frame, options.kind, buf);
+  const codec = streamCodec(frame, options, buf, state);
   if (codec !== 'opus' && codec !== 'h264') {
     unsupported(codec);
     return;
@@ -162,7 +183,7 @@ async function sealFrame(frame, options, controller) {
 async function openFrame(frame, options, controller, state) {
   const buf = frame.data;
   if (passEmpty(frame, buf, controller)) return;
-  const codec = codecOf(frame, options.kind, buf);
+  const codec = streamCodec(frame, options, buf, state);
   const ps = peerStats(options.peer);
   if (codec !== 'opus' && codec !== 'h264') {
     unsupported(codec);
@@ -210,19 +231,20 @@ function run(readable, writable, options, transformer = null) {
   const op = options?.op === 'open' ? 'open' : 'seal';
   const kind = options?.kind === 'audio' ? 'audio' : 'video';
   const opts = { ...options, op, kind, peer: String(options?.peer ?? '') };
-  const state = { transformer, keyframeAskedAt: 0 };
+  const state = { transformer, keyframeAskedAt: 0, codec: null, framesSinceCodecCheck: 0 };
+  const timingKey = `${op} ${kind}`;
   stats.transforms[op] += 1;
   dirty = true;
   const transform = opts.passthrough // the benchmark's measure of the machinery alone
     ? (frame, controller) => controller.enqueue(frame)
     : op === 'seal'
-      ? (frame, controller) => sealFrame(frame, opts, controller)
+      ? (frame, controller) => sealFrame(frame, opts, controller, state)
       : (frame, controller) => openFrame(frame, opts, controller, state);
   readable
     .pipeThrough(new TransformStream({
       async transform(frame, controller) {
         const t0 = performance.now();
-        const t = (stats.timing[`${op} ${kind}`] ??= { in: 0, n: 0, totalMs: 0, maxMs: 0 });
+        const t = (stats.timing[timingKey] ??= { in: 0, n: 0, totalMs: 0, maxMs: 0 });
         t.in += 1;
         try {
           await transform(frame, controller);
