@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::format::Codec;
+use str0m::format::{Codec, CodecConfig};
 use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
@@ -102,6 +102,27 @@ pub struct Session {
     pub estimate_bps: Option<u64>,
 }
 
+/// The codecs with transport-cc feedback on video only. str0m probes for bandwidth, before any
+/// video stream exists, with SSRC 0 padding on the first m-line whose codec has transport-cc:
+/// the audio one. A browser makes an unsignaled receive stream of SSRC 0 on that m-line, which
+/// can take the receiver's frame transform and the box's voice with it (docs/decisions.md).
+/// Without it on audio, probes ride on video; the estimate rests on video, as browsers' did
+/// for years.
+fn without_audio_transport_cc(codecs: &CodecConfig) -> CodecConfig {
+    let params = codecs
+        .params()
+        .iter()
+        .map(|p| {
+            let mut p = *p;
+            if p.spec().codec.is_audio() {
+                p.set_fb_transport_cc(false);
+            }
+            p
+        })
+        .collect();
+    CodecConfig::new_from_payload_params(params)
+}
+
 impl Session {
     /// A session with our local candidates added; `start_bps`/`max_bps` seed the estimator.
     /// `pc` is the connection's id: the peer's when it offered first, else a new one.
@@ -114,13 +135,14 @@ impl Session {
         max_bps: u64,
         now: Instant,
     ) -> Session {
-        let mut rtc = Rtc::builder()
+        let mut config = Rtc::builder()
             .clear_codecs()
             .enable_opus(true, false)
             .enable_h264(true)
             .enable_bwe(Some(Bitrate::bps(start_bps)))
-            .set_stats_interval(Some(Duration::from_secs(1)))
-            .build(now);
+            .set_stats_interval(Some(Duration::from_secs(1)));
+        *config.codec_config() = without_audio_transport_cc(config.codec_config());
+        let mut rtc = config.build(now);
         // No padding to sustain a rate (minimum 0); probe up to what the encoder may send.
         rtc.bwe()
             .set_bitrate(Bitrate::bps(0), Bitrate::bps(max_bps));

@@ -175,6 +175,51 @@ fn an_offer_with_audio_and_video_is_answered_without_renegotiating() {
     );
 }
 
+/// The payload types of each m-line ("audio"/"video") that carry transport-cc feedback.
+fn transport_cc_by_kind(sdp: &str) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for line in sdp.lines() {
+        if let Some(m) = line.strip_prefix("m=") {
+            out.push((m.split(' ').next().unwrap_or("").to_owned(), 0));
+        } else if line.starts_with("a=rtcp-fb:") && line.ends_with(" transport-cc") {
+            out.last_mut().expect("rtcp-fb inside an m-line").1 += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn transport_cc_on_video_only_so_bandwidth_probes_never_ride_on_audio() {
+    // The box's own offer.
+    let now = Instant::now();
+    let mut session = new_box(true, None, now);
+    session.negotiate(now).unwrap();
+    let offer = session.poll_signal().unwrap();
+    let kinds = transport_cc_by_kind(offer.sdp_text().unwrap());
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert_eq!(kinds[0], ("audio".to_owned(), 0), "the offer: {kinds:?}");
+    assert_eq!(kinds[1].0, "video");
+    assert!(kinds[1].1 > 0, "video keeps transport-cc: {kinds:?}");
+
+    // Its answer to a browser that offers transport-cc on audio too.
+    let mut browser = web_client("pc-cc", now);
+    let browser_offer = browser.offer(true);
+    let offered = transport_cc_by_kind(browser_offer[0].sdp_text().unwrap());
+    assert!(
+        offered.iter().all(|(_, n)| *n > 0),
+        "the browser offers it everywhere: {offered:?}"
+    );
+    let mut session = new_box(false, Some("pc-cc".into()), now);
+    session
+        .handle_offer(browser_offer[0].sdp_text().unwrap(), now)
+        .unwrap();
+    let answer = session.poll_signal().unwrap();
+    let kinds = transport_cc_by_kind(answer.sdp_text().unwrap());
+    for (kind, n) in &kinds {
+        assert_eq!(*n > 0, kind == "video", "the answer: {kinds:?}");
+    }
+}
+
 #[test]
 fn offers_to_a_peer_already_in_the_room() {
     let mut now = Instant::now();
