@@ -65,6 +65,7 @@ fn records_test_sources_to_a_file_ffmpeg_reads() {
 #[test]
 fn records_what_a_person_sends_to_a_file_ffmpeg_reads() {
     use roombox::audio::OpusEncoder;
+    use roombox::calls::RemoteFrame;
     use roombox::encode::h264::H264Encoder;
     use roombox::encode::openh264::{OpenH264Config, OpenH264Encoder};
     use roombox::media::{VideoFrame, VideoKind, AUDIO_FRAME};
@@ -107,7 +108,7 @@ fn records_what_a_person_sends_to_a_file_ffmpeg_reads() {
                 .encode(&frame, n == 0)
                 .expect("encodes")
                 .expect("a frame");
-            recorder.handle(Heard::Video {
+            recorder.handle(Heard::Video(RemoteFrame {
                 peer: "p7".into(),
                 name: "Screen Sharer".into(),
                 track: "1".into(),
@@ -115,7 +116,7 @@ fn records_what_a_person_sends_to_a_file_ffmpeg_reads() {
                 annex_b: au.data.into(),
                 keyframe: au.keyframe,
                 at,
-            });
+            }));
         }
     }
     recorder.handle(Heard::Gone("p7".into()));

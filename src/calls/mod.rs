@@ -121,20 +121,25 @@ pub enum RemoteAudioPacket {
     PeerGone(String),
 }
 
+/// One encoded picture a person sent: an H.264 access unit (Annex B), already out of its frame
+/// encryption, of their camera or shared screen (`track`, a mid).
+#[derive(Clone, Debug)]
+pub struct RemoteFrame {
+    pub peer: String,
+    pub name: String,
+    pub track: String,
+    pub kind: VideoKind,
+    pub annex_b: Arc<[u8]>,
+    pub keyframe: bool,
+    pub at: Instant,
+}
+
 /// What the room's display needs of the call: an H.264 access unit (Annex B) of a peer's
 /// camera or shared screen (`track`), from a keyframe on; that a peer speaks; or that it is
 /// gone.
 #[derive(Debug)]
 pub enum RemoteVideoPacket {
-    Frame {
-        peer: String,
-        name: String,
-        track: String,
-        kind: VideoKind,
-        annex_b: Arc<[u8]>,
-        keyframe: bool,
-        at: Instant,
-    },
+    Frame(RemoteFrame),
     /// The peer's voice was louder than [`SPEAKING_DBOV`] at `at`; sent at most every
     /// [`VOICE_EVERY`] a peer, so the display's queue is not filled with audio.
     Voice {
@@ -754,15 +759,17 @@ impl Calls {
                         let payload: Arc<[u8]> = payload.into();
                         let name = self.names.get(id).cloned().unwrap_or_else(|| id.0.clone());
                         self.outputs
-                            .push_back(Output::RemoteVideo(RemoteVideoPacket::Frame {
-                                peer: id.0.clone(),
-                                name,
-                                track,
-                                kind,
-                                annex_b: payload,
-                                keyframe,
-                                at: now,
-                            }));
+                            .push_back(Output::RemoteVideo(RemoteVideoPacket::Frame(
+                                RemoteFrame {
+                                    peer: id.0.clone(),
+                                    name,
+                                    track,
+                                    kind,
+                                    annex_b: payload,
+                                    keyframe,
+                                    at: now,
+                                },
+                            )));
                     }
                     Notice::Audio {
                         seq,

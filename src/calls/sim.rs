@@ -5,7 +5,7 @@
 //! comes from one seed, so a run replays exactly: `World::transcript` is the record.
 
 use super::web_client::{FrameTiming, Seen, WebClientPeer};
-use super::{Calls, CallsConfig, Datagram, EncoderControl, Output, RemoteVideoPacket};
+use super::{Calls, CallsConfig, Datagram, EncoderControl, Output, RemoteFrame, RemoteVideoPacket};
 use crate::audio::stamp::FrameStamps;
 use crate::media::{EncodedAudio, EncodedVideo, VideoKind};
 use crate::signaling::SignalEvent;
@@ -517,14 +517,14 @@ impl World {
                     self.transcript
                         .push(format!("status {:?} [{}]", s.signaling, peers.join(" ")));
                 }
-                Output::RemoteVideo(RemoteVideoPacket::Frame {
+                Output::RemoteVideo(RemoteVideoPacket::Frame(RemoteFrame {
                     peer,
                     track,
                     kind,
                     keyframe,
                     at,
                     ..
-                }) => self.remote_video.push(SeenVideo {
+                })) => self.remote_video.push(SeenVideo {
                     peer,
                     track,
                     kind,

@@ -3,7 +3,7 @@
 //! with the time passed in, the [`CallPicture`] out); [`start`] is its thread, which publishes
 //! each new picture to the HDMI-out screen and writes it to the display sink when there is one.
 
-use crate::calls::RemoteVideoPacket;
+use crate::calls::{RemoteFrame, RemoteVideoPacket};
 use crate::display::framebuffer::MemoryFramebuffer;
 use crate::display::model::StatusModel;
 use crate::display::render::render;
@@ -99,7 +99,7 @@ pub struct CallView {
 impl CallView {
     pub fn handle(&mut self, packet: RemoteVideoPacket) {
         match packet {
-            RemoteVideoPacket::Frame {
+            RemoteVideoPacket::Frame(RemoteFrame {
                 peer,
                 name,
                 track,
@@ -107,7 +107,7 @@ impl CallView {
                 annex_b,
                 at,
                 ..
-            } => {
+            }) => {
                 let key = (peer.clone(), track);
                 let s = self.senders.entry(key).or_insert_with(|| {
                     tracing::info!(%peer, %name, kind = kind.label(), "showing their video");
@@ -411,7 +411,7 @@ mod tests {
         annex_b: &Arc<[u8]>,
         at: Instant,
     ) -> RemoteVideoPacket {
-        RemoteVideoPacket::Frame {
+        RemoteVideoPacket::Frame(RemoteFrame {
             peer: peer.into(),
             name: format!("Person {peer}"),
             track: track.into(),
@@ -419,7 +419,7 @@ mod tests {
             annex_b: annex_b.clone(),
             keyframe: true,
             at,
-        }
+        })
     }
 
     #[test]

@@ -165,9 +165,8 @@ fn carry_out(
                     calls.ask_for_keyframe(&peer, &track, Instant::now());
                 }
                 let sent = io.remote_video.try_send(p);
-                if let Err(TrySendError::Full(RemoteVideoPacket::Frame { peer, track, .. })) = sent
-                {
-                    calls.remote_video_lost(&peer, &track, Instant::now());
+                if let Err(TrySendError::Full(RemoteVideoPacket::Frame(frame))) = sent {
+                    calls.remote_video_lost(&frame.peer, &frame.track, Instant::now());
                 }
             }
         }

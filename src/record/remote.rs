@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::mkv::{AudioTrack, MkvError, MkvWriter, Track, VideoTrack};
-use crate::calls::{RemoteAudioPacket, RemoteVideoPacket};
+use crate::calls::{RemoteAudioPacket, RemoteFrame, RemoteVideoPacket};
 use crate::media::VideoKind;
 
 /// At most this many packets, or this many bytes, wait for the recorder (seconds of a call's
@@ -46,15 +46,7 @@ pub enum Heard {
         payload: Arc<[u8]>,
         at: Instant,
     },
-    Video {
-        peer: String,
-        name: String,
-        track: String,
-        kind: VideoKind,
-        annex_b: Arc<[u8]>,
-        keyframe: bool,
-        at: Instant,
-    },
+    Video(RemoteFrame),
     /// The person left (or the call ended): their file is finished.
     Gone(String),
 }
@@ -63,7 +55,7 @@ impl Heard {
     fn bytes(&self) -> usize {
         match self {
             Heard::Audio { payload, .. } => payload.len(),
-            Heard::Video { annex_b, .. } => annex_b.len(),
+            Heard::Video(frame) => frame.annex_b.len(),
             Heard::Gone(_) => 0,
         }
     }
@@ -112,32 +104,17 @@ impl Tap {
     /// keyframe when a frame of it was dropped here (the recording of that video waits for one).
     pub fn video(&mut self, p: &RemoteVideoPacket) -> Option<(String, String)> {
         match p {
-            RemoteVideoPacket::Frame {
-                peer,
-                name,
-                track,
-                kind,
-                annex_b,
-                keyframe,
-                at,
-            } => {
+            RemoteVideoPacket::Frame(frame) => {
+                let (peer, track) = (&frame.peer, &frame.track);
                 let broken = self
                     .broken
                     .iter()
                     .position(|(p, t)| p == peer && t == track);
-                if broken.is_some() && !keyframe {
+                if broken.is_some() && !frame.keyframe {
                     self.count_drop();
                     return Some((peer.clone(), track.clone()));
                 }
-                let sent = self.offer(Heard::Video {
-                    peer: peer.clone(),
-                    name: name.clone(),
-                    track: track.clone(),
-                    kind: *kind,
-                    annex_b: annex_b.clone(),
-                    keyframe: *keyframe,
-                    at: *at,
-                });
+                let sent = self.offer(Heard::Video(frame.clone()));
                 match (sent, broken) {
                     (true, Some(i)) => {
                         self.broken.swap_remove(i);
@@ -368,7 +345,7 @@ impl Recorder {
                 let result = f.writer.audio(AUDIO_TRACK, ms, &payload);
                 self.check(&peer, result);
             }
-            Heard::Video {
+            Heard::Video(RemoteFrame {
                 peer,
                 name,
                 track,
@@ -376,7 +353,7 @@ impl Recorder {
                 annex_b,
                 keyframe,
                 at,
-            } => {
+            }) => {
                 let Some(f) = self.file(&peer, &name, at) else {
                     return;
                 };

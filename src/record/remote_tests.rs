@@ -11,7 +11,7 @@ use super::mkv_read::{annex_b, parse, Parsed};
 use super::remote::{file_part, queue, Heard, Recorder, Sink};
 use crate::audio::opus::OpusDecoder;
 use crate::audio::OpusEncoder;
-use crate::calls::{RemoteAudioPacket, RemoteVideoPacket};
+use crate::calls::{RemoteAudioPacket, RemoteFrame, RemoteVideoPacket};
 use crate::encode::h264::H264Encoder;
 use crate::encode::openh264::{OpenH264Config, OpenH264Encoder};
 use crate::media::frame::i420_len;
@@ -83,7 +83,7 @@ fn audio(peer: &str, name: &str, payload: Arc<[u8]>, at: Instant) -> Heard {
 }
 
 fn video(peer: &str, track: &str, kind: VideoKind, au: (Arc<[u8]>, bool), at: Instant) -> Heard {
-    Heard::Video {
+    Heard::Video(RemoteFrame {
         peer: peer.into(),
         name: "Alice Smith".into(),
         track: track.into(),
@@ -91,7 +91,7 @@ fn video(peer: &str, track: &str, kind: VideoKind, au: (Arc<[u8]>, bool), at: In
         annex_b: au.0,
         keyframe: au.1,
         at,
-    }
+    })
 }
 
 fn mkv_files(dir: &Path) -> Vec<PathBuf> {
@@ -471,7 +471,7 @@ fn a_disk_error_is_said_once_and_abandons_that_file() {
 }
 
 fn screen_packet(keyframe: bool) -> RemoteVideoPacket {
-    RemoteVideoPacket::Frame {
+    RemoteVideoPacket::Frame(RemoteFrame {
         peer: "p1".into(),
         name: "Alice".into(),
         track: "1".into(),
@@ -479,7 +479,7 @@ fn screen_packet(keyframe: bool) -> RemoteVideoPacket {
         annex_b: vec![0u8; 1000].into(),
         keyframe,
         at: Instant::now(),
-    }
+    })
 }
 
 /// The pump's tap never waits: past the queue's bound packets are dropped and counted, a video
