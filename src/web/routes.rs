@@ -153,6 +153,19 @@ fn guard(
     Ok((token, session))
 }
 
+/// [`guard`], and an admin's session: a visitor's is sent to log in.
+fn admin_guard(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<(String, auth::Session), Box<Response>> {
+    let (token, session) = guard(state, headers, form)?;
+    if !session.admin {
+        return Err(Box::new(see_other("/login")));
+    }
+    Ok((token, session))
+}
+
 async fn home(
     State(state): Shared,
     headers: HeaderMap,
@@ -408,13 +421,10 @@ async fn logout(State(state): Shared, headers: HeaderMap, Form(f): Posted) -> Re
 }
 
 async fn save_settings(State(state): Shared, headers: HeaderMap, Form(f): Posted) -> Response {
-    let (_, session) = match guard(&state, &headers, &f) {
+    let (_, session) = match admin_guard(&state, &headers, &f) {
         Ok(s) => s,
         Err(res) => return *res,
     };
-    if !session.admin {
-        return see_other("/login");
-    }
     let _one_at_a_time = state.save.lock().await;
     let current = state.settings.borrow().clone();
     let choices = choices(&current).await;
@@ -458,13 +468,10 @@ async fn change_password(
     headers: HeaderMap,
     Form(f): Posted,
 ) -> Response {
-    let (token, session) = match guard(&state, &headers, &f) {
+    let (token, session) = match admin_guard(&state, &headers, &f) {
         Ok(s) => s,
         Err(res) => return *res,
     };
-    if !session.admin {
-        return see_other("/login");
-    }
     let current = state.settings.borrow().clone();
     let fail = |field: &str, msg: String, code| {
         let errors = HashMap::from([(field.to_owned(), format!("{field}: {msg}"))]);
@@ -503,13 +510,10 @@ async fn change_password(
 /// "New room secret": a fresh secret in the state directory and to the running box, which
 /// leaves its room and joins again with it; every join link made with the old one stops working.
 async fn new_room_secret(State(state): Shared, headers: HeaderMap, Form(f): Posted) -> Response {
-    let (_, session) = match guard(&state, &headers, &f) {
+    let (_, session) = match admin_guard(&state, &headers, &f) {
         Ok(s) => s,
         Err(res) => return *res,
     };
-    if !session.admin {
-        return see_other("/login");
-    }
     let _one_at_a_time = state.save.lock().await;
     let st = state.clone();
     match tokio::task::spawn_blocking(move || st.room_secret.renew()).await {
