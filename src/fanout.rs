@@ -52,6 +52,9 @@ impl BitratePolicy {
     }
 }
 
+/// Keyframes on request at most this often, however many viewers ask.
+pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(300);
+
 /// Coalesces keyframe requests (PLI/FIR from any viewer, a new viewer) into at most one
 /// keyframe per `min_interval`; a request inside the interval is kept and served at its end.
 #[derive(Debug)]

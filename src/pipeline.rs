@@ -18,7 +18,7 @@ use crate::display::{HdmiIn, MicState, OnScreenOnly, SignalingState, StatusModel
 use crate::encode::h264::H264Encoder;
 use crate::encode::ladder::Ladder;
 use crate::encode::EncoderParams;
-use crate::fanout::KeyframeGate;
+use crate::fanout::{KeyframeGate, KEYFRAME_MIN_INTERVAL};
 use crate::media::mailbox::Mailbox;
 use crate::media::scale::Scaler;
 use crate::media::{EncodedAudio, EncodedVideo};
@@ -64,8 +64,6 @@ fn audio_control(s: &Settings) -> AudioControl {
     }
 }
 
-/// Keyframes on request at most this often, however many viewers ask.
-const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(300);
 /// A device that failed is opened again after this long.
 const REOPEN_AFTER: Duration = Duration::from_secs(1);
 const OPUS_BPS: u32 = 48_000;

@@ -732,13 +732,12 @@ impl Calls {
                     Notice::Connected => {
                         tracing::info!(peer = %id, "media connected");
                         p.disconnected_since = None;
-                        keyframe = true;
                     }
                     Notice::Disconnected => {
                         tracing::info!(peer = %id, "ICE disconnected");
                         p.disconnected_since.get_or_insert(now);
                     }
-                    Notice::KeyframeRequested => keyframe = true,
+                    Notice::VideoReady | Notice::KeyframeRequested => keyframe = true,
                     Notice::Estimate(bps) => self.bitrate.set_estimate(&id.0, bps),
                     Notice::Video {
                         track,

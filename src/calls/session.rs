@@ -38,8 +38,13 @@ pub enum SessionError {
 /// Something the box must act on.
 #[derive(Debug)]
 pub enum Notice {
-    /// ICE and DTLS are up: media can flow (send this viewer a keyframe).
+    /// ICE and DTLS are up: media can flow.
     Connected,
+    /// Connected with an m-line to send our video on: this viewer needs a keyframe now. Not
+    /// at `Connected`: a newcomer offers audio only and gets our video by renegotiation, often
+    /// after connecting, and a keyframe made before then would go nowhere while the encoder
+    /// spaces the next one 300 ms later.
+    VideoReady,
     /// ICE lost the peer; it may come back (the browser restarts ICE).
     Disconnected,
     /// The viewer asked for a keyframe (PLI or FIR).
@@ -87,6 +92,8 @@ pub struct Session {
     connected: bool,
     /// A viewer that joined mid-GOP can decode nothing until a keyframe.
     awaiting_keyframe: bool,
+    /// `VideoReady` was told for this connection.
+    video_ready_told: bool,
     /// The peer's videos (a camera, a screen), by m-line.
     remote_videos: HashMap<Mid, RemoteVideo>,
     /// What the peer says each m-line carries; unlabelled video counts as a screen (clients
@@ -160,6 +167,7 @@ impl Session {
             rtx_configured: None,
             connected: false,
             awaiting_keyframe: true,
+            video_ready_told: false,
             remote_videos: HashMap::new(),
             video_kinds: HashMap::new(),
             view_sent: BTreeMap::new(),
@@ -489,12 +497,22 @@ impl Session {
         self.signals.push_back(relay);
     }
 
+    /// `VideoReady` once a connection has both ICE/DTLS and an m-line to send video on,
+    /// whichever came last (every path that sets them ends in `drain`).
+    fn tell_video_ready(&mut self) {
+        if self.connected && self.video_mid.is_some() && !self.video_ready_told {
+            self.video_ready_told = true;
+            self.notices.push_back(Notice::VideoReady);
+        }
+    }
+
     /// Drains the Rtc to its next timeout (the single-mutation invariant).
     fn drain(&mut self, now: Instant) {
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
                     self.next_timeout = t;
+                    self.tell_video_ready();
                     return;
                 }
                 Ok(Output::Transmit(t)) => self.transmits.push_back(Datagram {
@@ -518,6 +536,7 @@ impl Session {
             Event::Connected => {
                 self.connected = true;
                 self.awaiting_keyframe = true;
+                self.video_ready_told = false;
                 self.notices.push_back(Notice::Connected);
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {

@@ -7,6 +7,7 @@
 use super::web_client::{FrameTiming, Seen, WebClientPeer};
 use super::{Calls, CallsConfig, Datagram, EncoderControl, Output, RemoteFrame, RemoteVideoPacket};
 use crate::audio::stamp::FrameStamps;
+use crate::fanout::{KeyframeGate, KEYFRAME_MIN_INTERVAL};
 use crate::media::{EncodedAudio, EncodedVideo, VideoKind};
 use crate::signaling::SignalEvent;
 use rand::rngs::StdRng;
@@ -127,21 +128,28 @@ const KEYFRAME: [u8; 28] = [
 /// A delta frame (a non-IDR slice).
 const DELTA: [u8; 9] = [0, 0, 0, 1, 0x41, 0x9a, 0x02, 0x03, 0x04];
 
-/// The encoder as the call core sees it: keyframes when asked (and every `gop` frames).
+/// The encoder as the call core sees it: keyframes when asked, spaced as the pipeline's
+/// encoder thread spaces them (the same gate), and every 250 frames.
 struct FakeEncoder {
     control: EncoderControl,
     keyframes_served: u64,
+    gate: KeyframeGate,
     frame: u64,
 }
 
 impl FakeEncoder {
     fn next_frame(&mut self, start: Instant, now: Instant) -> Option<EncodedVideo> {
+        if self.control.keyframes > self.keyframes_served {
+            self.keyframes_served = self.control.keyframes;
+            self.gate.request();
+        }
         if self.control.viewers == 0 {
             return None; // idles with nobody watching
         }
-        let forced = self.control.keyframes > self.keyframes_served;
-        self.keyframes_served = self.control.keyframes;
-        let keyframe = forced || self.frame.is_multiple_of(250);
+        let keyframe = self.gate.poll_force(now) || self.frame.is_multiple_of(250);
+        if keyframe {
+            self.gate.keyframe_sent(now);
+        }
         self.frame += 1;
         let data: Vec<u8> = if keyframe {
             KEYFRAME.to_vec()
@@ -192,6 +200,14 @@ pub struct World {
     pub keys_withheld: std::collections::BTreeSet<String>,
     /// The core's word that a browser speaks: (peer, when).
     pub voices: Vec<(String, Instant)>,
+    /// How long a browser takes to answer the box's offers (0: at once). Chromium on a loaded
+    /// machine takes a few hundred milliseconds, so a newcomer connects before the box's video
+    /// m-line is agreed.
+    pub answers_after: Duration,
+    /// Browsers' answers on their way: (due, from, answer).
+    late_answers: Vec<(Instant, String, Relay)>,
+    /// When each browser's answer reached the box.
+    pub answers_at: Vec<(String, Instant)>,
     pub transcript: Vec<String>,
 }
 
@@ -230,6 +246,7 @@ impl World {
             encoder: FakeEncoder {
                 control: EncoderControl::default(),
                 keyframes_served: 0,
+                gate: KeyframeGate::new(KEYFRAME_MIN_INTERVAL),
                 frame: 0,
             },
             encoder_requests: 0,
@@ -245,6 +262,9 @@ impl World {
             remote_video: Vec::new(),
             keys_withheld: std::collections::BTreeSet::new(),
             voices: Vec::new(),
+            answers_after: Duration::ZERO,
+            late_answers: Vec::new(),
+            answers_at: Vec::new(),
             transcript: Vec::new(),
         }
     }
@@ -442,6 +462,12 @@ impl World {
         self.pump_browser(id);
     }
 
+    /// A browser's reply to the box's offer reaches the box.
+    fn answered(&mut self, reply: Relay, from: &str) {
+        self.answers_at.push((from.to_owned(), self.now));
+        self.relay_to_box(reply, from);
+    }
+
     fn relay_to_box(&mut self, mut relay: Relay, from: &str) {
         if !self.signaling_up {
             return;
@@ -474,8 +500,13 @@ impl World {
                         None => continue,
                     };
                     self.pump_browser(&to);
-                    if let Some(reply) = reply {
-                        self.relay_to_box(reply, &to);
+                    match reply {
+                        Some(reply) if !self.answers_after.is_zero() => {
+                            self.late_answers
+                                .push((self.now + self.answers_after, to, reply));
+                        }
+                        Some(reply) => self.answered(reply, &to),
+                        None => {}
                     }
                 }
                 Output::Signal(other) => self.transcript.push(format!("box sends {other:?}")),
@@ -630,7 +661,17 @@ impl World {
             if let Some(f) = self.in_flight.peek() {
                 next = next.min(f.at);
             }
+            for (at, _, _) in &self.late_answers {
+                next = next.min(*at);
+            }
             self.now = self.now.max(next);
+            let (due, later) = std::mem::take(&mut self.late_answers)
+                .into_iter()
+                .partition(|(at, _, _)| *at <= self.now);
+            self.late_answers = later;
+            for (_, from, answer) in due {
+                self.answered(answer, &from);
+            }
             while self.in_flight.peek().is_some_and(|f| f.at <= self.now) {
                 let f = self.in_flight.pop().expect("peeked");
                 self.deliver(f.datagram);

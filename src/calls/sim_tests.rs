@@ -394,6 +394,46 @@ fn a_newcomer_costs_the_encoder_one_keyframe_and_it_is_its_first_frame() {
 }
 
 #[test]
+fn a_newcomer_connected_before_the_box_s_video_is_agreed_gets_its_first_picture_when_it_is() {
+    // As measured with Chromium (bench/e2ee/join.bench.js): the newcomer's answer to the box's
+    // video offer comes after the connection is up. The keyframe is asked for when the m-line
+    // is there, not at the connection (where it went nowhere, and the encoder's 300 ms spacing
+    // held the next one back).
+    let mut w = World::new(15);
+    w.answers_after = Duration::from_millis(150);
+    w.box_joins();
+    w.browser_joins("p1");
+    w.run_for(3 * SECOND);
+    assert!(w.all_watching());
+    let requests = w.encoder_requests;
+    let joined = w.now;
+    w.browser_joins("p2");
+    w.run_for(2 * SECOND);
+    let answered = w
+        .answers_at
+        .iter()
+        .find(|(id, at)| id == "p2" && *at > joined)
+        .map(|(_, at)| *at)
+        .expect("p2 answered the box's video offer");
+    assert!(
+        answered - joined >= Duration::from_millis(150),
+        "the answer came late"
+    );
+    let first = w.browser("p2").video_seen_at[0];
+    assert!(
+        first - answered <= Duration::from_millis(100),
+        "first picture {:?} after the m-line was agreed",
+        first - answered
+    );
+    assert_eq!(w.browser("p2").first_frame_was_keyframe, Some(true));
+    assert_eq!(
+        w.encoder_requests,
+        requests + 1,
+        "one keyframe for the newcomer"
+    );
+}
+
+#[test]
 fn a_thirty_percent_loss_burst_is_repaired_by_resends() {
     let mut w = World::new(14);
     w.box_joins();
