@@ -124,8 +124,8 @@ export function nalUnits(stream) {
 // (`indexOf` finds them natively; in ciphertext a zero byte comes about every 256) and looks at
 // bytes one at a time only around zeros.
 
-/** Escaped bytes written into `out` from `o`; `zeros`: zero bytes just written (0 to 2). */
-class EscapeWriter {
+/** Bytes written into `out` from `o`, escaped or unescaped; `zeros`: zero bytes just written. */
+class EmulationWriter {
   constructor(out, o = 0) {
     this.out = out;
     this.o = o;
@@ -141,31 +141,47 @@ class EscapeWriter {
 
   /** Appends `bytes` escaped: 0x03 after every `00 00` before 0 to 3 (across calls too). */
   escaped(bytes) {
-    const { out } = this;
+    this.rewrite(bytes, (b) => {
+      if (this.zeros >= 2 && b <= 3) {
+        this.out[this.o++] = 3;
+        this.zeros = 0;
+      }
+      return true;
+    });
+  }
+
+  /** Appends `bytes` without every 0x03 that follows `00 00`. */
+  unescaped(bytes) {
+    this.rewrite(bytes, (b) => {
+      if (this.zeros >= 2 && b === 3) {
+        this.zeros = 0;
+        return false;
+      }
+      return true;
+    });
+  }
+
+  /**
+   * Copies `bytes`: runs that cannot touch a `00 00` whole, and around zeros a byte at a time,
+   * each after `decide(byte)` (which may write a byte before it; false drops it).
+   */
+  rewrite(bytes, decide) {
     const n = bytes.length;
-    let { o, zeros } = this;
     let k = 0;
     while (k < n) {
-      if (zeros === 0) {
+      if (this.zeros === 0 && bytes[k] !== 0) {
         const z = bytes.indexOf(0, k);
         const end = z < 0 ? n : z;
-        if (end > k) {
-          out.set(bytes.subarray(k, end), o);
-          o += end - k;
-          k = end;
-          continue;
-        }
+        this.out.set(bytes.subarray(k, end), this.o);
+        this.o += end - k;
+        k = end;
+        continue;
       }
       const b = bytes[k++];
-      if (zeros >= 2 && b <= 3) {
-        out[o++] = 3;
-        zeros = 0;
-      }
-      out[o++] = b;
-      zeros = b === 0 ? zeros + 1 : 0;
+      if (!decide(b)) continue;
+      this.out[this.o++] = b;
+      this.zeros = b === 0 ? this.zeros + 1 : 0;
     }
-    this.o = o;
-    this.zeros = zeros;
   }
 }
 
@@ -174,17 +190,17 @@ const escapedMax = (n) => n + (n >> 1) + 1;
 
 /** `bytes` with an emulation prevention byte (0x03) after every `00 00` before 0 to 3. */
 export function escape(bytes) {
-  const w = new EscapeWriter(new Uint8Array(escapedMax(bytes.length)));
+  const w = new EmulationWriter(new Uint8Array(escapedMax(bytes.length)));
   w.escaped(bytes);
   return w.out.subarray(0, w.o);
 }
 
-/** Where the first `00 00 03` of `bytes` begins, or -1. */
-function firstEscape(bytes) {
+/** Whether `bytes` holds a `00 00 03` anywhere. */
+function hasEscape(bytes) {
   for (let z = bytes.indexOf(0); z >= 0 && z + 2 < bytes.length; z = bytes.indexOf(0, z + 1)) {
-    if (bytes[z + 1] === 0 && bytes[z + 2] === 3) return z;
+    if (bytes[z + 1] === 0 && bytes[z + 2] === 3) return true;
   }
-  return -1;
+  return false;
 }
 
 /**
@@ -192,34 +208,10 @@ function firstEscape(bytes) {
  * `bytes` itself comes back (no copy).
  */
 export function unescape(bytes) {
-  const first = firstEscape(bytes);
-  if (first < 0) return bytes;
-  const n = bytes.length;
-  const out = new Uint8Array(n);
-  out.set(bytes.subarray(0, first), 0);
-  let o = first;
-  let k = first;
-  let zeros = 0;
-  while (k < n) {
-    if (zeros === 0) {
-      const z = bytes.indexOf(0, k);
-      const end = z < 0 ? n : z;
-      if (end > k) {
-        out.set(bytes.subarray(k, end), o);
-        o += end - k;
-        k = end;
-        continue;
-      }
-    }
-    const b = bytes[k++];
-    if (zeros >= 2 && b === 3) {
-      zeros = 0;
-      continue;
-    }
-    out[o++] = b;
-    zeros = b === 0 ? zeros + 1 : 0;
-  }
-  return out.subarray(0, o);
+  if (!hasEscape(bytes)) return bytes;
+  const w = new EmulationWriter(new Uint8Array(bytes.length));
+  w.unescaped(bytes);
+  return w.out.subarray(0, w.o);
 }
 
 /** The first `n` bytes of `out` in a Uint8Array of their own (its buffer exactly `n` long). */
@@ -314,7 +306,7 @@ export class FrameCipher {
     });
     // Escaped straight into the frame that goes out: NAL header clear, then the first slice
     // header byte, ciphertext, tag, iv and kid escaped as one run.
-    const w = new EscapeWriter(new Uint8Array(max));
+    const w = new EmulationWriter(new Uint8Array(max));
     const kid = Uint8Array.of(this.kid);
     let slice = 0;
     units.forEach(({ startCode, nal }, k) => {
