@@ -27,10 +27,11 @@
 // -p roombox-signal: the web client is embedded in it).
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { machine, writeSection } from './results-section.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const resultsFile = path.join(here, 'RESULTS.md');
@@ -225,18 +226,6 @@ function median(xs) {
 
 const pct = (cores) => `${(cores * 100).toFixed(1)} %`;
 
-function machine() {
-  const cpu = os.cpus();
-  const chromium = spawnSync(process.env.CHROMIUM || '/usr/bin/chromium', ['--version']).stdout?.toString().trim();
-  return {
-    cpu: `${cpu[0]?.model ?? 'unknown'} (${cpu.length} logical CPUs)`,
-    memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
-    kernel: `${os.type()} ${os.release()}`,
-    chromium,
-    node: process.version,
-  };
-}
-
 function report(results, source) {
   const of = (mode) => results.filter((r) => r.mode === mode);
   const modes = MODES.filter((mode) => of(mode).length);
@@ -293,8 +282,7 @@ function report(results, source) {
 }
 
 function writeResults(body, m) {
-  const section = [
-    '<!-- browser.bench.js: begin (written by bench/e2ee/browser.bench.js; edits here are overwritten) -->',
+  writeSection(resultsFile, 'browser.bench.js', [
     '## The browser: two Chromium pages, 720p30 each way',
     '',
     `\`node bench/e2ee/browser.bench.js\`, ${new Date().toISOString().slice(0, 10)}; ${m.cpu}, ${m.memory}, ${m.kernel}; ${m.chromium} headless; Node ${m.node}.`,
@@ -311,16 +299,7 @@ function writeResults(body, m) {
     '',
     body,
     '',
-    '<!-- browser.bench.js: end -->',
-  ].join('\n');
-  const begin = '<!-- browser.bench.js: begin';
-  const end = '<!-- browser.bench.js: end -->';
-  let text = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '# Frame encryption: what it costs\n\n';
-  const a = text.indexOf(begin);
-  const b = text.indexOf(end);
-  if (a >= 0 && b > a) text = text.slice(0, a) + section + text.slice(b + end.length);
-  else text = `${text.replace(/\n*$/, '\n\n')}${section}\n`;
-  writeFileSync(resultsFile, text);
+  ]);
 }
 
 const SOURCES = (process.env.SOURCES || 'pattern,noise').split(',');
@@ -382,5 +361,5 @@ for (const source of [...new Set(results.map((r) => r.source))]) {
     process.stdout.write(`${source}: ${mode} against off: renderer CPU x${r.renderer.toFixed(3)}, all processes x${r.all.toFixed(3)}, per frame x${r.perFrame.toFixed(3)}\n`);
   }
 }
-writeResults(sections.join('\n\n'), machine());
+writeResults(sections.join('\n\n'), machine(process.env.CHROMIUM || '/usr/bin/chromium'));
 process.stdout.write(`written to ${resultsFile}\n`);

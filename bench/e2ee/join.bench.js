@@ -37,10 +37,10 @@
 // roombox-signal: the web client is embedded in it) and roombox (cargo build --bin roombox).
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { machine, writeSection } from './results-section.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const resultsFile = path.join(here, 'RESULTS.md');
@@ -396,18 +396,6 @@ function pct(xs, p) {
 
 const triple = (xs) => `${ms(pct(xs, 0.5))} | ${ms(pct(xs, 0.95))} | ${ms(pct(xs, 1))}`;
 
-function machine() {
-  const cpu = os.cpus();
-  const chromium = spawnSync(CHROMIUM, ['--version']).stdout?.toString().trim();
-  return {
-    cpu: `${cpu[0]?.model ?? 'unknown'} (${cpu.length} logical CPUs)`,
-    memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
-    kernel: `${os.type()} ${os.release()}`,
-    chromium,
-    node: process.version,
-  };
-}
-
 const MEASURES = {
   videoOpened: 'first video frame of the box opened (frame worker)',
   videoShown: 'first video frame shown',
@@ -502,8 +490,7 @@ function stages(rs) {
 }
 
 function writeResults(body, m) {
-  const section = [
-    '<!-- join.bench.js: begin (written by bench/e2ee/join.bench.js; edits here are overwritten) -->',
+  writeSection(resultsFile, 'join.bench.js', [
     '## Join to first frame, with frame encryption',
     '',
     `\`node bench/e2ee/join.bench.js\` (TRIALS=${TRIALS}, WARMUP=${WARMUP}), ${new Date().toISOString().slice(0, 10)}; ${m.cpu}, ${m.memory}, ${m.kernel}; ${m.chromium} headless; Node ${m.node}; `
@@ -526,16 +513,7 @@ function writeResults(body, m) {
     '',
     body,
     '',
-    '<!-- join.bench.js: end -->',
-  ].join('\n');
-  const begin = '<!-- join.bench.js: begin';
-  const end = '<!-- join.bench.js: end -->';
-  let text = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '# Frame encryption: what it costs\n\n';
-  const a = text.indexOf(begin);
-  const b = text.indexOf(end);
-  if (a >= 0 && b > a) text = text.slice(0, a) + section + text.slice(b + end.length);
-  else text = `${text.replace(/\n*$/, '\n\n')}${section}\n`;
-  writeFileSync(resultsFile, text);
+  ]);
 }
 
 let results = [];
@@ -560,5 +538,5 @@ for (const r of results) {
 const { text, summary } = report(results);
 process.stdout.write(`${text}\n`);
 process.stdout.write(`${JSON.stringify(summary)}\n`);
-writeResults(text, machine());
+writeResults(text, machine(CHROMIUM));
 process.stdout.write(`written to ${resultsFile}\n`);
