@@ -225,6 +225,8 @@ function median(xs) {
 }
 
 const pct = (cores) => `${(cores * 100).toFixed(1)} %`;
+/** Cores as signed percentage points of one core. */
+const pts = (cores) => `${cores >= 0 ? '+' : ''}${(cores * 100).toFixed(1)} %`;
 
 function report(results, source) {
   const of = (mode) => results.filter((r) => r.mode === mode);
@@ -237,6 +239,10 @@ function report(results, source) {
     const n = t.reduce((a, x) => a + x.n, 0);
     return n ? t.reduce((a, x) => a + x.totalMs, 0) / n : null;
   };
+  const paired = (mode, f) => of(mode).flatMap((r) => {
+    const off = of('off').find((o) => o.round === r.round);
+    return off ? [f(r) - f(off)] : [];
+  });
   const ratios = {};
   for (const mode of modes.filter((x) => x !== 'off')) {
     if (!of('off').length) break;
@@ -244,6 +250,10 @@ function report(results, source) {
       renderer: med(mode, (r) => r.rendererCpuPerPage) / med('off', (r) => r.rendererCpuPerPage),
       all: med(mode, (r) => r.allCpu) / med('off', (r) => r.allCpu),
       perFrame: med(mode, perFrame) / med('off', perFrame),
+      // CPU added, in cores, each round against the same round's run without transforms
+      // (paired: the machine's load drifts between rounds more than the effect).
+      addedRenderer: median(paired(mode, (r) => r.rendererCpuPerPage)),
+      addedAll: median(paired(mode, (r) => r.allCpu / 2)),
     };
   }
   const name = { on: 'frame encryption on', off: 'no transforms', passthrough: 'pass-through transforms' };
@@ -270,7 +280,8 @@ function report(results, source) {
     const rt = ratios[mode];
     lines.push(`- ${name[mode] ?? mode}: renderer ${pct(med(mode, (r) => r.rendererCpuPerPage))}, all processes ${pct(med(mode, (r) => r.allCpu) / 2)}`
       + (mode === 'off' ? '' : `, frame worker thread ${pct(med(mode, workerThread))}`)
-      + (rt ? `; **against no transforms: renderer x${rt.renderer.toFixed(3)} (${((rt.renderer - 1) * 100).toFixed(1)} %)**, all processes x${rt.all.toFixed(3)}, per frame sent or received x${rt.perFrame.toFixed(3)}` : ''));
+      + (rt ? `; **against no transforms: renderer x${rt.renderer.toFixed(3)} (${((rt.renderer - 1) * 100).toFixed(1)} %)**, all processes x${rt.all.toFixed(3)}, per frame sent or received x${rt.perFrame.toFixed(3)}`
+        + `; **CPU added per page, paired by round: renderer ${pts(rt.addedRenderer)}, all processes ${pts(rt.addedAll)} of one core**` : ''));
   }
   lines.push('');
   lines.push('"Frame worker thread" is the CPU of the renderer\'s DedicatedWorker thread, where frames are sealed and opened (and, pass-through, handed on); '
