@@ -23,29 +23,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
-triple=aarch64-unknown-linux-gnu
-gnu=aarch64-linux-gnu
 target_dir=target/aarch64-cross
 
 # --- packages (scripts/deps/packages.txt, stage cross) ---------------------------------------
 bash scripts/deps/install.sh cross
-bash scripts/fetch-uapi-headers.sh # newer videodev2.h, with per-arch asm/ directories
 
-# --- environment ------------------------------------------------------------------------------
-# Debian's toolchain, not rustup's proxies (those come first in PATH on developer machines).
+# --- environment (triple, gnu, the toolchain's variables) -------------------------------------
+source scripts/cross-env.sh
 cargo=/usr/bin/cargo
-export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=$gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64-static
-# cc/cmake crates: the compilers for the target (host build scripts keep the host's cc).
-export CC_aarch64_unknown_linux_gnu=$gnu-gcc CXX_aarch64_unknown_linux_gnu=$gnu-g++
-export AR_aarch64_unknown_linux_gnu=$gnu-ar
-# pkg-config: only the arm64 .pc files, never the host's.
-export PKG_CONFIG_ALLOW_CROSS=1
-export PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu=/usr/lib/$gnu/pkgconfig:/usr/share/pkgconfig
-# v4l2r's bindgen runs clang for the target (it passes --target from cargo's TARGET); the
-# fetched uapi headers' aarch64 asm/ directory goes with their linux/videodev2.h.
-export BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="-I$PWD/.build/uapi/include/$gnu"
 
 args=(--locked --release --target "$triple" --target-dir "$target_dir" -p roombox)
 

@@ -27,17 +27,10 @@ done
 # --- the plugin -------------------------------------------------------------------------------
 source "$here/qemu/plugin.sh"
 
-# --- the aarch64 build (environment as in scripts/cross-arm64.sh) -----------------------------
-triple=aarch64-unknown-linux-gnu
-gnu=aarch64-linux-gnu
-export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=$gnu-gcc
-export CC_aarch64_unknown_linux_gnu=$gnu-gcc CXX_aarch64_unknown_linux_gnu=$gnu-g++
-export AR_aarch64_unknown_linux_gnu=$gnu-ar
-export PKG_CONFIG_ALLOW_CROSS=1
-export PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu=/usr/lib/$gnu/pkgconfig:/usr/share/pkgconfig
-(cd "$root" && bash scripts/fetch-uapi-headers.sh)
-export BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="-I$root/.build/uapi/include/$gnu"
+# --- the aarch64 build (environment: scripts/cross-env.sh, as scripts/cross-arm64.sh) --------
+pushd "$root" >/dev/null
+source scripts/cross-env.sh # sets triple and gnu
+popd >/dev/null
 # Only stage-cost: the C candidates (feature `candidates`) would need arm64 speexdsp/WebRTC 0.3.
 /usr/bin/cargo build --locked --release --target "$triple" --target-dir target/aarch64-cross \
   --no-default-features --bin stage-cost 2>&1 | tail -n 2

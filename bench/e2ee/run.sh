@@ -78,20 +78,13 @@ x86_counts=$(for name in "${names[@]}"; do
 done | tr '\n' ' ')
 echo "e2ee/run.sh: callgrind run done at $((SECONDS - start)) s" >&2
 
-# --- the aarch64 builds (environment as in scripts/cross-arm64.sh) ----------------------------
+# --- the aarch64 builds (environment: scripts/cross-env.sh, as scripts/cross-arm64.sh) -------
 source "$root/bench/audio/qemu/plugin.sh" # sets $plugin and $qver
 triple=aarch64-unknown-linux-gnu
 gnu=aarch64-linux-gnu
 arm_build() { # TARGET_DIR [RUSTFLAGS for the target]
   (
-    export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=$gnu-gcc
-    export CC_aarch64_unknown_linux_gnu=$gnu-gcc CXX_aarch64_unknown_linux_gnu=$gnu-g++
-    export AR_aarch64_unknown_linux_gnu=$gnu-ar
-    export PKG_CONFIG_ALLOW_CROSS=1
-    export PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu=/usr/lib/$gnu/pkgconfig:/usr/share/pkgconfig
-    bash scripts/fetch-uapi-headers.sh
-    export BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="-I$root/.build/uapi/include/$gnu"
+    source scripts/cross-env.sh
     if [ -n "${2:-}" ]; then export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS=$2; fi
     /usr/bin/cargo build --locked --release --target "$triple" --target-dir "$1" \
       --example e2ee_bench 2>&1 | tail -n 1
