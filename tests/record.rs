@@ -32,11 +32,9 @@ fn records_test_sources_to_a_file_ffmpeg_reads() {
     println!("{report}");
     assert!(report.contains("frames offered"), "{report}");
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/record/check_mkv.py");
-    let check = Command::new("python3")
-        .arg(script)
-        .arg(&out)
-        .args([
+    check_mkv(
+        &out,
+        &[
             "--width",
             "640",
             "--height",
@@ -45,8 +43,20 @@ fn records_test_sources_to_a_file_ffmpeg_reads() {
             "30",
             "--seconds",
             "3",
-        ])
-        .args(["--tone", "440"])
+            "--tone",
+            "440",
+        ],
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// tests/record/check_mkv.py on `file` (decodes every frame, checks size, rate and tone).
+fn check_mkv(file: &Path, args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/record/check_mkv.py");
+    let check = Command::new("python3")
+        .arg(script)
+        .arg(file)
+        .args(args)
         .output()
         .expect("python3 runs (ffmpeg: bash scripts/deps/install.sh)");
     let said = String::from_utf8_lossy(&check.stdout);
@@ -56,7 +66,6 @@ fn records_test_sources_to_a_file_ffmpeg_reads() {
         "{said}\n{}",
         String::from_utf8_lossy(&check.stderr)
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// `--record-remote`'s recorder fed as the pump feeds it (a person's Opus voice from the start,
@@ -128,20 +137,20 @@ fn records_what_a_person_sends_to_a_file_ffmpeg_reads() {
     let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.starts_with("Screen_Sharer-p7-"), "{name}");
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/record/check_mkv.py");
-    let check = Command::new("python3")
-        .arg(script)
-        .arg(&files[0])
-        .args(["--width", "320", "--height", "240", "--fps", "25"])
-        .args(["--seconds", "3", "--tone", "440"])
-        .output()
-        .expect("python3 runs (ffmpeg: bash scripts/deps/install.sh)");
-    let said = String::from_utf8_lossy(&check.stdout);
-    println!("{said}");
-    assert!(
-        check.status.success(),
-        "{said}\n{}",
-        String::from_utf8_lossy(&check.stderr)
+    check_mkv(
+        &files[0],
+        &[
+            "--width",
+            "320",
+            "--height",
+            "240",
+            "--fps",
+            "25",
+            "--seconds",
+            "3",
+            "--tone",
+            "440",
+        ],
     );
     std::fs::remove_dir_all(&dir).ok();
 }

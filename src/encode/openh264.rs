@@ -329,6 +329,23 @@ impl H264Encoder for OpenH264Encoder {
     }
 }
 
+/// Tests elsewhere: a real IDR access unit of a `w` x `h` grey picture, SPS and PPS in front.
+#[cfg(test)]
+pub(crate) fn grey_idr(w: u32, h: u32) -> Vec<u8> {
+    let frame = VideoFrame {
+        width: w,
+        height: h,
+        data: vec![128; crate::media::frame::i420_len(w, h)],
+        captured_at: std::time::Instant::now(),
+        pts: std::time::Duration::ZERO,
+    };
+    let mut enc = OpenH264Encoder::new(OpenH264Config::default()).expect("encoder");
+    enc.encode(&frame, true)
+        .expect("encodes")
+        .expect("a frame")
+        .data
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

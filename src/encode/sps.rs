@@ -150,11 +150,8 @@ impl<'a> Bits<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::h264::{nal, nal_type, nal_units, H264Encoder};
-    use crate::encode::openh264::{OpenH264Config, OpenH264Encoder};
-    use crate::media::frame::i420_len;
-    use crate::media::VideoFrame;
-    use std::time::{Duration, Instant};
+    use crate::encode::h264::{nal, nal_type, nal_units};
+    use crate::encode::openh264::grey_idr;
 
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len())
@@ -194,16 +191,8 @@ mod tests {
     #[test]
     fn reads_the_size_of_openh264s_sps() {
         for (w, h) in [(160, 90), (640, 360), (1280, 720), (1920, 1080), (66, 38)] {
-            let frame = VideoFrame {
-                width: w,
-                height: h,
-                data: vec![128; i420_len(w, h)],
-                captured_at: Instant::now(),
-                pts: Duration::ZERO,
-            };
-            let mut enc = OpenH264Encoder::new(OpenH264Config::default()).expect("encoder");
-            let au = enc.encode(&frame, true).expect("encodes").expect("a frame");
-            let sps = nal_units(&au.data)
+            let au = grey_idr(w, h);
+            let sps = nal_units(&au)
                 .find(|u| nal_type(u) == Some(nal::SPS))
                 .expect("an SPS in front of the IDR");
             assert_eq!(picture_size(sps), Some((w, h)));

@@ -3,14 +3,10 @@
 //! first keyframe comes after the header, and tracks that never got a block.
 
 use std::io::Cursor;
-use std::time::{Duration, Instant};
 
 use super::mkv::{avc_config, opus_head, AudioTrack, MkvError, MkvWriter, Track, VideoTrack};
 use super::mkv_read::{annex_b, parse, voids_in_tracks};
-use crate::encode::h264::H264Encoder;
-use crate::encode::openh264::{OpenH264Config, OpenH264Encoder};
-use crate::media::frame::i420_len;
-use crate::media::VideoFrame;
+use crate::encode::openh264::grey_idr;
 
 const SPS: [u8; 8] = [0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40, 0x16];
 const PPS: [u8; 4] = [0x68, 0xce, 0x3c, 0x80];
@@ -24,22 +20,6 @@ fn fake_idr() -> Vec<u8> {
     f.extend_from_slice(&PPS);
     f.extend_from_slice(&[0, 0, 1, 0x65, 0x88, 0x84, 0x00]);
     f
-}
-
-/// A real IDR of a `w` x `h` grey picture from openh264, SPS and PPS in front.
-pub fn idr(w: u32, h: u32) -> Vec<u8> {
-    let frame = VideoFrame {
-        width: w,
-        height: h,
-        data: vec![128; i420_len(w, h)],
-        captured_at: Instant::now(),
-        pts: Duration::ZERO,
-    };
-    let mut enc = OpenH264Encoder::new(OpenH264Config::default()).expect("encoder");
-    enc.encode(&frame, true)
-        .expect("encodes")
-        .expect("a frame")
-        .data
 }
 
 const P_FRAME: [u8; 7] = [0, 0, 0, 1, 0x41, 0x9a, 0x02];
@@ -75,7 +55,7 @@ fn avcc_and_opus_head_follow_their_specs() {
 fn writes_a_complete_interleaved_file() {
     let video = Track::Video(VideoTrack { fps: Some(25) });
     let mut w = MkvWriter::new(Cursor::new(Vec::new()), &[video, opus_track()]);
-    let key = idr(320, 240);
+    let key = grey_idr(320, 240);
     // Audio that comes before the first keyframe waits for it; video runs 60 ms late, as a
     // real encoder would, and the file must still be in timestamp order.
     w.audio(2, 0, &OPUS_20MS).unwrap();
@@ -155,7 +135,7 @@ fn refuses_a_first_frame_without_parameter_sets() {
         "nothing recorded"
     );
     // The refused frames left nothing behind: a keyframe starts the file.
-    w.video(1, 40, &idr(64, 48), true).unwrap();
+    w.video(1, 40, &grey_idr(64, 48), true).unwrap();
     let (_, out) = w.finish().unwrap();
     let f = parse(&out.into_inner());
     assert_eq!(f.blocks.len(), 1);
@@ -173,7 +153,7 @@ fn a_video_that_starts_after_the_header_fills_the_room_kept_for_it() {
     });
     let mut w =
         MkvWriter::new(Cursor::new(Vec::new()), &[sender, audio, sender]).in_arrival_order();
-    let key = idr(640, 360);
+    let key = grey_idr(640, 360);
     let mut video_frames = 0;
     for ms in (0..3000).step_by(20) {
         w.audio(2, ms, &OPUS_20MS).unwrap();
@@ -236,7 +216,7 @@ fn a_file_without_video_declares_only_its_audio_and_cues_it() {
 fn a_file_without_audio_declares_only_its_video() {
     let sender = Track::Video(VideoTrack { fps: None });
     let mut w = MkvWriter::new(Cursor::new(Vec::new()), &[sender, opus_track()]).in_arrival_order();
-    let key = idr(160, 90);
+    let key = grey_idr(160, 90);
     w.video(1, 0, &key, true).unwrap();
     w.video(1, 50, &P_FRAME, false).unwrap();
     w.video(1, 150, &P_FRAME, false).unwrap();
