@@ -37,6 +37,13 @@ case " ${missing[*]} " in
 esac
 echo "deps: installing for $*: ${missing[*]}"
 apt=(apt-get -o DPkg::Lock::Timeout=600)
-"${apt[@]}" update -qq
-"${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+log=$(mktemp)
+# apt's chatter goes to a log, its last 80 lines shown when apt fails (dpkg's reason is in it).
+if ! { "${apt[@]}" update -qq && "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  echo "deps: apt failed; its output:" >&2
+  tail -n 80 "$log" >&2
+  rm -f "$log"
+  exit 1
+fi
+rm -f "$log"
 echo "deps: installed ${#missing[@]} package(s)"
