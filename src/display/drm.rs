@@ -7,15 +7,23 @@
 //!
 //! Frames are drawn into one of two dumb buffers while the other is scanned out, and swapped
 //! with a page flip on vblank, so a picture never tears; a driver that refuses page flips gets
-//! a copy into the buffer scanned out (logged once). No YUV overlay plane is used yet: the call
-//! is composed in XRGB by the CPU.
+//! a copy into the buffer scanned out (logged once).
+//!
+//! Where the driver has an overlay plane for YUV420 that can go under the primary
+//! ([`super::video_plane`]), one picture filling its place (a screen share, a lone camera) is
+//! shown on it, scaled by the display hardware, and the primary carries the names over it as
+//! ARGB; grids, and drivers without such a plane, get the call composed in XRGB by the CPU.
 //!
 //! Not run on a Pi yet: the KMS calls run in the test VM against qemu's `bochs-drm` (the
 //! ignored tests `kms_*`, tests/vm/cases/50-kms-display.sh), a display unplugged and plugged
 //! back through the connector's sysfs `status`.
 
 use super::framebuffer::MemoryFramebuffer;
+use super::planes::NoVideoPlane;
+use super::video_plane::VideoPlane;
 use super::DisplayError;
+use crate::remote_video::picture::LayoutKey;
+use crate::remote_video::CallPicture;
 use drm::buffer::DrmFourcc;
 use drm::control::{connector, crtc, dumbbuffer::DumbBuffer, framebuffer, Device as _, Mode};
 use drm::control::{ClipRect, Event, ModeTypeFlags, PageFlipFlags};
@@ -82,7 +90,7 @@ impl fmt::Display for KmsTarget {
     }
 }
 
-struct Card(File);
+pub(super) struct Card(File);
 
 impl AsFd for Card {
     fn as_fd(&self) -> BorrowedFd<'_> {
@@ -103,6 +111,14 @@ struct Lit {
     flip_pending: bool,
     /// The driver refused a page flip (or a second buffer): frames are copied into the front.
     copy_only: bool,
+    /// The plane for one picture, or why there is none.
+    video: Result<VideoPlane, NoVideoPlane>,
+    /// ARGB8888 framebuffers over the two buffers, for the overlay over the video plane.
+    argb: Vec<Option<framebuffer::Handle>>,
+    /// What the primary carries while the video plane shows: the layout it was drawn for.
+    overlay: Option<LayoutKey>,
+    /// Where the overlay is drawn before it is copied to a buffer.
+    overlay_frame: Option<MemoryFramebuffer>,
 }
 
 /// The KMS side of the screen.
@@ -160,7 +176,17 @@ impl Kms {
         card.acquire_master_lock().map_err(|_| DisplayError::Busy)?;
         let result = set_mode(card, t);
         match result {
-            Ok(lit) => {
+            Ok(mut lit) => {
+                lit.video = VideoPlane::find(card, lit.crtc);
+                match &lit.video {
+                    Ok(_) => tracing::info!(
+                        "display: a video plane (YUV420, scaled by the display) shows a lone \
+                         picture; grids are composed by the CPU"
+                    ),
+                    Err(why) => tracing::info!(
+                        "display: no video plane ({why}): the call is composed by the CPU"
+                    ),
+                }
                 let size = lit.db_size();
                 self.lit = Some(lit);
                 Ok(size)
@@ -188,6 +214,14 @@ impl Kms {
         let back = 1 - lit.front;
         let buffer = &mut lit.buffers[back];
         copy_into(card, buffer, frame)?;
+        lit.overlay = None;
+        if let Some(video) = lit.video.as_mut().ok().filter(|v| v.active) {
+            // Off the video plane: the picture and the primary change in one commit.
+            video.hide(card, buffer.1)?;
+            lit.front = back;
+            lit.flip_pending = true;
+            return Ok(());
+        }
         match card.page_flip(lit.crtc, buffer.1, PageFlipFlags::EVENT, None) {
             Ok(()) => {
                 lit.front = back;
@@ -208,6 +242,76 @@ impl Kms {
         Ok(())
     }
 
+    /// Shows the call with its one picture on the video plane; false (nothing done) when
+    /// there is no video plane, or the call is a grid: [`Kms::present`] shows it composed.
+    /// A driver that refuses the plane is not asked again until the display is lit anew.
+    pub fn present_call(&mut self, call: &CallPicture) -> Result<bool, DisplayError> {
+        let Some(lit) = self.lit.as_mut() else {
+            return Ok(false);
+        };
+        if lit.video.is_err() || lit.copy_only {
+            return Ok(false);
+        }
+        let card = &self.cards[lit.card];
+        let key = call.layout_key();
+        let redraw = lit.overlay.as_ref() != Some(&key);
+        let (w, h) = lit.db_size();
+        let overlay = lit
+            .overlay_frame
+            .get_or_insert_with(|| MemoryFramebuffer::new(w, h));
+        let Some((frame, at)) = call.lone_picture(w, h) else {
+            return Ok(false);
+        };
+        // YUV420 halves the chroma both ways: odd sizes are left to the CPU.
+        if frame.width % 2 == 1 || frame.height % 2 == 1 {
+            return Ok(false);
+        }
+        if std::mem::take(&mut lit.flip_pending) && !wait_for_flip(card, FLIP_WAIT)? {
+            tracing::debug!("no page flip event within {FLIP_WAIT:?}");
+        }
+        let mut primary = None;
+        if redraw {
+            call.draw_overlay(overlay);
+            let back = 1 - lit.front;
+            copy_into(card, &mut lit.buffers[back], overlay)?;
+            if lit.argb[back].is_none() {
+                let db = &lit.buffers[back].0;
+                let fb = card
+                    .add_framebuffer(db, 32, 32)
+                    .map_err(DisplayError::drm("add an ARGB framebuffer"))?;
+                lit.argb[back] = Some(fb);
+            }
+            primary = lit.argb[back];
+        }
+        let Ok(video) = lit.video.as_mut() else {
+            return Ok(false);
+        };
+        match video.show(card, frame, at, primary) {
+            Ok(()) => {
+                if primary.is_some() {
+                    lit.front = 1 - lit.front;
+                }
+                lit.overlay = Some(key);
+                lit.flip_pending = true;
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::warn!("display: {e}; the call is composed by the CPU from now on");
+                video.destroy(card);
+                lit.video = Err(NoVideoPlane::Refused(e.to_string()));
+                lit.overlay = None;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Why the call is composed by the CPU on the lit display (`None`: it has a video plane,
+    /// or nothing is lit).
+    #[cfg_attr(not(test), allow(dead_code))] // read by the VM tests
+    pub fn no_video_plane(&self) -> Option<&NoVideoPlane> {
+        self.lit.as_ref().and_then(|l| l.video.as_ref().err())
+    }
+
     /// Removes our framebuffer (the kernel turns off a CRTC still showing it) and drops master.
     pub fn release(&mut self) {
         if let Some(lit) = self.lit.take() {
@@ -215,6 +319,13 @@ impl Kms {
             if lit.flip_pending {
                 // Its event would otherwise wait in the file for the next owner of the mode.
                 let _ = wait_for_flip(card, FLIP_WAIT);
+            }
+            let mut lit = lit;
+            if let Ok(video) = lit.video.as_mut() {
+                video.destroy(card);
+            }
+            for fb in lit.argb.iter().flatten() {
+                let _ = card.destroy_framebuffer(*fb);
             }
             for (db, fb) in lit.buffers {
                 let _ = card.destroy_framebuffer(fb);
@@ -361,9 +472,13 @@ fn set_mode(card: &Card, t: &KmsTarget) -> Result<Lit, DisplayError> {
         card: t.card,
         crtc,
         copy_only: buffers.len() < 2,
+        argb: vec![None; buffers.len()],
         buffers,
         front: 0,
         flip_pending: false,
+        video: Err(NoVideoPlane::NoAtomic),
+        overlay: None,
+        overlay_frame: None,
     })
 }
 
@@ -511,6 +626,13 @@ mod tests {
             );
         }
         eprintln!("kms: showed {target} ({w}x{h}), flipped between two buffers");
+        // The plane search ran against the driver's real planes: bochs-drm has a primary
+        // plane and nothing else, so the call is composed by the CPU there.
+        let why = kms.no_video_plane().cloned();
+        eprintln!("kms: video plane: {why:?}");
+        if let Ok(expected) = std::env::var("ROOMBOX_EXPECT_NO_VIDEO_PLANE") {
+            assert_eq!(why.map(|w| w.to_string()), Some(expected));
+        }
         // Time for a screenshot of the virtual display (qemu `screendump`).
         if let Some(secs) = std::env::var("ROOMBOX_DRM_HOLD")
             .ok()

@@ -20,10 +20,12 @@
 pub mod drm;
 pub mod framebuffer;
 pub mod model;
+pub mod planes;
 pub mod qr;
 pub mod render;
 pub mod screen;
 pub mod text;
+mod video_plane;
 
 #[cfg(test)]
 mod render_tests;

@@ -29,6 +29,11 @@ pub trait Backend {
     /// Sets the mode; returns the frame size.
     fn light(&mut self, target: &Self::Target) -> Result<(u32, u32), DisplayError>;
     fn present(&mut self, frame: &MemoryFramebuffer) -> Result<(), DisplayError>;
+    /// Shows the call without composing it on the CPU (a video plane), where the output can;
+    /// false when it cannot, and the screen composes it and presents that.
+    fn present_call(&mut self, _call: &CallPicture) -> Result<bool, DisplayError> {
+        Ok(false)
+    }
     /// Stops showing and gives the display back.
     fn release(&mut self);
 }
@@ -43,6 +48,9 @@ impl Backend for Kms {
     }
     fn present(&mut self, frame: &MemoryFramebuffer) -> Result<(), DisplayError> {
         Kms::present(self, frame)
+    }
+    fn present_call(&mut self, call: &CallPicture) -> Result<bool, DisplayError> {
+        Kms::present_call(self, call)
     }
     fn release(&mut self) {
         Kms::release(self);
@@ -154,12 +162,15 @@ impl<B: Backend> Screen<B> {
             match &wanted {
                 Drawn::Status(model) => {
                     let Ok(_) = render(model, frame);
+                    self.backend.present(frame)?;
                 }
                 Drawn::Call(_) => {
-                    call.draw(frame);
+                    if !self.backend.present_call(call)? {
+                        call.draw(frame);
+                        self.backend.present(frame)?;
+                    }
                 }
             }
-            self.backend.present(frame)?;
             self.drawn = Some(wanted);
         }
         Ok(Some((target.to_string(), stale)))
@@ -269,6 +280,10 @@ mod tests {
         scans: usize,
         /// The centre pixel of the last frame presented.
         centre: Option<embedded_graphics::pixelcolor::Rgb888>,
+        /// The output shows a lone picture itself (a video plane).
+        plane: bool,
+        /// Call pictures it showed so.
+        planed: usize,
     }
 
     impl Backend for Fake {
@@ -293,6 +308,12 @@ mod tests {
             s.presents += 1;
             s.centre = Some(frame.pixel(160, 120));
             Ok(())
+        }
+        fn present_call(&mut self, call: &CallPicture) -> Result<bool, DisplayError> {
+            let mut s = self.0.lock().unwrap();
+            let shown = s.plane && call.shown.len() == 1;
+            s.planed += usize::from(shown);
+            Ok(shown)
         }
         fn release(&mut self) {
             let mut s = self.0.lock().unwrap();
@@ -457,6 +478,35 @@ mod tests {
         );
         assert_eq!(fake.0.lock().unwrap().centre, Some(status_centre));
         assert_eq!(fake.0.lock().unwrap().presents, 4);
+    }
+
+    #[test]
+    fn an_output_that_shows_the_call_itself_is_not_given_a_composed_frame() {
+        let fake = Fake::default();
+        {
+            let mut s = fake.0.lock().unwrap();
+            (s.device, s.plugged, s.plane) = (true, Some("HDMI-A-1"), true);
+        }
+        let mut screen = Screen::new(fake.clone());
+        let none = CallPicture::default();
+        assert!(screen.tick(&model("a"), &none));
+        assert!(screen.tick(&model("a"), &green_share(1)));
+        assert!(screen.tick(&model("a"), &green_share(2)));
+        {
+            let s = fake.0.lock().unwrap();
+            assert_eq!(
+                (s.planed, s.presents),
+                (2, 1),
+                "the status only was composed"
+            );
+        }
+        // Two pictures: the output declines, the screen composes the grid.
+        let mut two = green_share(3);
+        two.shown.push(two.shown[0].clone());
+        assert!(screen.tick(&model("a"), &two));
+        assert!(screen.tick(&model("a"), &none));
+        let s = fake.0.lock().unwrap();
+        assert_eq!((s.planed, s.presents), (2, 3));
     }
 
     /// The connector's sysfs `status` of the display that is connected now (writing `off`

@@ -50,7 +50,54 @@ pub fn compose(tiles: &[Tile], out: &mut MemoryFramebuffer) -> bool {
     if tiles.is_empty() {
         return false;
     }
-    let (w, h) = (out.width(), out.height());
+    let font = font_for(out.height());
+    out.pixels_mut().0.fill(0);
+    for (tile, cell) in layout(tiles, out.width(), out.height()) {
+        draw_tile(out, tile, cell, font);
+    }
+    true
+}
+
+/// The call over a video plane, for a display that scales a picture itself: when exactly one
+/// picture is shown (one screen share, or one camera), draws everything else into `out` as
+/// premultiplied ARGB8888 (the picture's rectangle transparent, the name bar translucent black
+/// as [`compose`] darkens it, the name and the speaker's outline opaque) and returns the
+/// picture and where it goes. `None`, drawing nothing, for no picture, a grid or a frame that
+/// is not whole: [`compose`] draws those.
+pub fn compose_overlay<'a>(
+    tiles: &[Tile<'a>],
+    out: &mut MemoryFramebuffer,
+) -> Option<(&'a VideoFrame, Rect)> {
+    let (tile, g, font) = lone(tiles, out.width(), out.height())?;
+    let Ok(()) = out.clear(Rgb888::BLACK);
+    fill_bytes(out, g.pic, [0; 4]);
+    if let Some((r, text)) = &g.bar {
+        fill_bytes(out, *r, [0, 0, 0, 0xff - darken(0xff)]);
+        let Ok(()) = font.draw(out, text, g.text_at(*r), NAME_TEXT);
+    }
+    if tile.speaking {
+        outline(out, g.pic, g.border);
+    }
+    Some((tile.frame, g.pic))
+}
+
+/// The one picture [`compose_overlay`] leaves to a video plane on a `w` x `h` display, and
+/// where it goes, without drawing anything.
+pub fn lone_picture<'a>(tiles: &[Tile<'a>], w: u32, h: u32) -> Option<(&'a VideoFrame, Rect)> {
+    lone(tiles, w, h).map(|(t, g, _)| (t.frame, g.pic))
+}
+
+fn lone<'a>(tiles: &[Tile<'a>], w: u32, h: u32) -> Option<(Tile<'a>, TileGeometry, Font)> {
+    let [(tile, cell)] = layout(tiles, w, h)[..] else {
+        return None;
+    };
+    let font = font_for(h);
+    let g = TileGeometry::of(tile, cell, font)?;
+    g.valid.then_some((*tile, g, font))
+}
+
+/// The tiles shown and their cells on a `w` x `h` display (see the module doc).
+fn layout<'t, 'a>(tiles: &'t [Tile<'a>], w: u32, h: u32) -> Vec<(&'t Tile<'a>, Rect)> {
     let screens: Vec<&Tile> = tiles
         .iter()
         .filter(|t| t.kind == VideoKind::Screen)
@@ -60,20 +107,18 @@ pub fn compose(tiles: &[Tile], out: &mut MemoryFramebuffer) -> bool {
     } else {
         screens
     };
-    let s = (h / 720).max(1);
-    let font = Font::new(&FONT_10X20, s);
-    out.pixels_mut().0.fill(0);
     if let [only] = shown[..] {
         if only.kind == VideoKind::Screen {
-            let cell = Rect::new(0, 0, w, h);
-            draw_tile(out, only, cell, font);
-            return true;
+            return vec![(only, Rect::new(0, 0, w, h))];
         }
     }
-    for (tile, cell) in shown.iter().zip(grid(shown.len(), w, h)) {
-        draw_tile(out, tile, cell, font);
-    }
-    true
+    let cells = grid(shown.len(), w, h);
+    shown.into_iter().zip(cells).collect()
+}
+
+/// Text grows with the display: 1x up to 720 lines, 2x at 1440.
+fn font_for(height: u32) -> Font {
+    Font::new(&FONT_10X20, (height / 720).max(1))
 }
 
 /// How big each tile is drawn on a `w` x `h` display, in the order given: the cell it fits
@@ -96,15 +141,15 @@ pub fn tile_sizes(kinds: &[VideoKind], w: u32, h: u32) -> Vec<Option<(u32, u32)>
 
 /// A rectangle of target pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Rect {
-    x: u32,
-    y: u32,
-    w: u32,
-    h: u32,
+pub struct Rect {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
 }
 
 impl Rect {
-    fn new(x: u32, y: u32, w: u32, h: u32) -> Self {
+    pub fn new(x: u32, y: u32, w: u32, h: u32) -> Self {
         Self { x, y, w, h }
     }
 
@@ -145,35 +190,77 @@ fn fit(src_w: u32, src_h: u32, cell: Rect) -> Rect {
     Rect::new(cell.x + (cell.w - w) / 2, cell.y + (cell.h - h) / 2, w, h)
 }
 
+/// Where a tile's parts go in its cell.
+struct TileGeometry {
+    /// The picture (the whole cell, grey, for a frame that is not whole).
+    pic: Rect,
+    bar: Option<(Rect, String)>,
+    /// The frame's data matches its size.
+    valid: bool,
+    /// The speaking outline's width.
+    border: u32,
+    pad: u32,
+}
+
+impl TileGeometry {
+    /// `None` for an empty cell.
+    fn of(tile: &Tile, cell: Rect, font: Font) -> Option<Self> {
+        if cell.w == 0 || cell.h == 0 {
+            return None;
+        }
+        let frame = tile.frame;
+        let valid = frame.width > 0
+            && frame.height > 0
+            && frame.data.len() >= i420_len(frame.width, frame.height);
+        let pic = if valid {
+            fit(frame.width, frame.height, cell)
+        } else {
+            cell
+        };
+        let s = font.scale;
+        let border = 3 * s;
+        let margin = border + 5 * s;
+        let pad = 4 * s;
+        let bar = name_bar(tile.name, pic, font, margin, pad);
+        Some(TileGeometry {
+            pic,
+            bar,
+            valid,
+            border,
+            pad,
+        })
+    }
+
+    fn text_at(&self, bar: Rect) -> Point {
+        Point::new((bar.x + 2 * self.pad) as i32, (bar.y + self.pad) as i32)
+    }
+}
+
 fn draw_tile(out: &mut MemoryFramebuffer, tile: &Tile, cell: Rect, font: Font) {
-    if cell.w == 0 || cell.h == 0 {
+    let Some(g) = TileGeometry::of(tile, cell, font) else {
         return;
-    }
-    let frame = tile.frame;
-    let valid = frame.width > 0
-        && frame.height > 0
-        && frame.data.len() >= i420_len(frame.width, frame.height);
-    let pic = if valid {
-        fit(frame.width, frame.height, cell)
-    } else {
-        cell
     };
-    let s = font.scale;
-    let border = 3 * s;
-    let margin = border + 5 * s;
-    let pad = 4 * s;
-    let bar = name_bar(tile.name, pic, font, margin, pad);
-    if valid {
-        blit(out, frame, pic, bar.as_ref().map(|(r, _)| *r));
+    if g.valid {
+        blit(out, tile.frame, g.pic, g.bar.as_ref().map(|(r, _)| *r));
     } else {
-        let Ok(()) = out.fill_solid(&pic.eg(), BROKEN);
+        let Ok(()) = out.fill_solid(&g.pic.eg(), BROKEN);
     }
-    if let Some((r, text)) = bar {
-        let at = Point::new((r.x + 2 * pad) as i32, (r.y + pad) as i32);
-        let Ok(()) = font.draw(out, &text, at, NAME_TEXT);
+    if let Some((r, text)) = &g.bar {
+        let Ok(()) = font.draw(out, text, g.text_at(*r), NAME_TEXT);
     }
     if tile.speaking {
-        outline(out, pic, border);
+        outline(out, g.pic, g.border);
+    }
+}
+
+/// Sets every pixel of `r` to these bytes (B, G, R, A as stored).
+fn fill_bytes(out: &mut MemoryFramebuffer, r: Rect, px: [u8; 4]) {
+    let (pixels, stride) = out.pixels_mut();
+    for y in r.y..r.y + r.h {
+        let row = &mut pixels[y as usize * stride + r.x as usize * 4..][..r.w as usize * 4];
+        for p in row.chunks_exact_mut(4) {
+            p.copy_from_slice(&px);
+        }
     }
 }
 
@@ -412,6 +499,87 @@ mod tests {
             assert!(near(first_lit(&quiet_fb, along_x), BLUE));
         }
         assert!(near(speaking_fb.pixel(640, 360), BLUE));
+    }
+
+    /// The stored bytes (B, G, R, A) of a pixel.
+    fn argb(fb: &MemoryFramebuffer, x: u32, y: u32) -> [u8; 4] {
+        let i = y as usize * fb.stride() + x as usize * 4;
+        fb.data()[i..i + 4].try_into().unwrap()
+    }
+
+    #[test]
+    fn the_overlay_leaves_a_hole_where_compose_draws_the_picture() {
+        let frame = solid(320, 240, BLUE);
+        let share = Tile {
+            speaking: true,
+            ..tile("Bob", VideoKind::Screen, &frame)
+        };
+        let mut cpu = MemoryFramebuffer::new(1280, 720);
+        let mut over = MemoryFramebuffer::new(1280, 720);
+        assert!(compose(&[share], &mut cpu));
+        let (shown, at) = compose_overlay(&[share], &mut over).expect("one picture");
+        assert!(std::ptr::eq(shown, &frame));
+        // 4:3 in 16:9: 960 wide, centred, as compose draws it.
+        assert_eq!(at, Rect::new(160, 0, 960, 720));
+        assert_eq!(lone_picture(&[share], 1280, 720).map(|(_, r)| r), Some(at));
+        for (x, y) in [(170, 10), (640, 360), (1109, 709)] {
+            assert!(near(cpu.pixel(x, y), BLUE));
+            assert_eq!(argb(&over, x, y), [0; 4], "({x}, {y}) see-through");
+        }
+        // Letterbox: opaque black in both.
+        assert_eq!(argb(&over, 100, 360), [0, 0, 0, 0xff]);
+        assert_eq!(cpu.pixel(100, 360), Rgb888::BLACK);
+        // The speaker's outline: opaque green at the picture's edge, in both.
+        assert_eq!(cpu.pixel(160, 360), GOOD);
+        assert_eq!(over.pixel(160, 360), GOOD);
+        assert_eq!(argb(&over, 160, 360)[3], 0xff);
+        // The name bar darkens the picture by the same 60 %: black at alpha 153, and its
+        // text is opaque white.
+        let bar: Vec<(u32, u32)> = (560..720)
+            .flat_map(|y| (160..700).map(move |x| (x, y)))
+            .filter(|&(x, y)| argb(&over, x, y) == [0, 0, 0, 153])
+            .collect();
+        assert!(bar.len() > 1000, "{} bar pixels", bar.len());
+        let (x, y) = bar[bar.len() / 2];
+        let blue = cpu.pixel(x, y).b();
+        assert!(
+            blue.abs_diff(darken(BLUE.2 - 1)) <= 4,
+            "{blue} under the bar"
+        );
+        assert!(white_pixels(&over, 160..700, 560..720) > 20);
+        assert_eq!(
+            white_pixels(&over, 160..700, 560..720),
+            white_pixels(&cpu, 160..700, 560..720)
+        );
+    }
+
+    #[test]
+    fn grids_and_broken_frames_are_left_to_compose() {
+        let a = solid(320, 180, RED);
+        let b = solid(320, 180, BLUE);
+        let mut over = MemoryFramebuffer::new(640, 360);
+        let Ok(()) = over.clear(Rgb888::RED);
+        let two = [
+            tile("A", VideoKind::Camera, &a),
+            tile("B", VideoKind::Camera, &b),
+        ];
+        assert!(compose_overlay(&two, &mut over).is_none());
+        assert!(compose_overlay(&[], &mut over).is_none());
+        let broken = VideoFrame {
+            data: vec![0; 10],
+            ..solid(64, 64, RED)
+        };
+        assert!(compose_overlay(&[tile("X", VideoKind::Screen, &broken)], &mut over).is_none());
+        assert_eq!(over.pixel(10, 10), Rgb888::RED, "nothing drawn");
+        // One camera among cameras is a grid of one: its cell, with the grid's gap.
+        let (_, at) = compose_overlay(&[two[0]], &mut over).expect("a lone camera");
+        assert!(at.x > 0 && at.y > 0 && at.x + at.w < 640, "{at:?}");
+        // A share among cameras fills the display alone.
+        let share = tile("S", VideoKind::Screen, &a);
+        assert_eq!(
+            lone_picture(&[two[0], share, two[1]], 640, 360).map(|(_, r)| r),
+            Some(Rect::new(0, 0, 640, 360))
+        );
     }
 
     #[test]

@@ -3,4 +3,6 @@
 # H.264 share shown full screen, the display unplugged and plugged back through the
 # connector's sysfs status, the call shown again.
 ls /dev/dri
-ROOMBOX_DRM_DIR=/dev/dri bash ../unit-tests.sh kms_
+# bochs-drm has no overlay plane: the call is composed by the CPU, and the reason is checked.
+ROOMBOX_EXPECT_NO_VIDEO_PLANE="no overlay plane takes YUV420" \
+  ROOMBOX_DRM_DIR=/dev/dri bash ../unit-tests.sh kms_
