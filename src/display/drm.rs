@@ -147,9 +147,16 @@ impl Kms {
             return Err(DisplayError::NoDevice);
         }
         for (ci, card) in self.cards.iter().enumerate() {
-            let res = card
-                .resource_handles()
-                .map_err(DisplayError::drm("resources"))?;
+            let res = match card.resource_handles() {
+                Ok(res) => res,
+                Err(e) => {
+                    // The card went away (a driver unbound, a USB display pulled): what we
+                    // opened is dead for good, so the next scan opens what is there then.
+                    self.release();
+                    self.cards.clear();
+                    return Err(DisplayError::drm("resources")(e));
+                }
+            };
             let infos: Vec<connector::Info> = res
                 .connectors()
                 .iter()

@@ -606,4 +606,55 @@ mod tests {
         eprintln!("kms: {:?}, unplugged and back", screen.status());
         screen.release();
     }
+
+    /// The display card itself goes and comes back (its driver unbound from the PCI device and
+    /// bound again: the DRM device is unregistered, what we opened answers ENODEV, and a new
+    /// `/dev/dri/card*` appears): the call is shown again on the new one. Needs root, in the
+    /// test VM.
+    #[test]
+    #[ignore = "needs a DRM device and root: run by tests/vm"]
+    fn kms_follows_the_card_away_and_back() {
+        let dir = std::env::var("ROOMBOX_DRM_DIR").unwrap_or_else(|_| "/dev/dri".into());
+        // /sys/class/drm/cardN-NAME/status: the connector's real directory sits in its card's.
+        let status = connected_status_file();
+        let connector = std::fs::canonicalize(status.parent().expect("a connector"))
+            .expect("the connector's directory");
+        let card = connector.parent().expect("its card").join("device");
+        let pci = std::fs::canonicalize(&card).expect("the card's device");
+        let address = pci.file_name().unwrap().to_owned();
+        let driver = std::fs::canonicalize(pci.join("driver")).expect("its driver");
+        let call = decoded_share();
+        let model = StatusModel::default();
+        let mut screen = Screen::new(Kms::new(&dir));
+        assert!(screen.tick(&model, &call), "the call presented");
+        assert_shows(&mut screen, &call);
+
+        std::fs::write(driver.join("unbind"), address.as_encoded_bytes()).expect("unbind");
+        let away = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            std::thread::sleep(RESCAN + Duration::from_millis(100));
+            for _ in 0..2 {
+                assert!(!screen.tick(&model, &call), "nothing shown without a card");
+            }
+            assert!(!matches!(screen.status(), Some(Status::Showing(_))));
+            eprintln!("kms: card away: {:?}", screen.status());
+        }));
+        std::fs::write(driver.join("bind"), address.as_encoded_bytes()).expect("bind again");
+        if let Err(e) = away {
+            std::panic::resume_unwind(e);
+        }
+        // The new card's node and connector take a moment to appear.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !screen.tick(&model, &call) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                screen.status()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(matches!(screen.status(), Some(Status::Showing(_))));
+        assert_shows(&mut screen, &call);
+        eprintln!("kms: card back: {:?}", screen.status());
+        screen.release();
+    }
 }
