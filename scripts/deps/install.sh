@@ -38,12 +38,22 @@ esac
 echo "deps: installing for $*: ${missing[*]}"
 apt=(apt-get -o DPkg::Lock::Timeout=600)
 log=$(mktemp)
-# apt's chatter goes to a log, its last 80 lines shown when apt fails (dpkg's reason is in it).
-if ! { "${apt[@]}" update -qq && "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
-  echo "deps: apt failed; its output:" >&2
-  tail -n 80 "$log" >&2
-  rm -f "$log"
-  exit 1
+trap 'rm -f "$log"' EXIT
+# apt's chatter goes to a log, its end shown when apt fails (dpkg's reason is in it). One more
+# try after a failure, with dpkg's unfinished work finished first: a mirror or disk hiccup on a
+# shared machine should not fail a run, and the first failure is still shown.
+apt_install() {
+  "${apt[@]}" update -qq && "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}"
+}
+if ! apt_install >"$log" 2>&1; then
+  echo "deps: apt failed; the end of its output:" >&2
+  tail -n 60 "$log" >&2
+  df -h / /var/tmp >&2 || true
+  echo "deps: trying once more" >&2
+  if ! { dpkg --configure -a && apt_install; } >"$log" 2>&1; then
+    echo "deps: apt failed again; the end of its output:" >&2
+    tail -n 60 "$log" >&2
+    exit 1
+  fi
 fi
-rm -f "$log"
 echo "deps: installed ${#missing[@]} package(s)"

@@ -16,6 +16,14 @@ fi
 
 bash scripts/deps/install.sh package # mmdebstrap here
 start=$SECONDS
+# Every stage's packages make a root of several GB (the run prints its size): say so plainly
+# rather than let dpkg fail half way through on a full disk.
+need_kb=$((6 * 1024 * 1024))
+free_kb=$(df --output=avail -k /var/tmp | tail -n 1)
+if [ "$free_kb" -lt "$need_kb" ]; then
+  echo "tests/deps: only $((free_kb / 1024)) MB free in /var/tmp; the fresh root needs 6 GB" >&2
+  exit 1
+fi
 root=$(mktemp -d /var/tmp/roombox-deps.XXXXXX)
 trap 'umount -R "$root/src" "$root/dev" "$root/sys" "$root/proc" 2>/dev/null || true
       rm -rf --one-file-system "$root"' EXIT
@@ -46,7 +54,7 @@ chmod 755 "$root/usr/sbin/policy-rc.d"
 
 t=$SECONDS
 chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root bash /src/scripts/deps/install.sh
-echo "tests/deps: every CI stage's packages installed in $((SECONDS - t)) s ($(chroot "$root" dpkg-query -W | wc -l) packages)"
+echo "tests/deps: every CI stage's packages installed in $((SECONDS - t)) s ($(chroot "$root" dpkg-query -W | wc -l) packages, $(du -sxm --exclude="$root/src" "$root" | cut -f1) MB)"
 in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"; }
 in_root bash /src/scripts/deps/check.sh
 # And the probes notice what they are for: without arch-test (which mmdebstrap only
