@@ -4,6 +4,13 @@
 //! the box's own moving test pattern encoded beforehand at a screen share's bitrate; unpaced,
 //! so it measures CPU time per frame.
 //!
+//! The video-plane path (a display with a YUV420 overlay plane, src/display/video_plane.rs)
+//! instead copies the decoded I420 frame into the plane's buffer
+//! (roombox::display::planes::copy_i420, here into ordinary memory laid out by `yuv420_layout`,
+//! not a mapped dumb buffer) and draws the ARGB overlay with the names (`compose_overlay`) only
+//! when the layout changes: both are measured here, the atomic commit and the hardware's scaling
+//! are not (no display here has such a plane).
+//!
 //! Run with: `cargo run --release --example display_bench [-- FRAMES]` (default 300 a size)
 //!
 //! With `ROOMBOX_INSN_MARKERS=1` it times nothing and runs the regions an instruction counter
@@ -15,15 +22,39 @@ use std::time::Instant;
 use roombox::capture::testsrc::TestPattern;
 use roombox::capture::VideoSource;
 use roombox::display::framebuffer::MemoryFramebuffer;
+use roombox::display::planes::{copy_i420, yuv420_layout};
 use roombox::encode::h264::{EncodedFrame, H264Encoder};
 use roombox::encode::openh264::{OpenH264Config, OpenH264Encoder};
 use roombox::media::frame::VideoFrame;
+use roombox::remote_video::compose::compose_overlay;
 use roombox::remote_video::{compose, DecodeError, H264Decoder, Tile, VideoKind};
 use roombox_scale::convert::xrgb_to_i420;
 
 #[path = "common/timing.rs"]
 mod timing;
 use timing::stats;
+
+/// A video plane's buffer for a `width` x `height` I420 picture, laid out as
+/// src/display/video_plane.rs lays out its dumb buffer: rows of `pitch` bytes, the width rounded
+/// up to 64 as a driver aligns it (1280 and 1920 already are). Filled once, so that the pages
+/// exist before anything is measured.
+struct PlaneBuffer {
+    data: Vec<u8>,
+    offsets: [u32; 3],
+    pitches: [u32; 3],
+}
+
+impl PlaneBuffer {
+    fn new(width: u32, height: u32) -> Self {
+        let pitch = width.next_multiple_of(64);
+        let (offsets, pitches, rows) = yuv420_layout(width, height, pitch).expect("an even size");
+        PlaneBuffer {
+            data: vec![0x10; (rows * pitch) as usize],
+            offsets,
+            pitches,
+        }
+    }
+}
 
 /// `frames` frames of the moving test pattern encoded by openh264 at a screen share's bitrate.
 fn encode(
@@ -62,7 +93,10 @@ fn run(
     let mut dec = H264Decoder::new()?;
     let mut display = MemoryFramebuffer::new(1920, 1080);
     let mut i420 = vec![0u8; 1920 * 1080 * 3 / 2];
+    let mut plane = PlaneBuffer::new(width, height);
+    let mut overlay = MemoryFramebuffer::new(1920, 1080);
     let (mut t_dec, mut t_comp, mut t_conv) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut t_plane, mut t_overlay) = (Vec::new(), Vec::new());
     for au in &stream {
         let t0 = Instant::now();
         let Some(frame) = dec.decode(au)? else {
@@ -79,14 +113,32 @@ fn run(
         let t2 = Instant::now();
         xrgb_to_i420(display.data(), display.stride(), 1920, 1080, &mut i420);
         let t3 = Instant::now();
+        // The video plane's path instead of the two above: the copy is per frame, the overlay
+        // only when the layout changes (timed every frame here to have samples).
+        let (w, h) = (frame.width, frame.height);
+        copy_i420(
+            &frame.data,
+            w,
+            h,
+            &mut plane.data,
+            plane.offsets,
+            plane.pitches,
+        );
+        let t4 = Instant::now();
+        assert!(compose_overlay(&[tile], &mut overlay).is_some());
+        let t5 = Instant::now();
         t_dec.push(t1 - t0);
         t_comp.push(t2 - t1);
         t_conv.push(t3 - t2);
+        t_plane.push(t4 - t3);
+        t_overlay.push(t5 - t4);
     }
     for (what, samples) in [
         ("decode", &mut t_dec),
         ("compose to 1080p", &mut t_comp),
         ("sink's I420", &mut t_conv),
+        ("video plane copy", &mut t_plane),
+        ("overlay on 1080p", &mut t_overlay),
     ] {
         let (mean, p50, p99) = stats(samples);
         println!(
@@ -102,7 +154,7 @@ fn run(
 /// The regions, in the order the counting run reports them: (marker side, region function).
 /// The side is what the qemu plugin (bench/audio/qemu/insn_region.c) reports each region under;
 /// the function is what callgrind toggles on and names.
-const REGIONS: [(u64, &str); 7] = [
+const REGIONS: [(u64, &str); 10] = [
     (0, "decode_720p"),
     (1, "decode_1080p"),
     (2, "compose_share_1080p"),
@@ -110,6 +162,9 @@ const REGIONS: [(u64, &str); 7] = [
     (4, "sink_i420_1080p"),
     (5, "decode_720p_idr"),
     (6, "decode_1080p_idr"),
+    (7, "plane_share_720p"),
+    (8, "plane_share_1080p"),
+    (9, "overlay_1080p"),
 ];
 
 /// Tells the qemu plugin where a region starts and stops: prctl with an option no kernel has
@@ -205,10 +260,53 @@ fn sink_i420_1080p(display: &MemoryFramebuffer, i420: &mut [u8]) {
     xrgb_to_i420(display.data(), display.stride(), 1920, 1080, i420);
 }
 
+/// The video plane's per-frame work for a 720p sender: the decoded picture into the plane's
+/// buffer (the sizes checked, so that it stays apart from the 1080p region's identical body).
+#[inline(never)]
+fn plane_share_720p(frame: &VideoFrame, plane: &mut PlaneBuffer) {
+    assert_eq!((frame.width, frame.height), (1280, 720));
+    copy_i420(
+        &frame.data,
+        1280,
+        720,
+        &mut plane.data,
+        plane.offsets,
+        plane.pitches,
+    );
+}
+
+#[inline(never)]
+fn plane_share_1080p(frame: &VideoFrame, plane: &mut PlaneBuffer) {
+    assert_eq!((frame.width, frame.height), (1920, 1080));
+    copy_i420(
+        &frame.data,
+        1920,
+        1080,
+        &mut plane.data,
+        plane.offsets,
+        plane.pitches,
+    );
+}
+
+/// The ARGB overlay over a screen share's video plane on a 1080p display (its name bar; the
+/// picture's rectangle transparent): drawn when the layout changes, not every frame.
+#[inline(never)]
+fn overlay_1080p(frame: &VideoFrame, overlay: &mut MemoryFramebuffer) {
+    let tile = Tile {
+        name: "Sender",
+        kind: VideoKind::Screen,
+        speaking: false,
+        frame,
+    };
+    assert!(compose_overlay(&[tile], overlay).is_some());
+}
+
 /// Runs each region of [`REGIONS`] between its markers: the first access unit (the keyframe)
 /// of a 720p and of a 1080p stream, then the next `frames` of each stream (P frames; a later
 /// IDR would go to the IDR region), and after each pair the 1080p picture composed full screen,
-/// the 720p picture composed five times in the grid, and the sink's conversion of the display.
+/// the 720p picture composed five times in the grid, and the sink's conversion of the display;
+/// then the video plane's path: each picture copied into a plane buffer of its size, and the
+/// 1080p display's overlay (once per layout change in the box; once per pair here, to count it).
 /// Prints how many times each region ran (what the counts are divided by).
 fn count(frames: usize) -> Result<(), Box<dyn std::error::Error>> {
     let s720 = encode(1280, 720, 2_500_000, frames + 1)?;
@@ -221,6 +319,8 @@ fn count(frames: usize) -> Result<(), Box<dyn std::error::Error>> {
     let (mut d720, mut d1080) = (H264Decoder::new()?, H264Decoder::new()?);
     let mut display = MemoryFramebuffer::new(1920, 1080);
     let mut i420 = vec![0u8; 1920 * 1080 * 3 / 2];
+    let (mut p720, mut p1080) = (PlaneBuffer::new(1280, 720), PlaneBuffer::new(1920, 1080));
+    let mut overlay = MemoryFramebuffer::new(1920, 1080);
     for (i, (a, b)) in s720.iter().zip(&s1080).enumerate() {
         let f720 = if a.keyframe {
             region(5);
@@ -257,6 +357,15 @@ fn count(frames: usize) -> Result<(), Box<dyn std::error::Error>> {
         region(3);
         compose_grid5_1080p([&f720; 5], &mut display);
         marker(3, 0);
+        region(7);
+        plane_share_720p(&f720, &mut p720);
+        marker(7, 0);
+        region(8);
+        plane_share_1080p(&f1080, &mut p1080);
+        marker(8, 0);
+        region(9);
+        overlay_1080p(&f1080, &mut overlay);
+        marker(9, 0);
     }
     let runs: Vec<String> = REGIONS
         .iter()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The room display's work (examples/display_bench.rs: openh264 decoding a 720p and a 1080p
-# screen share, the call picture laid out on a 1080p display, the file sink's I420) counted in
+# screen share, the call picture laid out on a 1080p display, the file sink's I420, and the video
+# plane's share: the picture copied into the plane's buffer, the names' overlay) counted in
 # instructions per frame: the aarch64 build under qemu-user with bench/audio's TCG plugin, and
 # the x86_64 build under callgrind, side by side. Instructions, not time: qemu's speed says
 # nothing about a Pi's.
@@ -113,6 +114,9 @@ labels = {
     "sink_i420_1080p": "file sink's I420 of the 1080p display",
     "decode_720p_idr": "decode 1280x720, the first IDR",
     "decode_1080p_idr": "decode 1920x1080, the first IDR",
+    "plane_share_720p": "video plane: the 720p picture into the plane's buffer",
+    "plane_share_1080p": "video plane: the 1080p picture into the plane's buffer",
+    "overlay_1080p": "video plane: the names' ARGB overlay on 1080p (per layout change)",
 }
 
 def runs(line):  # "regions: 0:name:30 ..." -> {name: (side, runs)}

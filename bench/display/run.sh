@@ -8,14 +8,16 @@
 # bench/display/last-run.txt.
 #
 #   bash bench/display/run.sh [RUNS]
+#   FRAMES=120 bash bench/display/run.sh 0   the CPU part only (FRAMES a size, default 300)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 runs="${1:-3}"
+frames="${FRAMES:-300}"
 out="$here/last-run.txt"
 {
   echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-  (cd "$repo" && cargo run -q --release --example display_bench 2>&1 | grep -v OpenH264)
+  (cd "$repo" && cargo run -q --release --example display_bench -- "$frames" 2>&1 | grep -v OpenH264)
   for i in $(seq "$runs"); do
     bash "$repo/tests/e2e/run.sh" g2g.bench.js 2>&1 | grep -E 'g2g:|error:' || echo "run $i: the measurement failed"
     # The same five senders without `view` messages: what asking for the tile's size saves.
