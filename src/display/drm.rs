@@ -256,16 +256,13 @@ impl Kms {
         let Some(lit) = self.lit.as_mut() else {
             return Ok(false);
         };
-        if lit.video.is_err() || lit.copy_only {
+        let (w, h) = lit.db_size();
+        let Ok(video) = lit.video.as_mut() else {
+            return Ok(false);
+        };
+        if lit.copy_only {
             return Ok(false);
         }
-        let card = &self.cards[lit.card];
-        let key = call.layout_key();
-        let redraw = lit.overlay.as_ref() != Some(&key);
-        let (w, h) = lit.db_size();
-        let overlay = lit
-            .overlay_frame
-            .get_or_insert_with(|| MemoryFramebuffer::new(w, h));
         let Some((frame, at)) = call.lone_picture(w, h) else {
             return Ok(false);
         };
@@ -273,11 +270,16 @@ impl Kms {
         if frame.width % 2 == 1 || frame.height % 2 == 1 {
             return Ok(false);
         }
+        let card = &self.cards[lit.card];
         if std::mem::take(&mut lit.flip_pending) && !wait_for_flip(card, FLIP_WAIT)? {
             tracing::debug!("no page flip event within {FLIP_WAIT:?}");
         }
+        let key = call.layout_key();
         let mut primary = None;
-        if redraw {
+        if lit.overlay.as_ref() != Some(&key) {
+            let overlay = lit
+                .overlay_frame
+                .get_or_insert_with(|| MemoryFramebuffer::new(w, h));
             call.draw_overlay(overlay);
             let back = 1 - lit.front;
             copy_into(card, &mut lit.buffers[back], overlay)?;
@@ -290,9 +292,6 @@ impl Kms {
             }
             primary = lit.argb[back];
         }
-        let Ok(video) = lit.video.as_mut() else {
-            return Ok(false);
-        };
         match video.show(card, frame, at, primary) {
             Ok(()) => {
                 if primary.is_some() {
@@ -321,13 +320,12 @@ impl Kms {
 
     /// Removes our framebuffer (the kernel turns off a CRTC still showing it) and drops master.
     pub fn release(&mut self) {
-        if let Some(lit) = self.lit.take() {
+        if let Some(mut lit) = self.lit.take() {
             let card = &self.cards[lit.card];
             if lit.flip_pending {
                 // Its event would otherwise wait in the file for the next owner of the mode.
                 let _ = wait_for_flip(card, FLIP_WAIT);
             }
-            let mut lit = lit;
             if let Ok(video) = lit.video.as_mut() {
                 video.destroy(card);
             }

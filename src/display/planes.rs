@@ -74,7 +74,8 @@ pub struct PlaneDesc {
 }
 
 /// The planes to use, by index into the list given, and the `zpos` values to set (none where
-/// the plane has no `zpos` property).
+/// the plane has no `zpos` property or may not change it: an atomic commit that sets an
+/// immutable property is refused).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VideoPlaneChoice {
     pub video: usize,
@@ -143,8 +144,8 @@ pub fn choose_video_plane(planes: &[PlaneDesc]) -> Result<VideoPlaneChoice, NoVi
             (oz.lowest() < pz.highest()).then_some(VideoPlaneChoice {
                 video,
                 primary,
-                video_zpos: Some(oz.lowest()),
-                primary_zpos: Some(pz.highest()),
+                video_zpos: oz.mutable.then_some(oz.min),
+                primary_zpos: pz.mutable.then_some(pz.max),
             })
         })
         .ok_or(NoVideoPlane::NotUnderPrimary)
@@ -259,13 +260,21 @@ mod tests {
             choose_video_plane(&planes),
             Err(NoVideoPlane::NotUnderPrimary)
         );
-        // A fixed primary at 2 and an overlay that can go to 0: used, primary left as it is.
+        // A fixed primary at 2 and an overlay that can go to 0: used, primary left as it is
+        // (setting an immutable zpos would make the driver refuse the commit).
         let planes = [
             plane(PlaneKind::Primary, &[ARGB8888], Some((2, 2, 2, false))),
             plane(PlaneKind::Overlay, &[YUV420], Some((0, 5, 3, true))),
         ];
         let c = choose_video_plane(&planes).unwrap();
-        assert_eq!((c.video_zpos, c.primary_zpos), (Some(0), Some(2)));
+        assert_eq!((c.video_zpos, c.primary_zpos), (Some(0), None));
+        // And the other way round: a fixed overlay at 0 under a primary raised to its top.
+        let planes = [
+            plane(PlaneKind::Primary, &[ARGB8888], Some((0, 5, 0, true))),
+            plane(PlaneKind::Overlay, &[YUV420], Some((0, 0, 0, false))),
+        ];
+        let c = choose_video_plane(&planes).unwrap();
+        assert_eq!((c.video_zpos, c.primary_zpos), (None, Some(5)));
     }
 
     #[test]

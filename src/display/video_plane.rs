@@ -91,7 +91,7 @@ impl VideoPlane {
         }
         let found = Self::search(card, crtc);
         if found.is_err() {
-            // The legacy calls the CPU path makes behave the same either way; say so anyway.
+            // Nothing will use atomic commits: the CPU path's legacy calls run as before.
             let _ = card.set_client_capability(ClientCapability::Atomic, false);
         }
         found
@@ -113,7 +113,7 @@ impl VideoPlane {
                 .map_err(|e| refused("plane properties", e))?;
             let Some(kind) = named
                 .get("type")
-                .and_then(|(_, v, _)| PlaneKind::from_property(*v))
+                .and_then(|(_, v)| PlaneKind::from_property(*v))
             else {
                 continue;
             };
@@ -121,17 +121,15 @@ impl VideoPlane {
                 kind,
                 formats: info.formats().to_vec(),
                 on_our_crtc: res.filter_crtcs(info.possible_crtcs()).contains(&crtc),
-                zpos: named
-                    .get("zpos")
-                    .and_then(|(i, v, _)| match i.value_type() {
-                        ValueType::UnsignedRange(min, max) => Some(Zpos {
-                            min: *min,
-                            max: *max,
-                            value: *v,
-                            mutable: i.mutable(),
-                        }),
-                        _ => None,
+                zpos: named.get("zpos").and_then(|(i, v)| match i.value_type() {
+                    ValueType::UnsignedRange(min, max) => Some(Zpos {
+                        min: *min,
+                        max: *max,
+                        value: *v,
+                        mutable: i.mutable(),
                     }),
+                    _ => None,
+                }),
             });
             props.push((h, named));
         }
@@ -140,7 +138,7 @@ impl VideoPlane {
         let (primary, prim) = &props[choice.primary];
         let handle = |set: &Named, name: &str| {
             set.get(name)
-                .map(|(i, _, _)| i.handle())
+                .map(|(i, _)| i.handle())
                 .ok_or_else(|| NoVideoPlane::Refused(format!("the plane has no {name} property")))
         };
         let mut wanted = HashMap::new();
@@ -148,12 +146,12 @@ impl VideoPlane {
             wanted.insert(name, handle(video, name)?);
         }
         let mut fixed = Vec::new();
-        if let (Some(z), Ok(p)) = (choice.video_zpos, handle(video, "zpos")) {
-            fixed.push((*plane, p, z));
-        }
-        if let (Some(z), Ok(p)) = (choice.primary_zpos, handle(prim, "zpos")) {
-            if prim.get("zpos").is_some_and(|(i, _, _)| i.mutable()) {
-                fixed.push((*primary, p, z));
+        for (obj, set, z) in [
+            (*plane, video, choice.video_zpos),
+            (*primary, prim, choice.primary_zpos),
+        ] {
+            if let (Some(z), Ok(p)) = (z, handle(set, "zpos")) {
+                fixed.push((obj, p, z));
             }
         }
         // Decoded frames are BT.601, limited range (what the CPU path converts from too).
@@ -163,7 +161,7 @@ impl VideoPlane {
         ] {
             if let Some((p, v)) = video
                 .get(prop)
-                .and_then(|(i, _, _)| Some((i.handle(), enum_value(i, value)?)))
+                .and_then(|(i, _)| Some((i.handle(), enum_value(i, value)?)))
             {
                 fixed.push((*plane, p, v));
             }
@@ -293,15 +291,15 @@ impl VideoPlane {
     }
 }
 
-/// A plane's properties by name: (info, current value, handle).
-type Named = HashMap<String, (property::Info, u64, property::Handle)>;
+/// A plane's properties by name: (info, current value).
+type Named = HashMap<String, (property::Info, u64)>;
 
 fn named_props(card: &Card, set: &drm::control::PropertyValueSet) -> std::io::Result<Named> {
     let mut out = HashMap::new();
     for (&h, &v) in set {
         let info = card.get_property(h)?;
         let name = info.name().to_string_lossy().into_owned();
-        out.insert(name, (info, v, h));
+        out.insert(name, (info, v));
     }
     Ok(out)
 }
